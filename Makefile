@@ -1,0 +1,51 @@
+# modeldeploy: `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STATE_DIR ?= $(HOME)/.cache/modeldeploy/clusters/default
+PYTEST_ARGS ?=
+
+.PHONY: help install binaries lint unit integration test cluster-up cluster-down demo crds
+
+help: ## List the targets with what each does
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed ## Create the virtualenv and install modeldeploy with its dev tools
+
+binaries: install ## Find or build etcd, Kubernetes, kwok, helm and Prometheus into the version-stamped cache
+	$(BIN)/modeldeploy dev binaries
+
+lint: install ## ruff, mypy --strict on the package, import-linter's layering contract
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: install ## The pure tier: fast, no processes
+	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+
+integration: binaries ## The integration tier against one local control plane (or KUBECONFIG with MODELDEPLOY_USE_EXISTING_CLUSTER=1)
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+test: lint unit integration ## Lint, then both test tiers: the README's test command
+
+cluster-up: binaries ## Start the local control plane and Prometheus; prints PROMETHEUS_URL and, last, KUBECONFIG
+	@$(BIN)/modeldeploy dev up --state-dir $(STATE_DIR)
+
+cluster-down: install ## Stop the local control plane; no process is left behind
+	@$(BIN)/modeldeploy dev down --state-dir $(STATE_DIR)
+
+crds: install ## Regenerate crds/modeldeployment.yaml from the API models
+	$(BIN)/python -m modeldeploy.api.crd > crds/modeldeployment.yaml
+
+demo: binaries ## Start everything and show a model rollout (see README)
+	$(BIN)/python -m modeldeploy.dev.demo

@@ -1,0 +1,1 @@
+"""modeldeploy: a Kubernetes operator that carries machine-learning models into production safely."""

@@ -1,0 +1,1 @@
+"""The `modeldeploy` command line, which is also the `kubectl modeldeploy` plugin."""

@@ -1,0 +1,72 @@
+"""`modeldeploy dev ...`: build the binaries, start and stop the local control plane."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from modeldeploy.dev.binaries import cache_root, ensure_binaries
+from modeldeploy.dev.cluster import LocalCluster
+
+
+def default_state_dir() -> Path:
+    return cache_root() / "clusters" / "default"
+
+
+def register(commands: Any) -> None:
+    dev = commands.add_parser("dev", help="the local control plane for development, tests and the demo")
+    sub = dev.add_subparsers(dest="dev_command", required=True, metavar="DEV_COMMAND")
+
+    binaries = sub.add_parser("binaries", help="find or build every binary the local control plane needs")
+    binaries.set_defaults(handler=_binaries)
+
+    up = sub.add_parser(
+        "up", help="start etcd, the API server, controllers, kwok and Prometheus on 127.0.0.1"
+    )
+    up.add_argument("--state-dir", type=Path, default=default_state_dir())
+    up.add_argument("--nodes", type=int, default=3, help="fake kwok nodes to create (default 3)")
+    up.add_argument("--audit", action="store_true", help="write the API server's audit log")
+    up.set_defaults(handler=_up)
+
+    down = sub.add_parser("down", help="stop the local control plane and every process it started")
+    down.add_argument("--state-dir", type=Path, default=default_state_dir())
+    down.add_argument("--keep", action="store_true", help="keep the state directory (logs, data)")
+    down.set_defaults(handler=_down)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _binaries(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    found = ensure_binaries(log=_log)
+    for name, path in sorted(found.paths.items()):
+        print(f"{name:24} {path}")
+    _log(f"binaries ready in {time.monotonic() - started:.0f}s (cache: {cache_root()})")
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    cluster = LocalCluster(args.state_dir, nodes=args.nodes, audit=args.audit)
+    if any(cluster.running().values()) if cluster.table else False:
+        _log(f"a cluster is already running from {args.state_dir}; `modeldeploy dev down` stops it")
+        return 1
+    cluster.start(log=_log)
+    _log(f"local control plane up in {cluster.info['startSeconds']}s; state in {cluster.directory}")
+    print(f"PROMETHEUS_URL={cluster.prometheus_url}")
+    print(f"KUBECONFIG={cluster.kubeconfig}")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    cluster = LocalCluster(args.state_dir)
+    cluster.stop()
+    if not args.keep and args.state_dir.exists():
+        shutil.rmtree(args.state_dir)
+    _log(f"local control plane stopped ({args.state_dir})")
+    return 0

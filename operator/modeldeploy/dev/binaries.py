@@ -1,0 +1,295 @@
+"""The local control plane's binaries: where they come from and how they are built.
+
+No container engine exists on the machines this project is built on, so the
+control plane runs as plain processes, the way controller-runtime's envtest
+does. Each binary is looked up, in order:
+
+1. ``KUBEBUILDER_ASSETS`` (the envtest convention; usually etcd, kube-apiserver
+   and kubectl only), when the binary there reports the pinned version;
+2. the version-stamped cache, ``$MODELDEPLOY_CACHE`` or ``~/.cache/modeldeploy``,
+   ``bin/<component>-<version>/``;
+3. ``PATH``, when the binary there reports the pinned version;
+4. otherwise it is built from its Go module at the pinned version (wrapper
+   modules in ``tools/go/``) into the cache. The first build is long; later
+   runs find the cache and build nothing.
+
+Prometheus is the Debian package's binary, extracted (never installed, so no
+system service starts) into the same cache.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+GO_WRAPPERS = REPO_ROOT / "tools" / "go"
+
+KUBERNETES_VERSION = "v1.35.4"
+ETCD_VERSION = "v3.6.16"
+KWOK_VERSION = "v0.8.0"
+HELM_VERSION = "v3.22.0"
+GATEWAY_API_VERSION = "v1.4.1"
+ISTIO_API_VERSION = "v1.31.1"
+PROMETHEUS_DEB = "prometheus"
+
+KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("MODELDEPLOY_CACHE", Path.home() / ".cache" / "modeldeploy"))
+
+
+@dataclass(frozen=True)
+class Component:
+    """One Go-built component: which binaries it yields and how to build them."""
+
+    name: str
+    version: str
+    wrapper: str
+    packages: tuple[str, ...]
+    ldflags: tuple[str, ...]
+    version_args: tuple[str, ...]
+
+    @property
+    def binaries(self) -> tuple[str, ...]:
+        return tuple(package.rsplit("/", 1)[-1] if package != "." else self.name for package in self.packages)
+
+    @property
+    def directory(self) -> Path:
+        return cache_root() / "bin" / f"{self.name}-{self.version}"
+
+
+def _kubernetes_ldflags(version: str) -> tuple[str, ...]:
+    major, minor, _ = version.lstrip("v").split(".")
+    built = dt.datetime(2026, 1, 1, tzinfo=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    flags: list[str] = []
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {package}.gitVersion={version}",
+            f"-X {package}.gitMajor={major}",
+            f"-X {package}.gitMinor={minor}",
+            f"-X {package}.gitTreeState=clean",
+            f"-X {package}.buildDate={built}",
+        ]
+    return tuple(flags)
+
+
+COMPONENTS: tuple[Component, ...] = (
+    Component(
+        name="etcd",
+        version=ETCD_VERSION,
+        wrapper="etcd",
+        packages=(".",),
+        ldflags=("-X go.etcd.io/etcd/api/v3/version.GitSHA=modeldeploy-wrapper",),
+        version_args=("--version",),
+    ),
+    Component(
+        name="kubernetes",
+        version=KUBERNETES_VERSION,
+        wrapper="kubernetes",
+        packages=tuple(f"k8s.io/kubernetes/cmd/{command}" for command in KUBERNETES_COMMANDS),
+        ldflags=_kubernetes_ldflags(KUBERNETES_VERSION),
+        version_args=("--version",),
+    ),
+    Component(
+        name="kwok",
+        version=KWOK_VERSION,
+        wrapper="kwok",
+        packages=("sigs.k8s.io/kwok/cmd/kwok",),
+        ldflags=(f"-X sigs.k8s.io/kwok/pkg/consts.Version={KWOK_VERSION}",),
+        version_args=("--version",),
+    ),
+    Component(
+        name="helm",
+        version=HELM_VERSION,
+        wrapper="helm",
+        packages=("helm.sh/helm/v3/cmd/helm",),
+        ldflags=(f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",),
+        version_args=("version", "--short"),
+    ),
+)
+
+BINARY_VERSIONS: dict[str, str] = {
+    binary: component.version for component in COMPONENTS for binary in component.binaries
+}
+
+
+def _go_env() -> dict[str, str]:
+    return {**os.environ, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"}
+
+
+def _reports_version(path: Path, binary: str) -> bool:
+    """True when the binary at path prints the version we pin (kubectl: the client's)."""
+    args = ["version", "--client"] if binary == "kubectl" else ["--version"]
+    if binary == "helm":
+        args = ["version", "--short"]
+    try:
+        out = subprocess.run([str(path), *args], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    wanted = BINARY_VERSIONS[binary]
+    text = out.stdout + out.stderr
+    return wanted in text or wanted.lstrip("v") in text
+
+
+def _candidates(binary: str) -> Iterable[Path]:
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    if assets:
+        yield Path(assets) / binary
+    on_path = shutil.which(binary)
+    if on_path:
+        yield Path(on_path)
+
+
+def find_existing(binary: str) -> Path | None:
+    """An already present binary of the pinned version, or None."""
+    component = next(c for c in COMPONENTS if binary in c.binaries)
+    cached = component.directory / binary
+    if cached.is_file():
+        return cached
+    for candidate in _candidates(binary):
+        if candidate.is_file() and os.access(candidate, os.X_OK) and _reports_version(candidate, binary):
+            return candidate
+    return None
+
+
+def build_component(component: Component, log: Callable[[str], None] = print) -> float:
+    """Build one component into its cache directory; returns the seconds it took."""
+    started = time.monotonic()
+    wrapper = GO_WRAPPERS / component.wrapper
+    component.directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{component.name}-", dir=component.directory.parent))
+    try:
+        log(f"building {component.name} {component.version} (go build in {wrapper})")
+        subprocess.run(
+            [
+                "go",
+                "build",
+                "-trimpath",
+                "-o",
+                f"{staging}{os.sep}",
+                "-ldflags",
+                " ".join(("-s", "-w", *component.ldflags)),
+                *component.packages,
+            ],
+            cwd=wrapper,
+            env=_go_env(),
+            check=True,
+        )
+        if component.packages == (".",):
+            (staging / wrapper.name).rename(staging / component.name)
+        if component.directory.exists():
+            shutil.rmtree(component.directory)
+        staging.rename(component.directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    seconds = time.monotonic() - started
+    log(f"built {component.name} {component.version} in {seconds:.0f}s")
+    return seconds
+
+
+def prometheus_directory() -> Path:
+    return cache_root() / "bin" / "prometheus-deb"
+
+
+def find_prometheus() -> Path | None:
+    cached = prometheus_directory() / "usr" / "bin" / "prometheus"
+    if cached.is_file():
+        return cached
+    on_path = shutil.which("prometheus")
+    return Path(on_path) if on_path else None
+
+
+def extract_prometheus(log: Callable[[str], None] = print) -> Path:
+    """Download Debian's prometheus package and unpack it; nothing is installed."""
+    target = prometheus_directory()
+    with tempfile.TemporaryDirectory() as workdir:
+        log("fetching Debian's prometheus package (apt-get download; not installed)")
+        fetched = subprocess.run(["apt-get", "download", PROMETHEUS_DEB], cwd=workdir, check=False)
+        if fetched.returncode != 0:
+            subprocess.run(["apt-get", "update"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(["apt-get", "download", PROMETHEUS_DEB], cwd=workdir, check=True)
+        package = next(Path(workdir).glob("prometheus_*.deb"))
+        staging = Path(
+            tempfile.mkdtemp(
+                prefix=".prometheus-", dir=target.parent if target.parent.exists() else _mkdir(target.parent)
+            )
+        )
+        subprocess.run(["dpkg-deb", "-x", str(package), str(staging)], check=True)
+        (staging / "VERSION").write_text(package.name + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    return target / "usr" / "bin" / "prometheus"
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """Absolute paths of every binary the local control plane runs."""
+
+    paths: dict[str, Path]
+
+    def __getitem__(self, binary: str) -> Path:
+        return self.paths[binary]
+
+    @property
+    def directory_for_path(self) -> list[str]:
+        return sorted({str(path.parent) for path in self.paths.values()})
+
+
+def ensure_binaries(build: bool = True, log: Callable[[str], None] = print) -> Binaries:
+    """Find every binary, building (or extracting) what is missing when build is True."""
+    paths: dict[str, Path] = {}
+    for component in COMPONENTS:
+        found = {binary: find_existing(binary) for binary in component.binaries}
+        if any(path is None for path in found.values()):
+            if not build:
+                missing = ", ".join(binary for binary, path in found.items() if path is None)
+                raise FileNotFoundError(f"{missing} {component.version} not found; run `make binaries`")
+            build_component(component, log)
+            found = {binary: component.directory / binary for binary in component.binaries}
+        paths.update({binary: path for binary, path in found.items() if path is not None})
+    prometheus = find_prometheus()
+    if prometheus is None:
+        if not build:
+            raise FileNotFoundError("prometheus not found; run `make binaries`")
+        prometheus = extract_prometheus(log)
+    paths["prometheus"] = prometheus
+    return Binaries(paths)
+
+
+def go_module_dir(module: str, version: str) -> Path:
+    """The directory of a downloaded Go module (fetched through the module proxy on first use)."""
+    import json
+
+    out = subprocess.run(
+        ["go", "mod", "download", "-json", f"{module}@{version}"],
+        cwd=GO_WRAPPERS / "crds",
+        env=_go_env(),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return Path(json.loads(out)["Dir"])
+
+
+def third_party_crd_files() -> list[Path]:
+    """Gateway API's standard-channel CRDs and Istio's networking CRDs, from their Go modules."""
+    gateway = go_module_dir("sigs.k8s.io/gateway-api", GATEWAY_API_VERSION) / "config" / "crd" / "standard"
+    istio = (
+        go_module_dir("istio.io/api", ISTIO_API_VERSION) / "kubernetes" / "customresourcedefinitions.gen.yaml"
+    )
+    return [*sorted(gateway.glob("gateway.networking.k8s.io_*.yaml")), istio]

@@ -1,0 +1,430 @@
+"""A real Kubernetes control plane and Prometheus, as local processes on 127.0.0.1.
+
+etcd, kube-apiserver (RBAC and ServiceAccount admission on), kube-controller-
+manager, kube-scheduler, and kwok managing a few fake nodes, so Deployments
+really produce Ready pods; Gateway API and Istio CRDs installed; Prometheus
+scraping whatever targets tests and the demo register. Pod and Service IPs that
+kwok hands out are fake and are never dialled: every connection goes to
+127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modeldeploy.dev.binaries import Binaries, ensure_binaries, third_party_crd_files
+from modeldeploy.dev.pki import Pki, create_pki
+from modeldeploy.dev.processes import ProcessTable, wait_until
+
+KWOK_STAGES = Path(__file__).with_name("kwok-stages.yaml")
+ISTIO_KINDS = {"VirtualService", "DestinationRule"}
+SERVICE_CIDR = "10.96.0.0/16"
+SCRAPE_INTERVAL = "1s"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    etcd: int
+    etcd_peer: int
+    apiserver: int
+    controller_manager: int
+    scheduler: int
+    kwok: int
+    prometheus: int
+
+    @classmethod
+    def pick(cls) -> Endpoints:
+        return cls(**{name: free_port() for name in cls.__dataclass_fields__})
+
+
+class LocalCluster:
+    """One local control plane, living in (and described by) a state directory."""
+
+    def __init__(self, directory: Path, nodes: int = 3, audit: bool = False) -> None:
+        self.directory = directory.resolve()
+        self.nodes = nodes
+        self.audit = audit
+        self.table = ProcessTable(self.directory) if self.directory.exists() else None
+        info = self.directory / "cluster.json"
+        self.info: dict[str, Any] = json.loads(info.read_text()) if info.exists() else {}
+
+    # --- what tests and the CLI read ---------------------------------------------
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.directory / "kubeconfig"
+
+    @property
+    def prometheus_url(self) -> str:
+        return str(self.info["prometheusURL"])
+
+    @property
+    def apiserver_url(self) -> str:
+        return str(self.info["apiserverURL"])
+
+    @property
+    def scrape_targets_dir(self) -> Path:
+        return self.directory / "prometheus" / "targets"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.directory / "audit.log"
+
+    def kubectl_path(self) -> str:
+        return str(self.info["binaries"]["kubectl"])
+
+    def helm_path(self) -> str:
+        return str(self.info["binaries"]["helm"])
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.kubectl_path(), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+        )
+
+    # --- start -----------------------------------------------------------------
+
+    def start(self, binaries: Binaries | None = None, log: Any = print) -> None:
+        started = time.monotonic()
+        binaries = binaries or ensure_binaries(log=log)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        table = self.table = ProcessTable(self.directory)
+        if any(p.alive() for p in table.processes):
+            raise RuntimeError(f"a cluster is already running from {self.directory}; stop it first")
+        ports = Endpoints.pick()
+        pki = create_pki(self.directory / "pki")
+        self.info = {
+            "apiserverURL": f"https://127.0.0.1:{ports.apiserver}",
+            "prometheusURL": f"http://127.0.0.1:{ports.prometheus}",
+            "etcdURL": f"http://127.0.0.1:{ports.etcd}",
+            "binaries": {name: str(path) for name, path in binaries.paths.items()},
+        }
+        try:
+            self._start_etcd(table, binaries, ports)
+            self._start_apiserver(table, binaries, ports, pki)
+            self._write_kubeconfigs(pki)
+            self._start_controllers(table, binaries, ports, pki)
+            self._install_third_party_crds()
+            self._create_nodes()
+            self._start_prometheus(table, binaries, ports)
+            self._wait_nodes_ready()
+        except BaseException:
+            self.stop()
+            raise
+        self.info["startSeconds"] = round(time.monotonic() - started, 1)
+        (self.directory / "cluster.json").write_text(json.dumps(self.info, indent=2))
+
+    def _start_etcd(self, table: ProcessTable, binaries: Binaries, ports: Endpoints) -> None:
+        client, peer = f"http://127.0.0.1:{ports.etcd}", f"http://127.0.0.1:{ports.etcd_peer}"
+        process = table.start(
+            "etcd",
+            [
+                str(binaries["etcd"]),
+                "--name=default",
+                f"--data-dir={self.directory / 'etcd'}",
+                f"--listen-client-urls={client}",
+                f"--advertise-client-urls={client}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=default={peer}",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ],
+        )
+        wait_until("etcd", lambda: _http_ok(f"{client}/health"), 60, process.log)
+
+    def _start_apiserver(self, table: ProcessTable, binaries: Binaries, ports: Endpoints, pki: Pki) -> None:
+        command = [
+            str(binaries["kube-apiserver"]),
+            f"--etcd-servers=http://127.0.0.1:{ports.etcd}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={ports.apiserver}",
+            f"--cert-dir={self.directory / 'apiserver-certs'}",
+            f"--tls-cert-file={pki.serving_cert}",
+            f"--tls-private-key-file={pki.serving_key}",
+            f"--client-ca-file={pki.ca_cert}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki.service_account_pub}",
+            f"--service-account-signing-key-file={pki.service_account_key}",
+            "--authorization-mode=RBAC",
+            "--enable-admission-plugins=ServiceAccount,NamespaceLifecycle,LimitRanger,ResourceQuota",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--allow-privileged=true",
+            "--profiling=false",
+            "--event-ttl=1h",
+        ]
+        if self.audit:
+            policy = self.directory / "audit-policy.yaml"
+            policy.write_text(
+                yaml.safe_dump(
+                    {
+                        "apiVersion": "audit.k8s.io/v1",
+                        "kind": "Policy",
+                        "omitStages": ["RequestReceived", "ResponseStarted"],
+                        "rules": [{"level": "Metadata"}],
+                    }
+                )
+            )
+            command += [
+                f"--audit-policy-file={policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
+                "--audit-log-mode=blocking",
+            ]
+        process = table.start("kube-apiserver", command)
+        admin = (str(pki.client_cert("admin")), str(pki.client_key("admin")))
+        wait_until(
+            "kube-apiserver",
+            lambda: _https_ok(f"https://127.0.0.1:{ports.apiserver}/readyz", pki, admin),
+            180,
+            process.log,
+        )
+
+    def _write_kubeconfigs(self, pki: Pki) -> None:
+        for who, path in (
+            ("admin", self.kubeconfig),
+            ("controller-manager", self.directory / "controller-manager.kubeconfig"),
+            ("scheduler", self.directory / "scheduler.kubeconfig"),
+            ("kwok", self.directory / "kwok.kubeconfig"),
+        ):
+            path.write_text(yaml.safe_dump(_kubeconfig(self.apiserver_url, pki, who)))
+            path.chmod(0o600)
+
+    def _start_controllers(self, table: ProcessTable, binaries: Binaries, ports: Endpoints, pki: Pki) -> None:
+        cm_config = str(self.directory / "controller-manager.kubeconfig")
+        table.start(
+            "kube-controller-manager",
+            [
+                str(binaries["kube-controller-manager"]),
+                f"--kubeconfig={cm_config}",
+                f"--authentication-kubeconfig={cm_config}",
+                f"--authorization-kubeconfig={cm_config}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports.controller_manager}",
+                "--leader-elect=false",
+                f"--service-account-private-key-file={pki.service_account_key}",
+                f"--root-ca-file={pki.ca_cert}",
+                "--use-service-account-credentials=true",
+                f"--cluster-signing-cert-file={pki.ca_cert}",
+                f"--cluster-signing-key-file={pki.directory / 'ca.key'}",
+                "--controllers=*,-nodeipam,-bootstrapsigner,-tokencleaner",
+            ],
+        )
+        scheduler_config = str(self.directory / "scheduler.kubeconfig")
+        table.start(
+            "kube-scheduler",
+            [
+                str(binaries["kube-scheduler"]),
+                f"--kubeconfig={scheduler_config}",
+                f"--authentication-kubeconfig={scheduler_config}",
+                f"--authorization-kubeconfig={scheduler_config}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports.scheduler}",
+                "--leader-elect=false",
+            ],
+        )
+        table.start(
+            "kwok",
+            [
+                str(binaries["kwok"]),
+                f"--kubeconfig={self.directory / 'kwok.kubeconfig'}",
+                f"--config={KWOK_STAGES}",
+                "--manage-all-nodes=true",
+                "--node-lease-duration-seconds=40",
+                "--cidr=10.244.0.0/16",
+                "--node-ip=10.240.0.1",
+                f"--server-address=127.0.0.1:{ports.kwok}",
+            ],
+        )
+
+    def _install_third_party_crds(self) -> None:
+        documents: list[dict[str, Any]] = []
+        for path in third_party_crd_files():
+            for document in yaml.safe_load_all(path.read_text()):
+                if not document or document.get("kind") != "CustomResourceDefinition":
+                    continue
+                group = document["spec"]["group"]
+                if group.endswith("istio.io") and document["spec"]["names"]["kind"] not in ISTIO_KINDS:
+                    continue
+                documents.append(document)
+        manifest = yaml.safe_dump_all(documents)
+        self.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=modeldeploy-dev",
+            "-f",
+            "-",
+            input=manifest,
+            timeout=120,
+        )
+        names = [d["metadata"]["name"] for d in documents]
+        self.kubectl(
+            "wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{name}" for name in names)
+        )
+
+    def _create_nodes(self) -> None:
+        nodes = [
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": f"kwok-node-{i}",
+                    "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                    "labels": {
+                        "type": "kwok",
+                        "kubernetes.io/hostname": f"kwok-node-{i}",
+                        "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": "amd64",
+                    },
+                },
+                "status": {
+                    "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "500"},
+                    "capacity": {"cpu": "32", "memory": "256Gi", "pods": "500"},
+                },
+            }
+            for i in range(self.nodes)
+        ]
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(nodes))
+
+    def _wait_nodes_ready(self) -> None:
+        table = self.table
+        assert table is not None
+        wait_until(
+            f"{self.nodes} kwok nodes",
+            lambda: (
+                self.kubectl(
+                    "wait", "--for=condition=Ready", "node", "--all", "--timeout=5s", check=False
+                ).returncode
+                == 0
+            ),
+            60,
+            table.get("kwok").log,
+        )
+        # Pods need the default ServiceAccount (made by the controller manager).
+        wait_until(
+            "the default ServiceAccount",
+            lambda: self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0,
+            60,
+            table.get("kube-controller-manager").log,
+        )
+
+    def _start_prometheus(self, table: ProcessTable, binaries: Binaries, ports: Endpoints) -> None:
+        home = self.directory / "prometheus"
+        self.scrape_targets_dir.mkdir(parents=True, exist_ok=True)
+        config = home / "prometheus.yml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "global": {
+                        "scrape_interval": SCRAPE_INTERVAL,
+                        "evaluation_interval": SCRAPE_INTERVAL,
+                        "scrape_timeout": SCRAPE_INTERVAL,
+                    },
+                    "scrape_configs": [
+                        {
+                            "job_name": "local",
+                            "file_sd_configs": [
+                                {"files": [str(self.scrape_targets_dir / "*.json")], "refresh_interval": "1s"}
+                            ],
+                        }
+                    ],
+                }
+            )
+        )
+        process = table.start(
+            "prometheus",
+            [
+                str(binaries["prometheus"]),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={home / 'data'}",
+                f"--web.listen-address=127.0.0.1:{ports.prometheus}",
+                "--web.enable-lifecycle",
+                "--storage.tsdb.retention.time=1d",
+                "--log.level=warn",
+            ],
+        )
+        wait_until(
+            "prometheus", lambda: _http_ok(f"http://127.0.0.1:{ports.prometheus}/-/ready"), 60, process.log
+        )
+
+    # --- stop ------------------------------------------------------------------
+
+    def stop(self) -> None:
+        table = self.table or (ProcessTable(self.directory) if self.directory.exists() else None)
+        if table is not None:
+            table.stop_all()
+
+    def restart(self, component: str) -> None:
+        """Stop one component and start it again with the same command (reliability tests)."""
+        assert self.table is not None
+        self.table.restart(component)
+
+    def running(self) -> dict[str, bool]:
+        table = self.table or ProcessTable(self.directory)
+        return {p.name: p.alive() for p in table.processes}
+
+
+def _kubeconfig(server: str, pki: Pki, who: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "modeldeploy-local",
+                "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)},
+            }
+        ],
+        "users": [
+            {
+                "name": who,
+                "user": {
+                    "client-certificate": str(pki.client_cert(who)),
+                    "client-key": str(pki.client_key(who)),
+                },
+            }
+        ],
+        "contexts": [{"name": "modeldeploy-local", "context": {"cluster": "modeldeploy-local", "user": who}}],
+        "current-context": "modeldeploy-local",
+    }
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return bool(response.status == 200)
+
+
+def _https_ok(url: str, pki: Pki, client: tuple[str, str]) -> bool:
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
+    context.load_cert_chain(*client)
+    with urllib.request.urlopen(url, timeout=2, context=context) as response:
+        return bool(response.status == 200)
+
+
+def environment(cluster: LocalCluster) -> dict[str, str]:
+    """Environment variables that point clients at the cluster."""
+    return {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}

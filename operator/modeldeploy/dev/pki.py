@@ -1,0 +1,173 @@
+"""Certificates and keys for the local control plane.
+
+A real API server insists on TLS and on client identities, so we make them the
+way kubeadm does, only smaller: one CA, a serving certificate for 127.0.0.1 and
+localhost, a client certificate per component (the admin's is in group
+system:masters; each control-plane component gets its own well-known user so
+that RBAC treats it as in a real cluster), and the key pair that signs and
+verifies ServiceAccount tokens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+VALIDITY = dt.timedelta(days=365)
+
+# Client identities: (file stem, common name, organisation).
+CLIENTS = (
+    ("admin", "modeldeploy-admin", "system:masters"),
+    ("controller-manager", "system:kube-controller-manager", None),
+    ("scheduler", "system:kube-scheduler", None),
+    ("kwok", "modeldeploy-kwok", "system:masters"),
+)
+
+
+@dataclass(frozen=True)
+class Pki:
+    directory: Path
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.directory / "ca.crt"
+
+    @property
+    def serving_cert(self) -> Path:
+        return self.directory / "apiserver.crt"
+
+    @property
+    def serving_key(self) -> Path:
+        return self.directory / "apiserver.key"
+
+    @property
+    def service_account_key(self) -> Path:
+        return self.directory / "sa.key"
+
+    @property
+    def service_account_pub(self) -> Path:
+        return self.directory / "sa.pub"
+
+    def client_cert(self, who: str) -> Path:
+        return self.directory / f"{who}.crt"
+
+    def client_key(self, who: str) -> Path:
+        return self.directory / f"{who}.key"
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+
+
+def _name(common_name: str, organisation: str | None = None) -> x509.Name:
+    parts = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organisation:
+        parts.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation))
+    return x509.Name(parts)
+
+
+def _sign(
+    subject: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    issuer: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    now: dt.datetime,
+) -> x509.CertificateBuilder:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+    )
+
+
+def create_pki(directory: Path) -> Pki:
+    """Write a fresh CA, serving and client certificates, and the SA key pair."""
+    directory.mkdir(parents=True, exist_ok=True)
+    pki = Pki(directory)
+    now = dt.datetime.now(dt.UTC)
+
+    ca_key = _key()
+    ca_name = _name("modeldeploy-local-ca")
+    ca = (
+        _sign(ca_name, ca_key.public_key(), ca_name, ca_key, now)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pki.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    _write_key(ca_key, directory / "ca.key")
+
+    serving_key = _key()
+    serving = (
+        _sign(_name("kube-apiserver"), serving_key.public_key(), ca_name, ca_key, now)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("localhost"),
+                    x509.DNSName("kubernetes"),
+                    x509.DNSName("kubernetes.default"),
+                    x509.DNSName("kubernetes.default.svc"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pki.serving_cert.write_bytes(serving.public_bytes(serialization.Encoding.PEM))
+    _write_key(serving_key, pki.serving_key)
+
+    for who, common_name, organisation in CLIENTS:
+        key = _key()
+        cert = (
+            _sign(_name(common_name, organisation), key.public_key(), ca_name, ca_key, now)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        pki.client_cert(who).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _write_key(key, pki.client_key(who))
+
+    sa_key = _key()
+    _write_key(sa_key, pki.service_account_key)
+    pki.service_account_pub.write_bytes(
+        sa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return pki

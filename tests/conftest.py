@@ -1,0 +1,104 @@
+"""Test tiers and the shared control plane.
+
+Tests under tests/unit are marked `unit` (pure, fast); tests under
+tests/integration are marked `integration` and share ONE control plane per
+session: the local one (etcd, kube-apiserver, controller-manager, scheduler,
+kwok, Prometheus on 127.0.0.1) or, with `--use-existing-cluster` (or
+MODELDEPLOY_USE_EXISTING_CLUSTER=1), whatever cluster $KUBECONFIG names.
+Each test gets a fresh namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modeldeploy.dev.binaries import ensure_binaries
+from modeldeploy.dev.cluster import LocalCluster
+from modeldeploy.dev.processes import wait_until
+
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--use-existing-cluster",
+        action="store_true",
+        default=os.environ.get("MODELDEPLOY_USE_EXISTING_CLUSTER") == "1",
+        help="run the integration tier against the cluster $KUBECONFIG names instead of a local one",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = Path(str(item.fspath)).relative_to(TESTS).parts[0]
+        if tier in ("unit", "integration"):
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+class ExistingCluster:
+    """A cluster we did not start: KUBECONFIG's, with PROMETHEUS_URL if the tests need one."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.prometheus_url = os.environ.get("PROMETHEUS_URL", "")
+        self.scrape_targets_dir: Path | None = None
+        self.local = False
+        self._kubectl = str(ensure_binaries()["kubectl"])
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self._kubectl, "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+        )
+
+
+@pytest.fixture(scope="session")
+def cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalCluster]:
+    if request.config.getoption("--use-existing-cluster"):
+        kubeconfig = os.environ.get("KUBECONFIG")
+        if not kubeconfig:
+            raise pytest.UsageError("--use-existing-cluster needs KUBECONFIG to name the cluster")
+        yield ExistingCluster(Path(kubeconfig))  # type: ignore[misc]
+        return
+    local = LocalCluster(tmp_path_factory.mktemp("cluster"), nodes=3, audit=True)
+    local.local = True  # type: ignore[attr-defined]
+    local.start()
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture
+def namespace(cluster: LocalCluster) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    cluster.kubectl("create", "namespace", name)
+    wait_until(
+        f"default ServiceAccount in {name}",
+        lambda: cluster.kubectl("-n", name, "get", "serviceaccount", "default", check=False).returncode == 0,
+        30,
+    )
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def prometheus(cluster: LocalCluster) -> str:
+    """The URL of the Prometheus that scrapes tests' exporters."""
+    if not getattr(cluster, "local", False):
+        pytest.skip("needs the local Prometheus, which scrapes exporters on 127.0.0.1")
+    return cluster.prometheus_url
