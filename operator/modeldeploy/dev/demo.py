@@ -1,9 +1,10 @@
-"""`make demo`: the local control plane that the operator and its rollouts run on.
+"""`make demo`: the local control plane, the ModelDeployment API and a model on fake nodes.
 
 What it shows today: a real control plane started from nothing (etcd,
-kube-apiserver, controller-manager, scheduler, kwok, Prometheus on 127.0.0.1)
-with its fake nodes and the Gateway API and Istio CRDs. The ModelDeployment
-API, the operator and the rollout scenarios join it as they land.
+kube-apiserver, controller-manager, scheduler, kwok, Prometheus on 127.0.0.1),
+the ModelDeployment CRD installed, and the minimal example applied and read
+back through `kubectl get modeldeployments`. The operator and the rollout
+scenarios join it as they land (see README, "Status").
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from modeldeploy.dev.binaries import REPO_ROOT
 from modeldeploy.dev.cluster import LocalCluster
 
 
@@ -29,8 +31,15 @@ def run(keep: bool) -> int:
     say(f"control plane up in {cluster.info['startSeconds']}s; KUBECONFIG={cluster.kubeconfig}")
     try:
         print(cluster.kubectl("get", "nodes").stdout, flush=True)
-        print(cluster.kubectl("get", "crd").stdout, flush=True)
-        say("done: a real control plane with fake nodes; the ModelDeployment API and operator join next")
+        crd = REPO_ROOT / "crds" / "modeldeployment.yaml"
+        say(f"installing {crd.relative_to(REPO_ROOT)}")
+        cluster.kubectl("apply", "--server-side", "-f", str(crd))
+        cluster.kubectl("wait", "--for=condition=Established", "crd/modeldeployments.modeldeploy.io")
+        example = REPO_ROOT / "examples" / "minimal.yaml"
+        say(f"applying {example.relative_to(REPO_ROOT)}")
+        cluster.kubectl("apply", "--server-side", "--field-manager=demo", "-f", str(example))
+        print(cluster.kubectl("get", "modeldeployments", "-A", "-o", "wide").stdout, flush=True)
+        say("done: the API server accepted the ModelDeployment; the operator joins with the reconciler issue")
         if keep:
             say(f"cluster left running; stop it with: modeldeploy dev down --state-dir {state}")
     finally:

@@ -1,0 +1,125 @@
+"""The ModelDeployment API (modeldeploy.io/v1alpha1): typed models, CRD generation, validation.
+
+This package is the one source of truth for what users write and what the
+operator reports. Other layers import from here:
+
+- parse raw objects: :func:`parse_manifest`, :func:`parse_spec`, :func:`parse_status`
+  (they raise :class:`InvalidManifestError` holding :class:`Problem` s);
+- check what admission cannot: :func:`check_spec`, :func:`check_update`, :func:`lint_manifest`;
+- durations: :func:`parse_duration`, :func:`format_duration`;
+- the CRD: :func:`modeldeploy.api.crd.render_crd`.
+
+It imports neither kubernetes, kopf nor requests (an import-linter contract).
+"""
+
+from modeldeploy.api.analysis import (
+    Analysis,
+    AnalysisMetric,
+    CompareToStable,
+    InconclusivePolicy,
+    MetricQuery,
+    PrometheusSource,
+    SecretKeySelector,
+    ThresholdMetric,
+)
+from modeldeploy.api.durations import DurationError, format_duration, parse_duration
+from modeldeploy.api.fallback import Fallback, FallbackMode, FallbackModel, FallbackTrigger, StaticResponse
+from modeldeploy.api.manifest import ModelDeployment, ObjectMeta, parse_manifest, parse_spec, parse_status
+from modeldeploy.api.model import EnvVar, ModelCard, ModelSpec, ResourceRequirements, RuntimeSpec
+from modeldeploy.api.monitoring import Monitoring, Retrain, RetrainWebhook
+from modeldeploy.api.names import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from modeldeploy.api.problems import InvalidManifestError, Problem
+from modeldeploy.api.spec import LOCKED_MESSAGE, ModelDeploymentSpec
+from modeldeploy.api.status import (
+    ActionRequest,
+    ActionType,
+    CandidateRevision,
+    Condition,
+    ConditionStatus,
+    ConditionType,
+    HistoryEntry,
+    MeasurementPhase,
+    MetricResult,
+    ModelDeploymentStatus,
+    Outcome,
+    Phase,
+    Role,
+    StableRevision,
+    Stage,
+    TrafficShare,
+)
+from modeldeploy.api.strategy import BlueGreen, Canary, CanaryStep, Shadow, Strategy, Warmup
+from modeldeploy.api.traffic import GatewayAPIRouting, IstioRouting, ParentReference, Router, TrafficSpec
+from modeldeploy.api.validation import TEMPLATE_VARIABLES, check_spec, check_update, lint_manifest
+
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "KIND",
+    "LOCKED_MESSAGE",
+    "PLURAL",
+    "TEMPLATE_VARIABLES",
+    "VERSION",
+    "ActionRequest",
+    "ActionType",
+    "Analysis",
+    "AnalysisMetric",
+    "BlueGreen",
+    "Canary",
+    "CanaryStep",
+    "CandidateRevision",
+    "CompareToStable",
+    "Condition",
+    "ConditionStatus",
+    "ConditionType",
+    "DurationError",
+    "EnvVar",
+    "Fallback",
+    "FallbackMode",
+    "FallbackModel",
+    "FallbackTrigger",
+    "GatewayAPIRouting",
+    "HistoryEntry",
+    "InconclusivePolicy",
+    "InvalidManifestError",
+    "IstioRouting",
+    "MeasurementPhase",
+    "MetricQuery",
+    "MetricResult",
+    "ModelCard",
+    "ModelDeployment",
+    "ModelDeploymentSpec",
+    "ModelDeploymentStatus",
+    "ModelSpec",
+    "Monitoring",
+    "ObjectMeta",
+    "Outcome",
+    "ParentReference",
+    "Phase",
+    "Problem",
+    "PrometheusSource",
+    "ResourceRequirements",
+    "Retrain",
+    "RetrainWebhook",
+    "Role",
+    "Router",
+    "RuntimeSpec",
+    "SecretKeySelector",
+    "Shadow",
+    "StableRevision",
+    "Stage",
+    "StaticResponse",
+    "Strategy",
+    "ThresholdMetric",
+    "TrafficShare",
+    "TrafficSpec",
+    "Warmup",
+    "check_spec",
+    "check_update",
+    "format_duration",
+    "lint_manifest",
+    "parse_duration",
+    "parse_manifest",
+    "parse_spec",
+    "parse_status",
+]

@@ -1,0 +1,70 @@
+"""Watching a promoted model for decay and drift, and asking for it to be retrained.
+
+A model that passed its canary can still rot: inputs drift, the world moves.
+Monitoring keeps measuring the stable revision after promotion with threshold
+metrics (drift scores, live accuracy, calibration). When one keeps failing, the
+operator sets the ``DriftDetected`` condition and, if ``retrain`` is set, starts
+a Job from a template and/or calls a webhook, at most once per cooldown so a
+persistent drift does not launch a Job every interval.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from modeldeploy.api.analysis import ThresholdMetrics
+from modeldeploy.api.base import SpecModel
+from modeldeploy.api.durations import Duration, Interval
+from modeldeploy.api.model import OpenObject
+from modeldeploy.api.rules import cel_rule
+
+
+class RetrainWebhook(SpecModel):
+    """An HTTP endpoint told about drift with a JSON POST (model, version, revision, failing metrics)."""
+
+    url: str = Field(
+        max_length=2048, pattern=r"^https?://", description="Where to POST, e.g. https://ml-platform/retrain."
+    )
+    timeout: Duration = Field(default="10s", description="Timeout of one call. Default 10s.")
+    retries: int = Field(
+        default=3, ge=0, le=10, description="Further attempts after a failed call. Default 3."
+    )
+
+
+class Retrain(SpecModel):
+    """What to start when drift is detected: a Job, a webhook call, or both."""
+
+    job_template: OpenObject | None = Field(
+        default=None,
+        description=(
+            "A Kubernetes JobTemplateSpec (metadata, spec); the operator creates <name>-retrain-<n> from it "
+            "with MODEL_NAME, MODEL_VERSION and DRIFT_METRICS in the environment."
+        ),
+    )
+    webhook: RetrainWebhook | None = Field(default=None, description="An HTTP endpoint to notify.")
+    cooldown: Duration = Field(
+        default="24h", description="Minimum time between two retraining requests. Default 24h."
+    )
+
+    @cel_rule(
+        "has(self.jobTemplate) || has(self.webhook)",
+        "{path}: set jobTemplate, webhook or both",
+    )
+    def _has_target(self) -> bool:
+        return self.job_template is not None or self.webhook is not None
+
+
+class Monitoring(SpecModel):
+    """Post-promotion checks of the stable revision; failures set DriftDetected and may start retraining."""
+
+    interval: Interval = Field(
+        default="5m", description="Time between measurements; at least 5s. Default 5m."
+    )
+    metrics: ThresholdMetrics = Field(description="Threshold metrics, e.g. a drift score with max: 0.2.")
+    failure_limit: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Consecutive failed measurements of one metric before drift is declared. Default 3.",
+    )
+    retrain: Retrain | None = Field(default=None, description="What to start when drift is declared.")

@@ -1,0 +1,273 @@
+"""``status`` of a ModelDeployment: where a rollout stands, written by the operator, read by people.
+
+The status is the operator's whole memory (an operator restarted at any moment
+resumes from it), and it is what an SRE reads at 3 a.m., so it says both what
+is true (phase, revisions, traffic weights, last measurements, conditions) and
+how it got there (history).
+
+One field is written by people: ``status.action``. Manual decisions (promote,
+abort, retry, undo) must not go into ``spec``, because a GitOps tool would revert
+them; they are requests patched through the status subresource, by
+``kubectl modeldeploy promote`` or by hand::
+
+    kubectl patch mdep fraud --subresource=status --type=merge \\
+      -p '{"status":{"action":{"type":"Promote","requestedAt":"2026-11-22T10:00:00Z"}}}'
+
+The operator carries the request out, records the outcome in ``history`` and an
+Event, and clears ``status.action``.
+
+Conditions follow the Kubernetes API conventions (type, status, CamelCase
+reason, message, lastTransitionTime, observedGeneration), as metav1.Condition.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field
+
+from modeldeploy.api.base import StatusModel
+from modeldeploy.api.model import OpenObject
+from modeldeploy.api.rules import cel_rule
+from modeldeploy.api.traffic import Router
+
+RevisionName = Annotated[str, Field(min_length=1, max_length=253)]
+Version = Annotated[str, Field(max_length=63)]
+
+
+class Phase(StrEnum):
+    """Where the ModelDeployment stands as a whole."""
+
+    PENDING = "Pending"
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    STABLE = "Stable"
+    ROLLED_BACK = "RolledBack"
+    DEGRADED = "Degraded"
+    RETIRED = "Retired"
+    INVALID = "Invalid"
+
+
+class Stage(StrEnum):
+    """Which rollout phase the candidate is in."""
+
+    DEPLOYING = "Deploying"
+    WARMUP = "Warmup"
+    SHADOW = "Shadow"
+    CANARY = "Canary"
+    BLUE_GREEN = "BlueGreen"
+    PROMOTING = "Promoting"
+
+
+class Role(StrEnum):
+    """What a revision does in the traffic split."""
+
+    STABLE = "stable"
+    CANDIDATE = "candidate"
+    FALLBACK = "fallback"
+
+
+class MeasurementPhase(StrEnum):
+    """The verdict of a metric's latest measurement."""
+
+    PENDING = "Pending"
+    SUCCESSFUL = "Successful"
+    FAILED = "Failed"
+    INCONCLUSIVE = "Inconclusive"
+
+
+class Outcome(StrEnum):
+    """How a revision's time as candidate or stable ended."""
+
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"
+    ABORTED = "Aborted"
+    SUPERSEDED = "Superseded"
+    RETIRED = "Retired"
+
+
+class ActionType(StrEnum):
+    """A manual decision requested through status.action."""
+
+    PROMOTE = "Promote"
+    PROMOTE_FULL = "PromoteFull"
+    ABORT = "Abort"
+    RETRY = "Retry"
+    UNDO = "Undo"
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class ConditionType(StrEnum):
+    """The condition types the operator sets."""
+
+    READY = "Ready"
+    PROGRESSING = "Progressing"
+    AVAILABLE = "Available"
+    DEGRADED = "Degraded"
+    FALLBACK_ACTIVE = "FallbackActive"
+    DRIFT_DETECTED = "DriftDetected"
+    INVALID_SPEC = "InvalidSpec"
+
+
+class StableRevision(StatusModel):
+    """The revision serving production traffic."""
+
+    revision: RevisionName = Field(description="Name of the revision (and of its Deployment).")
+    version: Version = Field(description="Model version of the revision.")
+    since: AwareDatetime | None = Field(default=None, description="When it became stable.")
+
+
+class CandidateRevision(StatusModel):
+    """The revision under test."""
+
+    revision: RevisionName = Field(description="Name of the revision (and of its Deployment).")
+    version: Version = Field(description="Model version of the revision.")
+    stage: Stage = Field(description="Deploying, Warmup, Shadow, Canary, BlueGreen or Promoting.")
+    step: int | None = Field(default=None, ge=0, le=100, description="Canary step index, from 0.")
+    weight: int = Field(default=0, ge=0, le=100, description="Percent of live traffic it receives now.")
+    stage_started_at: AwareDatetime | None = Field(
+        default=None, description="When the current stage or step began."
+    )
+
+
+class TrafficShare(StatusModel):
+    """One backend's share of the traffic as last applied to the router."""
+
+    revision: RevisionName = Field(description="Revision receiving the traffic.")
+    role: Role = Field(description="stable, candidate or fallback.")
+    weight: int = Field(ge=0, le=100, description="Percent of live traffic; the weights sum to 100.")
+    mirror_percent: int | None = Field(
+        default=None, ge=0, le=100, description="Percent of live traffic mirrored to it (candidate only)."
+    )
+
+
+class MetricResult(StatusModel):
+    """The latest measurement of one analysis metric."""
+
+    metric: Annotated[str, Field(max_length=63)] = Field(description="Name of the metric.")
+    phase: MeasurementPhase = Field(description="Pending, Successful, Failed or Inconclusive.")
+    value: float | None = Field(default=None, description="The candidate's value.")
+    stable_value: float | None = Field(
+        default=None, description="The stable revision's value (compareToStable)."
+    )
+    failures: int = Field(default=0, ge=0, description="Failed measurements in this stage.")
+    inconclusive: int = Field(default=0, ge=0, description="Inconclusive measurements in a row.")
+    measured_at: AwareDatetime | None = Field(default=None, description="When it was measured.")
+    message: Annotated[str, Field(max_length=1024)] | None = Field(
+        default=None, description="Why the verdict, e.g. 0.003 <= 0.01 or no data."
+    )
+
+
+class HistoryEntry(StatusModel):
+    """A finished chapter: a revision promoted, rolled back, aborted, superseded or retired."""
+
+    revision: RevisionName = Field(description="The revision concerned.")
+    version: Version = Field(description="Its model version.")
+    outcome: Outcome = Field(description="Promoted, RolledBack, Aborted, Superseded or Retired.")
+    at: AwareDatetime = Field(description="When it happened.")
+    reason: Annotated[str, Field(max_length=128)] = Field(description="CamelCase reason, e.g. MetricFailed.")
+    message: Annotated[str, Field(max_length=1024)] | None = Field(
+        default=None, description="Details for humans."
+    )
+
+
+class Condition(StatusModel):
+    """A condition in the Kubernetes convention (metav1.Condition)."""
+
+    type: Annotated[str, Field(min_length=1, max_length=316)] = Field(
+        description="Ready, Progressing, Available, Degraded, FallbackActive, DriftDetected or InvalidSpec."
+    )
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: Annotated[
+        str, Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    ] = Field(description="Why, in CamelCase, e.g. CanaryStepPassed.")
+    message: Annotated[str, Field(max_length=32768)] = Field(default="", description="Details for humans.")
+    last_transition_time: AwareDatetime = Field(description="When status last changed.")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation the condition was computed from."
+    )
+
+
+class ActionRequest(StatusModel):
+    """A manual decision, patched into status by a person or `kubectl modeldeploy`; cleared once carried out.
+
+    Promote: leave the current pause or step. PromoteFull: skip remaining steps
+    and analysis. Abort: roll the candidate back and stop. Retry: start the
+    aborted candidate again. Undo: return to a previous revision (toRevision, or
+    the one before the stable revision).
+    """
+
+    type: ActionType = Field(description="Promote, PromoteFull, Abort, Retry or Undo.")
+    to_revision: RevisionName | None = Field(
+        default=None, description="Undo only: the revision to return to; the previous stable one when absent."
+    )
+    requested_at: AwareDatetime | None = Field(
+        default=None, description="When it was requested; tells repeated requests apart."
+    )
+
+    @cel_rule(
+        "!has(self.toRevision) || self.type == 'Undo'",
+        "{path}.toRevision is only used with type Undo",
+    )
+    def _to_revision_with_undo(self) -> bool:
+        return self.to_revision is None or self.type == ActionType.UNDO
+
+
+class ModelDeploymentStatus(StatusModel):
+    """Observed state, written by the operator (except action)."""
+
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation of the spec this status reflects."
+    )
+    phase: Phase | None = Field(
+        default=None,
+        description="Pending, Progressing, Paused, Stable, RolledBack, Degraded, Retired or Invalid.",
+    )
+    message: Annotated[str, Field(max_length=4096)] | None = Field(
+        default=None, description="One line on what is happening, e.g. canary step 2/3 at 25%."
+    )
+    router: Router | None = Field(
+        default=None, description="The router in effect (spec.traffic.router or its default, service)."
+    )
+    stable: StableRevision | None = Field(
+        default=None, description="The revision serving production traffic."
+    )
+    candidate: CandidateRevision | None = Field(default=None, description="The revision under test, if any.")
+    traffic: list[TrafficShare] = Field(
+        default_factory=list, max_length=8, description="Traffic split as last applied to the router."
+    )
+    analysis: list[MetricResult] = Field(
+        default_factory=list, max_length=64, description="Latest measurement of each metric."
+    )
+    history: list[HistoryEntry] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Past outcomes, newest last; trimmed to revisionHistoryLimit.",
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Ready, Progressing, Available, Degraded, FallbackActive, DriftDetected, InvalidSpec.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    action: ActionRequest | None = Field(
+        default=None,
+        description=(
+            "A manual request (Promote, PromoteFull, Abort, Retry, Undo) patched through the status "
+            "subresource; the operator clears it once carried out."
+        ),
+    )
+    operator_state: OpenObject | None = Field(
+        default=None,
+        description="The operator's own bookkeeping (handler progress); not an interface.",
+    )
+
+    def condition(self, type_: str) -> Condition | None:
+        """The condition of that type, if set."""
+        return next((c for c in self.conditions if c.type == type_), None)
