@@ -20,6 +20,7 @@ import pytest
 
 from modeldeploy.dev.binaries import ensure_binaries
 from modeldeploy.dev.cluster import LocalCluster
+from modeldeploy.dev.operator import OperatorProcess
 from modeldeploy.dev.processes import wait_until
 
 TESTS = Path(__file__).resolve().parent
@@ -102,3 +103,27 @@ def prometheus(cluster: LocalCluster) -> str:
     if not getattr(cluster, "local", False):
         pytest.skip("needs the local Prometheus, which scrapes exporters on 127.0.0.1")
     return cluster.prometheus_url
+
+
+@pytest.fixture(scope="session")
+def crd(cluster: LocalCluster) -> None:
+    """The ModelDeployment CRD, installed once per session (server-side apply is idempotent)."""
+    crd_file = Path(__file__).resolve().parents[1] / "crds" / "modeldeployment.yaml"
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd_file))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/modeldeployments.modeldeploy.io")
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: LocalCluster, crd: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator, running as its own process against the session's cluster (resync every 20 s)."""
+    kubeconfig = getattr(cluster, "operator_kubeconfig", None) or cluster.kubeconfig
+    process = OperatorProcess(
+        kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log", "--resync", "20"
+    )
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()

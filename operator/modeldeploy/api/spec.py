@@ -19,6 +19,7 @@ from pydantic import Field
 
 from modeldeploy.api.analysis import Analysis
 from modeldeploy.api.base import SpecModel
+from modeldeploy.api.durations import Duration
 from modeldeploy.api.fallback import Fallback
 from modeldeploy.api.model import ModelSpec, RuntimeSpec
 from modeldeploy.api.monitoring import Monitoring
@@ -50,6 +51,13 @@ class ModelDeploymentSpec(SpecModel):
     )
     monitoring: Monitoring | None = Field(
         default=None, description="Checks of the stable revision after promotion; drift may start retraining."
+    )
+    progress_deadline: Duration = Field(
+        default="10m",
+        description=(
+            "How long a new revision may take to get all its replicas Ready before the rollout is marked "
+            "Degraded (traffic stays where it is). Default 10m."
+        ),
     )
     revision_history_limit: int = Field(
         default=5, ge=0, le=100, description="How many past revisions status.history keeps. Default 5."

@@ -72,6 +72,11 @@ class LocalCluster:
         return self.directory / "kubeconfig"
 
     @property
+    def operator_kubeconfig(self) -> Path:
+        """Credentials of user modeldeploy-operator (system:masters), for an operator run by hand."""
+        return self.directory / "operator.kubeconfig"
+
+    @property
     def prometheus_url(self) -> str:
         return str(self.info["prometheusURL"])
 
@@ -210,6 +215,7 @@ class LocalCluster:
             ("controller-manager", self.directory / "controller-manager.kubeconfig"),
             ("scheduler", self.directory / "scheduler.kubeconfig"),
             ("kwok", self.directory / "kwok.kubeconfig"),
+            ("operator", self.operator_kubeconfig),
         ):
             path.write_text(yaml.safe_dump(_kubeconfig(self.apiserver_url, pki, who)))
             path.chmod(0o600)

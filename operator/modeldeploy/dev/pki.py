@@ -28,6 +28,9 @@ CLIENTS = (
     ("controller-manager", "system:kube-controller-manager", None),
     ("scheduler", "system:kube-scheduler", None),
     ("kwok", "modeldeploy-kwok", "system:masters"),
+    # The operator under test gets an identity of its own, so that the audit log
+    # tells its requests apart from the tests' kubectl calls.
+    ("operator", "modeldeploy-operator", "system:masters"),
 )
 
 

@@ -1,0 +1,118 @@
+"""The kopf wiring, and nothing else: watch, cache, trigger.
+
+kopf gives us watch streams, reconnection, peering for HA and a liveness
+endpoint. We use it level-triggered: every watch event (of a ModelDeployment
+or of one of its children) only updates the cache and asks the work queue to
+reconcile the ModelDeployment concerned. No change-detection handlers are
+registered, so kopf never writes progress or diff-base annotations onto user
+objects; the settings below still point both into ``status`` and rename the
+finalizer, so that nothing ``kopf.zalando.org/*`` can ever appear.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from modeldeploy.api import GROUP, PLURAL, VERSION
+from modeldeploy.kube.client import Kind, KubeClient
+from modeldeploy.kube.kinds import CHILD_KINDS
+from modeldeploy.kube.store import Store
+from modeldeploy.plan.model import FINALIZER
+from modeldeploy.plan.revisions import LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
+from modeldeploy.reconcile.queue import WorkQueue
+from modeldeploy.reconcile.reconciler import Reconciler
+from modeldeploy.settings import OperatorSettings
+
+logger = logging.getLogger("modeldeploy.handlers")
+
+
+def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    store = Store()
+    reconciler = Reconciler(client, store, resync_seconds=settings.resync_seconds)
+    queue = WorkQueue(reconciler, workers=settings.workers)
+
+    @kopf.on.startup(registry=registry)
+    async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.persistence.finalizer = FINALIZER
+        settings.persistence.progress_storage = kopf.StatusProgressStorage(
+            field="status.operatorState.kopf", touch_field="status.operatorState.touch"
+        )
+        settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
+            field="status.operatorState.lastHandledConfiguration"
+        )
+        settings.posting.enabled = False  # the operator posts its own, meaningful Events
+        settings.watching.server_timeout = 600
+        settings.watching.client_timeout = 660
+        settings.networking.request_timeout = 30
+        queue.start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def shutdown(**_: Any) -> None:
+        await queue.stop()
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        config = client.configuration
+        token = config.api_key.get("BearerToken") or config.api_key.get("authorization")
+        if token and token.lower().startswith("bearer "):
+            token = token[7:]
+        return kopf.ConnectionInfo(
+            server=client.server,
+            ca_path=config.ssl_ca_cert,
+            insecure=not config.verify_ssl,
+            certificate_path=config.cert_file,
+            private_key_path=config.key_file,
+            scheme="Bearer" if token else None,
+            token=token,
+        )
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    async def model_deployment_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        meta = body["metadata"]
+        if event.get("type") == "DELETED":
+            store.remove("ModelDeployment", meta["namespace"], meta["name"])
+            return
+        store.put(body)
+        queue.trigger((meta["namespace"], meta["name"]))
+
+    @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
+    async def cleanup(namespace: str | None, name: str, **_: Any) -> None:
+        # The planner deletes the children in order (route first); kopf removes the
+        # finalizer once this handler returns, i.e. once none of them is left.
+        queue.trigger((namespace, name))
+        remaining = store.children(namespace or "", name)
+        if remaining:
+            kinds = sorted({child["kind"] for child in remaining})
+            raise kopf.TemporaryError(f"waiting for {len(remaining)} children ({', '.join(kinds)})", delay=1)
+
+    for kind in CHILD_KINDS:
+        _watch_children(registry, kind, store, queue)
+
+    return registry
+
+
+def _watch_children(registry: kopf.OperatorRegistry, kind: Kind, store: Store, queue: WorkQueue) -> None:
+    group, _, version = kind.api_version.rpartition("/")
+
+    async def child_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        meta = body["metadata"]
+        owner = (meta.get("labels") or {}).get(LABEL_NAME)
+        if event.get("type") == "DELETED":
+            store.remove(kind.kind, meta["namespace"], meta["name"])
+        else:
+            store.put({**body, "apiVersion": kind.api_version, "kind": kind.kind})
+        if owner:
+            queue.trigger((meta["namespace"], owner))
+
+    kopf.on.event(
+        group,
+        version,
+        kind.plural,
+        registry=registry,
+        labels={LABEL_MANAGED_BY: MANAGED_BY},
+        id=f"watch-{kind.plural}",
+    )(child_event)

@@ -1,0 +1,166 @@
+"""Carrying out a Plan against the API server, writing only what differs.
+
+Each desired object is compared with the cached one first: when everything the
+operator sets is already there (server defaults may add more), no request is
+made. That comparison, plus status written only when it changed and Events
+only on transitions, is what makes an object at rest cost zero writes.
+
+A desired object the server stores in another spelling (``cpu: 1000m`` comes
+back as ``1``) would never compare equal; for those we remember the
+resourceVersion our last apply produced and skip until someone else changes the
+object, so the operator settles instead of re-applying forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import socket
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from modeldeploy.kube.client import ApiError, KubeClient
+from modeldeploy.kube.kinds import BY_KIND, DEPLOYMENT, EVENT, MODEL_DEPLOYMENT
+from modeldeploy.kube.store import Store, key_of
+from modeldeploy.plan.model import Event, ObjectRef, Observed, Plan, RevisionState, Subject
+from modeldeploy.plan.revisions import LABEL_REVISION
+
+REPORTING_INSTANCE = socket.gethostname()
+
+
+def contains(desired: Any, actual: Any) -> bool:
+    """True when every field in desired is present with the same value in actual."""
+    if isinstance(desired, Mapping):
+        return isinstance(actual, Mapping) and all(
+            key in actual and contains(value, actual[key]) for key, value in desired.items()
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(actual, list)
+            and len(desired) == len(actual)
+            and all(contains(d, a) for d, a in zip(desired, actual, strict=True))
+        )
+    return bool(desired == actual)
+
+
+def observe(store: Store, subject: Subject) -> Observed:
+    children = store.children(subject.namespace, subject.name)
+    revisions = {
+        obj["metadata"]["name"]: RevisionState.from_deployment(obj)
+        for obj in children
+        if obj["kind"] == "Deployment"
+        and obj["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "model"
+    }
+    stable_service = store.get("Service", subject.namespace, subject.name)
+    stable_revision = None
+    if stable_service is not None:
+        stable_revision = (stable_service.get("spec", {}).get("selector") or {}).get(LABEL_REVISION)
+    refs = tuple(sorted((ObjectRef.of(obj) for obj in children), key=lambda r: (r.kind, r.name)))
+    return Observed(revisions=revisions, stable_service_revision=stable_revision, children=refs)
+
+
+def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch turning current into desired (removed keys become null)."""
+    patch: dict[str, Any] = {}
+    for key in set(current) | set(desired):
+        if key not in desired:
+            patch[key] = None
+        elif key not in current:
+            patch[key] = desired[key]
+        elif isinstance(current[key], Mapping) and isinstance(desired[key], Mapping):
+            inner = status_patch(current[key], desired[key])
+            if inner:
+                patch[key] = inner
+        elif current[key] != desired[key]:
+            patch[key] = desired[key]
+    return patch
+
+
+class Actor:
+    """Applies plans; remembers which of its applies the server stored in another spelling."""
+
+    def __init__(self, client: KubeClient, store: Store) -> None:
+        self.client = client
+        self.store = store
+        self._settled: dict[tuple[str, str, str], tuple[str, str]] = {}
+
+    def act(self, subject: Subject, plan: Plan, now: datetime) -> None:
+        for obj in plan.apply:
+            self._apply(obj)
+        for name, replicas in plan.scale:
+            self._scale(subject.namespace, name, replicas)
+        for ref in plan.delete:
+            self.client.delete(BY_KIND[ref.kind], ref.namespace, ref.name)
+        if plan.status is not None:
+            self._write_status(subject, plan.status)
+        for event in plan.events:
+            self._post_event(subject, event, now)
+
+    def _apply(self, obj: dict[str, Any]) -> None:
+        key = key_of(obj)
+        current = self.store.get(*key)
+        digest = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+        if current is not None:
+            if contains(obj, current):
+                return
+            if self._settled.get(key) == (digest, current["metadata"].get("resourceVersion", "")):
+                return
+        try:
+            result = self.client.apply(BY_KIND[obj["kind"]], obj)
+        except ApiError as error:
+            if error.status == 403 and "being terminated" in error.message:
+                return  # the namespace is going away, and everything in it with it
+            raise
+        self.store.put(result)
+        self._settled[key] = (digest, result["metadata"].get("resourceVersion", ""))
+
+    def _scale(self, namespace: str, name: str, replicas: int) -> None:
+        current = self.store.get("Deployment", namespace, name)
+        if current is not None and current.get("spec", {}).get("replicas") == replicas:
+            return
+        try:
+            result = self.client.merge_patch(DEPLOYMENT, namespace, name, {"spec": {"replicas": replicas}})
+        except ApiError as error:
+            if error.not_found:
+                return
+            raise
+        self.store.put(result)
+
+    def _write_status(self, subject: Subject, desired: dict[str, Any]) -> None:
+        patch = status_patch(subject.status, desired)
+        if not patch:
+            return
+        result = self.client.merge_patch(
+            MODEL_DEPLOYMENT, subject.namespace, subject.name, {"status": patch}, subresource="status"
+        )
+        self.store.put(result)
+
+    def _post_event(self, subject: Subject, event: Event, now: datetime) -> None:
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{subject.name}.{uuid.uuid4().hex[:12]}", "namespace": subject.namespace},
+            "involvedObject": {
+                "apiVersion": MODEL_DEPLOYMENT.api_version,
+                "kind": MODEL_DEPLOYMENT.kind,
+                "name": subject.name,
+                "namespace": subject.namespace,
+                "uid": subject.uid,
+            },
+            "reason": event.reason,
+            "message": event.message[:1024],
+            "type": event.type,
+            "source": {"component": "modeldeploy"},
+            "reportingComponent": "modeldeploy",
+            "reportingInstance": REPORTING_INSTANCE[:128],
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        # An Event is a courtesy; failing to post one must not fail the reconcile.
+        with contextlib.suppress(ApiError):
+            self.client.create(EVENT, body)

@@ -1,0 +1,34 @@
+"""The kinds the operator reads and writes, and where each lives in the REST API."""
+
+from __future__ import annotations
+
+from modeldeploy.api import GROUP, PLURAL, VERSION
+from modeldeploy.kube.client import Kind
+
+MODEL_DEPLOYMENT = Kind(f"{GROUP}/{VERSION}", "ModelDeployment", PLURAL)
+DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
+SERVICE = Kind("v1", "Service", "services")
+CONFIG_MAP = Kind("v1", "ConfigMap", "configmaps")
+SECRET = Kind("v1", "Secret", "secrets")
+EVENT = Kind("v1", "Event", "events")
+JOB = Kind("batch/v1", "Job", "jobs")
+HTTPROUTE = Kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes")
+VIRTUALSERVICE = Kind("networking.istio.io/v1", "VirtualService", "virtualservices")
+
+BY_KIND: dict[str, Kind] = {
+    kind.kind: kind
+    for kind in (
+        MODEL_DEPLOYMENT,
+        DEPLOYMENT,
+        SERVICE,
+        CONFIG_MAP,
+        SECRET,
+        EVENT,
+        JOB,
+        HTTPROUTE,
+        VIRTUALSERVICE,
+    )
+}
+
+CHILD_KINDS = (DEPLOYMENT, SERVICE, HTTPROUTE, VIRTUALSERVICE)
+"""Kinds the operator creates per ModelDeployment and watches (label app.kubernetes.io/managed-by)."""

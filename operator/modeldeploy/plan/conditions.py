@@ -1,0 +1,57 @@
+"""Status conditions, kept the Kubernetes way: lastTransitionTime moves only when status does.
+
+Rewriting an unchanged condition with a fresh timestamp would make every
+reconcile a status write; keeping the old one is what makes an object at rest
+cost nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from modeldeploy.api import Condition, ConditionStatus, ConditionType
+
+
+def set_condition(
+    conditions: Iterable[Condition],
+    type_: ConditionType,
+    status: bool,
+    reason: str,
+    message: str,
+    now: datetime,
+    generation: int,
+) -> list[Condition]:
+    """Conditions with ``type_`` set; its transition time kept when its status did not change."""
+    wanted = ConditionStatus.TRUE if status else ConditionStatus.FALSE
+    result: list[Condition] = []
+    found = False
+    for condition in conditions:
+        if condition.type != type_:
+            result.append(condition)
+            continue
+        found = True
+        since = condition.last_transition_time if condition.status == wanted else now
+        result.append(
+            Condition(
+                type=type_,
+                status=wanted,
+                reason=reason,
+                message=message,
+                last_transition_time=since,
+                observed_generation=generation,
+            )
+        )
+    if not found:
+        result.append(
+            Condition(
+                type=type_,
+                status=wanted,
+                reason=reason,
+                message=message,
+                last_transition_time=now,
+                observed_generation=generation,
+            )
+        )
+    order = {t.value: i for i, t in enumerate(ConditionType)}
+    return sorted(result, key=lambda c: order.get(c.type, len(order)))

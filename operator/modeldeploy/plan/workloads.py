@@ -1,0 +1,169 @@
+"""Pure builders for the serving objects: a Deployment per revision, the stable and candidate Services.
+
+Each builder returns the complete object as the operator means it to be
+(server-side applied with field manager ``modeldeploy``). ``runtime.podTemplate``
+is merged *under* the typed runtime fields, which always win: users get an
+escape hatch for tolerations, volumes and sidecars without being able to
+silently override the model server the revision hash describes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from modeldeploy.api import ModelSpec, RuntimeSpec
+from modeldeploy.plan.revisions import (
+    ANNOTATION_SOURCE,
+    instance_labels,
+    pod_labels,
+    selector_for,
+)
+
+CONTAINER = "model"
+PORT_NAME = "http"
+SERVICE_PORT = 80
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The ModelDeployment that owns every child (for ownerReferences and names)."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "modeldeploy.io/v1alpha1",
+            "kind": "ModelDeployment",
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+    def metadata(
+        self, name: str, component: str, extra_labels: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        return {
+            "name": name,
+            "namespace": self.namespace,
+            "labels": {**instance_labels(self.name, component), **(extra_labels or {})},
+            "ownerReferences": [self.reference()],
+        }
+
+    @property
+    def stable_service(self) -> str:
+        return self.name
+
+    @property
+    def candidate_service(self) -> str:
+        return f"{self.name}-candidate"
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """Override wins; dicts merge key by key; containers merge by name; other lists are replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base[key], value) if key in base else copy.deepcopy(value)
+        return merged
+    if isinstance(base, list) and isinstance(override, list) and _named(base) and _named(override):
+        by_name = {item["name"]: item for item in base}
+        merged_list = [deep_merge(by_name.get(item["name"], {}), item) for item in override]
+        merged_list += [item for item in base if item["name"] not in {o["name"] for o in override}]
+        return merged_list
+    return copy.deepcopy(override)
+
+
+def _named(items: list[Any]) -> bool:
+    return bool(items) and all(isinstance(item, dict) and "name" in item for item in items)
+
+
+def model_container(model: ModelSpec, runtime: RuntimeSpec) -> dict[str, Any]:
+    env: list[dict[str, Any]] = [
+        {"name": "MODEL_NAME", "value": model.name},
+        {"name": "MODEL_VERSION", "value": model.version},
+    ]
+    if model.uri:
+        env.append({"name": "MODEL_URI", "value": model.uri})
+    env += [e.to_wire() for e in runtime.env]
+    probe_action: dict[str, Any] = (
+        {"httpGet": {"path": runtime.readiness_path, "port": PORT_NAME}}
+        if runtime.readiness_path
+        else {"tcpSocket": {"port": PORT_NAME}}
+    )
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": runtime.image,
+        "ports": [{"name": PORT_NAME, "containerPort": runtime.port, "protocol": "TCP"}],
+        "env": env,
+        "readinessProbe": {**probe_action, "periodSeconds": 5, "failureThreshold": 3},
+    }
+    if runtime.args:
+        container["args"] = list(runtime.args)
+    if runtime.resources is not None:
+        container["resources"] = runtime.resources.to_wire()
+    return container
+
+
+def revision_deployment(
+    owner: Owner,
+    revision: str,
+    source: dict[str, Any],
+    model: ModelSpec,
+    runtime: RuntimeSpec,
+    replicas: int,
+    progress_deadline_seconds: int,
+) -> dict[str, Any]:
+    """The Deployment of one revision; its pods carry the revision label only (no role)."""
+    base = runtime.pod_template or {}
+    labels = pod_labels(owner.name, revision)
+    template = deep_merge(
+        base,
+        {
+            "metadata": {"labels": labels},
+            "spec": {"containers": [model_container(model, runtime)]},
+        },
+    )
+    metadata = owner.metadata(revision, "model", {"modeldeploy.io/revision": revision})
+    metadata["labels"]["app.kubernetes.io/version"] = _label_value(model.version)
+    metadata["annotations"] = {ANNOTATION_SOURCE: json.dumps(source, sort_keys=True, separators=(",", ":"))}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector_for(revision)},
+            "progressDeadlineSeconds": progress_deadline_seconds,
+            "revisionHistoryLimit": 1,
+            "template": template,
+        },
+    }
+
+
+def service(owner: Owner, name: str, revision: str | None, port: int, role: str) -> dict[str, Any]:
+    """A Service selecting one revision's pods (or none yet: an empty selector would select all)."""
+    selector = selector_for(revision) if revision else {"modeldeploy.io/revision": "none"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": owner.metadata(name, "serving", {"modeldeploy.io/role": role}),
+        "spec": {
+            "selector": selector,
+            "ports": [
+                {"name": PORT_NAME, "port": SERVICE_PORT, "targetPort": PORT_NAME, "protocol": "TCP"},
+                {"name": "direct", "port": port, "targetPort": PORT_NAME, "protocol": "TCP"},
+            ]
+            if port != SERVICE_PORT
+            else [{"name": PORT_NAME, "port": SERVICE_PORT, "targetPort": PORT_NAME, "protocol": "TCP"}],
+        },
+    }
+
+
+def _label_value(text: str) -> str:
+    return text[:63].strip("-_.") or "unknown"

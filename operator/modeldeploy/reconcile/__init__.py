@@ -1,0 +1,1 @@
+"""Reconciliation: observe (caches) -> plan (pure) -> act (API), driven by a keyed work queue."""

@@ -1,0 +1,78 @@
+"""One reconcile: observe (from the caches), plan (pure), act (only what differs).
+
+The only clock read in the operator's decision path is here, handed to the
+planner as ``now``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Hashable
+from datetime import UTC, datetime
+from typing import cast
+
+from prometheus_client import Histogram
+
+from modeldeploy.kube.act import Actor, observe
+from modeldeploy.kube.client import KubeClient
+from modeldeploy.kube.store import Store
+from modeldeploy.plan.model import Plan, Subject
+from modeldeploy.plan.planner import plan
+
+logger = logging.getLogger("modeldeploy.reconcile")
+
+RECONCILE_SECONDS = Histogram(
+    "modeldeploy_reconcile_duration_seconds",
+    "Time one reconcile took: observe, plan and act.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        client: KubeClient,
+        store: Store,
+        resync_seconds: float = 300.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.actor = Actor(client, store)
+        self.resync_seconds = resync_seconds
+        self.clock = clock
+
+    def __call__(self, key: Hashable) -> float | None:
+        namespace, name = cast(tuple[str, str], key)
+        body = self.store.get("ModelDeployment", namespace, name)
+        if body is None:
+            return None
+        started = time.perf_counter()
+        subject = Subject.from_body(body)
+        now = self.clock()
+        decided = plan(subject, observe(self.store, subject), now)
+        self.actor.act(subject, decided, now)
+        RECONCILE_SECONDS.observe(time.perf_counter() - started)
+        _log(subject, decided)
+        if decided.requeue_after is not None:
+            return min(decided.requeue_after, self.resync_seconds)
+        return self.resync_seconds
+
+
+def _log(subject: Subject, decided: Plan) -> None:
+    for event in decided.events:
+        logger.info(
+            "%s",
+            event.message,
+            extra={
+                "namespace": subject.namespace,
+                "modeldeployment": subject.name,
+                "reason": event.reason,
+                "event_type": event.type,
+            },
+        )

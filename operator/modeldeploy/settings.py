@@ -1,0 +1,102 @@
+"""The operator's settings: read once, from flags with environment fallbacks, into one typed object."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespaces: tuple[str, ...] = ()
+    prometheus_url: str | None = None
+    metrics_port: int = 8080
+    health_port: int = 8081
+    bind_address: str = "0.0.0.0"
+    log_format: str = "text"
+    peering: str | None = None
+    resync_seconds: float = 300.0
+    workers: int = 4
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    parser.add_argument(
+        "--kubeconfig",
+        default=env("KUBECONFIG"),
+        help="kubeconfig file (default $KUBECONFIG, ~/.kube/config, or in-cluster)",
+    )
+    parser.add_argument("--context", default=env("MODELDEPLOY_CONTEXT"), help="kubeconfig context")
+    parser.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        dest="namespaces",
+        default=[n for n in env("MODELDEPLOY_NAMESPACES", "").split(",") if n],
+        help="watch only this namespace (repeatable; default: all namespaces)",
+    )
+    parser.add_argument(
+        "--prometheus-url",
+        default=env("MODELDEPLOY_PROMETHEUS_URL"),
+        help="Prometheus used when a ModelDeployment names none",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(env("MODELDEPLOY_METRICS_PORT", "8080")),
+        help="port of the operator's Prometheus metrics (/metrics); 0 disables",
+    )
+    parser.add_argument(
+        "--health-port",
+        type=int,
+        default=int(env("MODELDEPLOY_HEALTH_PORT", "8081")),
+        help="port of the liveness endpoint (/healthz)",
+    )
+    parser.add_argument(
+        "--bind-address",
+        default=env("MODELDEPLOY_BIND_ADDRESS", "0.0.0.0"),
+        help="address the metrics and health endpoints listen on",
+    )
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default=env("MODELDEPLOY_LOG_FORMAT", "text")
+    )
+    parser.add_argument(
+        "--peering",
+        default=env("MODELDEPLOY_PEERING"),
+        help="kopf peering name for HA: only the highest-priority instance acts",
+    )
+    parser.add_argument(
+        "--resync",
+        type=float,
+        default=float(env("MODELDEPLOY_RESYNC_SECONDS", "300")),
+        help="seconds between periodic re-plans of an object at rest (reads nothing)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(env("MODELDEPLOY_WORKERS", "4")),
+        help="reconciles that may run at once",
+    )
+
+
+def from_arguments(args: argparse.Namespace) -> OperatorSettings:
+    return OperatorSettings(
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        namespaces=tuple(args.namespaces),
+        prometheus_url=args.prometheus_url,
+        metrics_port=args.metrics_port,
+        health_port=args.health_port,
+        bind_address=args.bind_address,
+        log_format=args.log_format,
+        peering=args.peering,
+        resync_seconds=args.resync,
+        workers=args.workers,
+    )

@@ -1,0 +1,89 @@
+"""Helpers for integration tests: apply manifests, read objects, wait for conditions."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from modeldeploy.dev.binaries import REPO_ROOT
+
+T = TypeVar("T")
+EXAMPLES = REPO_ROOT / "examples"
+CRD = REPO_ROOT / "crds" / "modeldeployment.yaml"
+
+
+def example(name: str, **spec_overrides: Any) -> dict[str, Any]:
+    """An example manifest from examples/, with top-level spec fields replaced."""
+    manifest: dict[str, Any] = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
+    manifest["spec"].update(spec_overrides)
+    return manifest
+
+
+def apply(cluster: Any, namespace: str, manifest: dict[str, Any]) -> None:
+    cluster.kubectl(
+        "-n",
+        namespace,
+        "apply",
+        "--server-side",
+        "--field-manager=test",
+        "--force-conflicts",
+        "-f",
+        "-",
+        input=yaml.safe_dump(manifest),
+    )
+
+
+def get(cluster: Any, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
+    result = cluster.kubectl("-n", namespace, "get", kind, name, "-o", "json", check=False)
+    if result.returncode != 0:
+        return None
+    found: dict[str, Any] = json.loads(result.stdout)
+    return found
+
+
+def items(cluster: Any, namespace: str, kind: str, selector: str | None = None) -> list[dict[str, Any]]:
+    args = ["-n", namespace, "get", kind, "-o", "json"]
+    if selector:
+        args += ["-l", selector]
+    return list(json.loads(cluster.kubectl(*args).stdout)["items"])
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60, interval: float = 0.25) -> T:
+    """Poll probe until it returns something truthy; fail with what was last seen."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+        except Exception as error:
+            last = error
+        if last and not isinstance(last, Exception):
+            return last  # type: ignore[return-value]
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
+
+
+def md_status(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
+    obj = get(cluster, namespace, "modeldeployment", name)
+    return (obj or {}).get("status") or {}
+
+
+def wait_phase(cluster: Any, namespace: str, name: str, phase: str, timeout: float = 60) -> dict[str, Any]:
+    return wait_for(
+        f"{name} phase {phase}",
+        lambda: ((s := md_status(cluster, namespace, name)).get("phase") == phase and s) or None,
+        timeout,
+    )
+
+
+def condition(status: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    return next((c for c in status.get("conditions", []) if c["type"] == type_), None)
+
+
+def log_path(tmp: Path, name: str) -> Path:
+    return tmp / f"{name}.log"

@@ -1,0 +1,125 @@
+"""A tiny in-memory cluster for planner tests: it carries out Plans the way the act step would.
+
+Readiness is under the test's control (``ready_cap``): a Deployment has as many
+Ready replicas as it asks for, up to its cap, so tests decide when a revision
+becomes ready, partly ready or never ready.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from modeldeploy.plan.model import FINALIZER, ObjectRef, Observed, Plan, RevisionState, Subject
+from modeldeploy.plan.planner import plan
+
+NAMESPACE = "risk"
+NAME = "fraud"
+T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def spec(
+    version: str = "1.0.0", replicas: int = 2, router: str = "gatewayAPI", **extra: Any
+) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "model": {"name": "fraud-detector", "version": version, "uri": f"s3://m/{version}"},
+        "runtime": {"image": "ghcr.io/acme/server:1", "readinessPath": "/ready"},
+        "replicas": replicas,
+    }
+    if router == "gatewayAPI":
+        result["traffic"] = {"router": "gatewayAPI", "gatewayAPI": {"parentRefs": [{"name": "public"}]}}
+    elif router == "istio":
+        result["traffic"] = {"router": "istio"}
+    result.update(extra)
+    return result
+
+
+@dataclass
+class World:
+    spec: dict[str, Any]
+    generation: int = 1
+    status: dict[str, Any] = field(default_factory=dict)
+    deployments: dict[str, int] = field(default_factory=dict)  # name -> spec.replicas
+    ready_cap: dict[str, int] = field(default_factory=dict)  # name -> most replicas that can be Ready
+    deadline: set[str] = field(default_factory=set)
+    services: dict[str, str | None] = field(default_factory=dict)
+    routes: set[str] = field(default_factory=set)
+    deleting: bool = False
+    finalizers: tuple[str, ...] = (FINALIZER,)
+    now: datetime = T0
+    log: list[Plan] = field(default_factory=list)
+
+    def subject(self) -> Subject:
+        return Subject(
+            name=NAME,
+            namespace=NAMESPACE,
+            uid="uid-1",
+            generation=self.generation,
+            spec=copy.deepcopy(self.spec),
+            status=copy.deepcopy(self.status),
+            deleting=self.deleting,
+            finalizers=self.finalizers,
+        )
+
+    def ready(self, name: str) -> int:
+        return min(self.deployments.get(name, 0), self.ready_cap.get(name, 0))
+
+    def observed(self) -> Observed:
+        revisions = {
+            name: RevisionState(
+                name=name,
+                replicas=replicas,
+                ready=self.ready(name),
+                updated=replicas,
+                available=self.ready(name),
+                deadline_exceeded=name in self.deadline,
+            )
+            for name, replicas in self.deployments.items()
+        }
+        children = [ObjectRef("apps/v1", "Deployment", NAMESPACE, n) for n in self.deployments]
+        children += [ObjectRef("v1", "Service", NAMESPACE, n) for n in self.services]
+        children += [ObjectRef("x/v1", kind, NAMESPACE, NAME) for kind in self.routes]
+        return Observed(
+            revisions=revisions, stable_service_revision=self.services.get(NAME), children=tuple(children)
+        )
+
+    def edit(self, **changes: Any) -> None:
+        self.spec = {**self.spec, **changes}
+        self.generation += 1
+
+    def reconcile(self, seconds: float = 1.0) -> Plan:
+        self.now += timedelta(seconds=seconds)
+        decided = plan(self.subject(), self.observed(), self.now)
+        self.carry_out(decided)
+        return decided
+
+    def carry_out(self, decided: Plan) -> None:
+        for obj in decided.apply:
+            kind, name = obj["kind"], obj["metadata"]["name"]
+            if kind == "Deployment":
+                self.deployments[name] = obj["spec"]["replicas"]
+            elif kind == "Service":
+                self.services[name] = obj["spec"]["selector"].get("modeldeploy.io/revision")
+            else:
+                self.routes.add(kind)
+        for name, replicas in decided.scale:
+            if name in self.deployments:
+                self.deployments[name] = replicas
+        for ref in decided.delete:
+            if ref.kind == "Deployment":
+                self.deployments.pop(ref.name, None)
+            elif ref.kind == "Service":
+                self.services.pop(ref.name, None)
+            else:
+                self.routes.discard(ref.kind)
+        if decided.status is not None:
+            self.status = decided.status
+        self.log.append(decided)
+
+    def settle(self, rounds: int = 6) -> Plan:
+        decided = self.reconcile()
+        for _ in range(rounds):
+            decided = self.reconcile()
+        return decided

@@ -1,0 +1,224 @@
+"""The planner as a specification: lifecycle examples, then DESIGN.md's rules as properties."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from planner_world import NAME, T0, World, spec
+
+from modeldeploy.api import parse_status
+from modeldeploy.plan.model import Observed
+from modeldeploy.plan.planner import plan
+from modeldeploy.plan.revisions import revision_name, revision_source
+
+
+def test_first_revision_gets_a_route_only_once_its_replicas_are_ready() -> None:
+    world = World(spec())
+    world.reconcile()
+    assert world.status["phase"] == "Progressing"
+    assert world.routes == set()  # nothing to route to yet
+    (revision,) = world.deployments
+    world.ready_cap[revision] = 2
+    world.reconcile()
+    assert world.status["phase"] == "Stable"
+    assert world.status["stable"]["revision"] == revision
+    assert world.routes == {"HTTPRoute"}
+    assert world.services == {NAME: revision, f"{NAME}-candidate": "none"}  # selects no pod
+    assert world.status["traffic"] == [{"revision": revision, "role": "stable", "weight": 100}]
+
+
+def test_version_change_promotes_only_when_every_replica_is_ready_then_scales_the_old_one_down() -> None:
+    world = World(spec("1.0.0"))
+    world.ready_cap = {r: 2 for r in ("unused",)}
+    world.reconcile()
+    old = next(iter(world.deployments))
+    world.ready_cap[old] = 2
+    world.settle()
+    world.edit(model={"name": "fraud-detector", "version": "2.0.0", "uri": "s3://m/2.0.0"})
+    world.reconcile()
+    new = world.status["candidate"]["revision"]
+    world.ready_cap[new] = 1
+    world.settle()
+    assert world.status["phase"] == "Progressing" and world.services[NAME] == old
+    world.ready_cap[new] = 2
+    world.reconcile()
+    assert world.status["stable"]["revision"] == new and world.services[NAME] == new
+    assert world.deployments[old] == 2  # not before the switch is observed
+    world.reconcile()
+    assert world.deployments[old] == 0
+    assert [h["outcome"] for h in world.status["history"]] == ["Promoted", "Promoted"]
+
+
+def test_a_threshold_change_is_not_a_new_revision() -> None:
+    base = spec()
+    tuned = {**base, "analysis": {"metrics": [{"name": "err", "query": "up", "max": 0.5}]}}
+    names = {revision_name(NAME, revision_source(*_model_runtime(s))) for s in (base, tuned)}
+    assert len(names) == 1
+
+
+def _model_runtime(raw: dict[str, Any]) -> tuple[Any, Any]:
+    from modeldeploy.api import parse_spec
+
+    parsed = parse_spec(raw)
+    return parsed.model, parsed.runtime
+
+
+def test_candidate_past_its_deadline_is_degraded_and_keeps_traffic_on_stable() -> None:
+    world = World(spec("1.0.0"))
+    world.reconcile()
+    old = next(iter(world.deployments))
+    world.ready_cap[old] = 2
+    world.settle()
+    world.edit(model={"name": "fraud-detector", "version": "2.0.0"})
+    world.reconcile()
+    new = world.status["candidate"]["revision"]
+    world.deadline.add(new)
+    decided = world.reconcile()
+    assert world.status["phase"] == "Degraded"
+    assert [e.reason for e in decided.events] == ["ProgressDeadlineExceeded"]
+    assert world.services[NAME] == old and world.deployments[old] == 2
+    assert world.reconcile().events == ()  # said once, not at every reconcile
+
+
+def test_invalid_spec_touches_no_object() -> None:
+    world = World(spec(analysis={"metrics": [{"name": "e", "query": 'x{a="{{bogus}}"}', "max": 1}]}))
+    decided = world.reconcile()
+    assert decided.apply == () and decided.delete == () and decided.scale == ()
+    assert world.status["phase"] == "Invalid"
+    assert "bogus" in world.status["message"]
+    assert [e.reason for e in decided.events] == ["InvalidSpec"]
+    assert world.reconcile().events == ()
+
+
+def test_deletion_removes_the_route_before_anything_else() -> None:
+    world = World(spec())
+    world.reconcile()
+    world.ready_cap[next(iter(world.deployments))] = 2
+    world.settle()
+    world.deleting = True
+    first = world.reconcile()
+    assert {ref.kind for ref in first.delete} == {"HTTPRoute"}
+    second = world.reconcile()
+    assert {ref.kind for ref in second.delete} == {"Deployment", "Service"}
+    assert world.reconcile().delete == ()
+
+
+def test_retired_drains_route_first_then_serving_objects_and_keeps_history() -> None:
+    world = World(spec())
+    world.reconcile()
+    world.ready_cap[next(iter(world.deployments))] = 2
+    world.settle()
+    world.edit(retired=True)
+    first = world.reconcile()
+    assert {ref.kind for ref in first.delete} == {"HTTPRoute"}
+    world.settle()
+    assert world.deployments == {} and world.services == {} and world.routes == set()
+    assert world.status["phase"] == "Retired"
+    assert world.status["history"][-1]["outcome"] == "Retired"
+
+
+def test_history_is_bounded_and_old_revisions_are_pruned() -> None:
+    world = World(spec(revisionHistoryLimit=2))
+    for version in ("1", "2", "3", "4"):
+        world.edit(model={"name": "fraud-detector", "version": version})
+        world.reconcile()
+        world.ready_cap[world.status.get("candidate", {}).get("revision", "")] = 2
+        world.settle()
+    assert len(world.status["history"]) == 2
+    assert len(world.deployments) <= 2
+    assert world.status["stable"]["version"] == "4"
+
+
+# --- the rules, as properties over random event sequences --------------------------
+
+
+class RolloutMachine(RuleBasedStateMachine):
+    """Random spec edits, readiness changes, deadlines and idle reconciles.
+
+    After every reconcile: weights sum to 100; a revision first receives traffic
+    only when all its replicas are Ready; the stable revision is never scaled down
+    or deleted; a second reconcile of a world at rest changes nothing and says
+    nothing (the planner's half of "zero writes at rest").
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.world = World(spec())
+        self.ever_served: set[str] = set()
+
+    @rule(
+        version=st.sampled_from(["1.0.0", "1.1.0", "2.0.0"]),
+        replicas=st.integers(1, 3),
+        router=st.sampled_from(["gatewayAPI", "istio", "service"]),
+        paused=st.booleans(),
+    )
+    def edit(self, version: str, replicas: int, router: str, paused: bool) -> None:
+        new = spec(version, replicas, router, paused=paused)
+        self.world.spec = new
+        self.world.generation += 1
+
+    @rule(data=st.data(), ready=st.integers(0, 3))
+    def readiness(self, data: st.DataObject, ready: int) -> None:
+        if self.world.deployments:
+            name = data.draw(st.sampled_from(sorted(self.world.deployments)))
+            self.world.ready_cap[name] = ready
+
+    @precondition(lambda self: bool(self.world.deployments))
+    @rule(data=st.data())
+    def deadline(self, data: st.DataObject) -> None:
+        self.world.deadline.add(data.draw(st.sampled_from(sorted(self.world.deployments))))
+
+    @rule(seconds=st.integers(1, 120))
+    def reconcile(self, seconds: int) -> None:
+        world = self.world
+        traffic_before = {t["revision"] for t in world.status.get("traffic", []) if t["weight"] > 0}
+        ready_before = {name: world.ready(name) >= world.deployments[name] > 0 for name in world.deployments}
+        stable_before = (world.status.get("stable") or {}).get("revision")
+        selector_before = world.services.get(NAME)
+        decided = world.reconcile(seconds)
+        parse_status(world.status)  # always a status the API accepts
+
+        traffic = world.status.get("traffic", [])
+        if traffic:
+            assert sum(t["weight"] for t in traffic) == 100
+        for revision in {t["revision"] for t in traffic if t["weight"] > 0} - traffic_before:
+            assert ready_before.get(revision), f"{revision} got traffic before all its replicas were Ready"
+        stable_now = (world.status.get("stable") or {}).get("revision")
+        for name, replicas in decided.scale:
+            assert replicas == 0 and name not in (stable_now,)
+            assert selector_before == stable_now, "scaled down before traffic moved to the new stable"
+        for ref in decided.delete:
+            if ref.kind == "Deployment" and not world.deleting:
+                assert ref.name not in (stable_now, stable_before)
+
+    @invariant()
+    def at_rest_a_second_plan_changes_nothing(self) -> None:
+        world = self.world
+        if not world.status:
+            return
+        again = plan(world.subject(), world.observed(), world.now.replace(year=2027))
+        if again.status != world.status:
+            # Not at rest yet (e.g. a switch waiting to be observed): carrying it out must converge.
+            return
+        assert again.events == (), again.events
+        assert again.scale == () and again.delete == ()
+
+
+TestRolloutMachine = RolloutMachine.TestCase
+TestRolloutMachine.settings = settings(
+    max_examples=60, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def test_planning_an_empty_world_twice_at_different_times_gives_the_same_status() -> None:
+    world = World(spec())
+    world.reconcile()
+    world.ready_cap[next(iter(world.deployments))] = 2
+    world.settle()
+    first = plan(world.subject(), world.observed(), T0.replace(hour=11))
+    second = plan(world.subject(), world.observed(), T0.replace(hour=23))
+    assert first.status == second.status == world.status
+    assert isinstance(world.observed(), Observed)
