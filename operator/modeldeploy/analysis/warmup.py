@@ -1,0 +1,118 @@
+"""Warm-up: synthetic requests that prove a candidate answers fast before any user reaches it.
+
+A freshly started model server is slow at first (lazy loading, JIT, cold
+caches), and a version that cannot answer at all should never see a user. So
+before any live traffic, the operator sends ``spec.strategy.warmup.requests``
+requests (``concurrency`` at a time) straight to the candidate Service, with
+payloads from a ConfigMap, and gates on the measured p99 latency and error
+rate. Nothing about the result is guessed: a request that times out or is
+refused counts as an error.
+
+How the operator reaches a Service is configurable (``--service-url-template``)
+because where it runs decides it: in the cluster,
+``http://{service}.{namespace}.svc:{port}``; in tests, a server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import requests
+
+from modeldeploy.api import Warmup, parse_duration
+
+DEFAULT_SERVICE_URL_TEMPLATE = "http://{service}.{namespace}.svc:{port}"
+REQUEST_TIMEOUT = 10.0
+
+
+def service_url(template: str, service: str, namespace: str, port: int) -> str:
+    return template.format(service=service, namespace=namespace, port=port).rstrip("/")
+
+
+@dataclass(frozen=True)
+class WarmupResult:
+    requests: int
+    errors: int
+    p99_seconds: float | None
+    passed: bool
+    message: str
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 1.0
+
+
+def percentile(samples: Sequence[float], fraction: float) -> float | None:
+    """The nearest-rank percentile (p99 of 200 samples is the 198th smallest)."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def run_warmup(base_url: str, warmup: Warmup, payloads: Sequence[bytes], revision: str) -> WarmupResult:
+    """Send the warm-up requests and judge them against maxLatencyP99 and maxErrorRate."""
+    deadline = time.monotonic() + parse_duration(warmup.timeout)
+    url = base_url + warmup.path
+    latencies: list[float] = []
+    errors = 0
+    sent = 0
+
+    def one(index: int) -> float | None:
+        if time.monotonic() > deadline:
+            return None
+        started = time.perf_counter()
+        headers = {"X-Modeldeploy-Warmup": "true", "X-Modeldeploy-Revision": revision}
+        try:
+            if payloads:
+                body = payloads[index % len(payloads)]
+                headers["Content-Type"] = "application/json"
+                response = session.post(url, data=body, headers=headers, timeout=REQUEST_TIMEOUT)
+            else:
+                response = session.get(url, headers=headers, timeout=REQUEST_TIMEOUT)
+        except requests.RequestException:
+            return None
+        elapsed = time.perf_counter() - started
+        return elapsed if response.status_code < 500 else None
+
+    with requests.Session() as session:
+        session.trust_env = False
+        with ThreadPoolExecutor(max_workers=warmup.concurrency) as pool:
+            for latency in pool.map(one, range(warmup.requests)):
+                sent += 1
+                if latency is None:
+                    errors += 1
+                else:
+                    latencies.append(latency)
+    p99 = percentile(latencies, 0.99)
+    return judge_warmup(warmup, sent, errors, p99, timed_out=time.monotonic() > deadline)
+
+
+def judge_warmup(
+    warmup: Warmup, sent: int, errors: int, p99: float | None, timed_out: bool = False
+) -> WarmupResult:
+    rate = errors / sent if sent else 1.0
+    p99_text = f"{p99 * 1000:.0f}ms" if p99 is not None else "n/a"
+    summary = f"{sent} requests, {errors} errors ({rate:.1%}), p99 {p99_text}"
+    problems: list[str] = []
+    if timed_out:
+        problems.append(f"did not finish within {warmup.timeout}")
+    if warmup.max_error_rate is not None and rate > warmup.max_error_rate:
+        problems.append(f"error rate {rate:.3f} > maxErrorRate {warmup.max_error_rate}")
+    if warmup.max_latency_p99 is not None:
+        limit = parse_duration(warmup.max_latency_p99)
+        if p99 is None:
+            problems.append("no successful request to measure p99 on")
+        elif p99 > limit:
+            problems.append(f"p99 {p99_text} > maxLatencyP99 {warmup.max_latency_p99}")
+    if sent and errors == sent:
+        problems.append("every request failed")
+    message = f"warm-up {'failed' if problems else 'passed'}: {summary}" + (
+        f"; {'; '.join(problems)}" if problems else ""
+    )
+    return WarmupResult(requests=sent, errors=errors, p99_seconds=p99, passed=not problems, message=message)
