@@ -20,6 +20,7 @@ import pytest
 
 from modeldeploy.dev.binaries import ensure_binaries
 from modeldeploy.dev.cluster import LocalCluster
+from modeldeploy.dev.modelserver import ModelServer
 from modeldeploy.dev.operator import OperatorProcess
 from modeldeploy.dev.processes import wait_until
 
@@ -114,14 +115,29 @@ def crd(cluster: LocalCluster) -> None:
 
 
 @pytest.fixture(scope="session")
+def model_server() -> Iterator[ModelServer]:
+    """A stand-in model server on 127.0.0.1 that warm-up requests reach (latency and status settable)."""
+    server = ModelServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
 def operator(
-    cluster: LocalCluster, crd: None, tmp_path_factory: pytest.TempPathFactory
+    cluster: LocalCluster, crd: None, model_server: ModelServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    """The operator, running as its own process against the session's cluster (resync every 20 s)."""
+    """The operator, running as its own process against the session's cluster (resync every 20 s).
+
+    Warm-up requests go to ``model_server`` on 127.0.0.1, never to a Service IP;
+    analysis defaults to the local Prometheus.
+    """
     kubeconfig = getattr(cluster, "operator_kubeconfig", None) or cluster.kubeconfig
-    process = OperatorProcess(
-        kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log", "--resync", "20"
-    )
+    args = ["--resync", "20", "--service-url-template", model_server.url]
+    if getattr(cluster, "prometheus_url", ""):
+        args += ["--prometheus-url", cluster.prometheus_url]
+    process = OperatorProcess(kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log", *args)
     process.start()
     try:
         yield process

@@ -22,6 +22,7 @@ from modeldeploy.kube.kinds import CHILD_KINDS
 from modeldeploy.kube.store import Store
 from modeldeploy.plan.model import FINALIZER
 from modeldeploy.plan.revisions import LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
+from modeldeploy.reconcile.measure import Measurer
 from modeldeploy.reconcile.queue import WorkQueue
 from modeldeploy.reconcile.reconciler import Reconciler
 from modeldeploy.settings import OperatorSettings
@@ -32,7 +33,8 @@ logger = logging.getLogger("modeldeploy.handlers")
 def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     store = Store()
-    reconciler = Reconciler(client, store, resync_seconds=settings.resync_seconds)
+    measurer = Measurer(client, settings.prometheus_url, settings.service_url_template)
+    reconciler = Reconciler(client, store, measurer, resync_seconds=settings.resync_seconds)
     queue = WorkQueue(reconciler, workers=settings.workers)
 
     @kopf.on.startup(registry=registry)

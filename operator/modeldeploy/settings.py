@@ -18,6 +18,7 @@ class OperatorSettings:
     bind_address: str = "0.0.0.0"
     log_format: str = "text"
     peering: str | None = None
+    service_url_template: str = "http://{service}.{namespace}.svc:{port}"
     resync_seconds: float = 300.0
     workers: int = 4
 
@@ -73,6 +74,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="kopf peering name for HA: only the highest-priority instance acts",
     )
     parser.add_argument(
+        "--service-url-template",
+        default=env("MODELDEPLOY_SERVICE_URL_TEMPLATE", "http://{service}.{namespace}.svc:{port}"),
+        help="how the operator reaches a Service for warm-up requests ({service}, {namespace}, {port})",
+    )
+    parser.add_argument(
         "--resync",
         type=float,
         default=float(env("MODELDEPLOY_RESYNC_SECONDS", "300")),
@@ -97,6 +103,7 @@ def from_arguments(args: argparse.Namespace) -> OperatorSettings:
         bind_address=args.bind_address,
         log_format=args.log_format,
         peering=args.peering,
+        service_url_template=args.service_url_template,
         resync_seconds=args.resync,
         workers=args.workers,
     )

@@ -155,7 +155,7 @@ def test_candidate_that_never_becomes_ready_is_degraded_and_traffic_never_moves(
     apply(cluster, namespace, manifest)
     status = wait_phase(cluster, namespace, "fraud", "Degraded", timeout=90)
     assert status["stable"]["revision"] == old
-    assert "did not become ready" in status["message"]
+    assert "did not get its replicas Ready within 5s" in status["message"]
     assert condition(status, "Degraded")["status"] == "True"  # type: ignore[index]
     assert service_revision(cluster, namespace, "fraud") == old
     route = get(cluster, namespace, "httproute", "fraud")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modeldeploy.plan.model import FINALIZER, ObjectRef, Observed, Plan, RevisionState, Subject
+from modeldeploy.plan.model import FINALIZER, Inputs, ObjectRef, Observed, Plan, RevisionState, Subject
 from modeldeploy.plan.planner import plan
 
 NAMESPACE = "risk"
@@ -89,9 +89,9 @@ class World:
         self.spec = {**self.spec, **changes}
         self.generation += 1
 
-    def reconcile(self, seconds: float = 1.0) -> Plan:
+    def reconcile(self, seconds: float = 1.0, inputs: Inputs | None = None) -> Plan:
         self.now += timedelta(seconds=seconds)
-        decided = plan(self.subject(), self.observed(), self.now)
+        decided = plan(self.subject(), self.observed(), self.now, inputs)
         self.carry_out(decided)
         return decided
 
@@ -118,8 +118,23 @@ class World:
             self.status = decided.status
         self.log.append(decided)
 
-    def settle(self, rounds: int = 6) -> Plan:
-        decided = self.reconcile()
+    def settle(self, rounds: int = 6, inputs: Inputs | None = None) -> Plan:
+        decided = self.reconcile(inputs=inputs)
         for _ in range(rounds):
-            decided = self.reconcile()
+            decided = self.reconcile(inputs=inputs)
         return decided
+
+    def ready_all(self) -> None:
+        """Every Deployment can have all the replicas it asks for Ready."""
+        for name in self.deployments:
+            self.ready_cap[name] = 100
+
+    @property
+    def candidate(self) -> dict[str, Any]:
+        return dict(self.status.get("candidate") or {})
+
+    def weights(self) -> dict[str, int]:
+        return {t["role"]: t["weight"] for t in self.status.get("traffic", [])}
+
+    def action(self, type_: str, **extra: Any) -> None:
+        self.status = {**self.status, "action": {"type": type_, **extra}}

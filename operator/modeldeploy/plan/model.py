@@ -109,6 +109,39 @@ class Observed:
 
 
 @dataclass(frozen=True)
+class Judgement:
+    """The analysis verdict over the current stage's results (computed by the analysis layer).
+
+    kind: pending (not measured yet), pass (every metric's latest measurement
+    succeeded), hold (inconclusive or failed below the limit), fail (a metric
+    reached failureLimit), rollback (inconclusiveLimit reached with
+    onInconclusive: Rollback).
+    """
+
+    kind: Literal["pending", "pass", "hold", "fail", "rollback"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class WarmupOutcome:
+    passed: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the reconciler measured this round; the planner folds it into status."""
+
+    analysis: tuple[Any, ...] | None = None
+    """status.analysis after this round's measurements (MetricResult); None: nothing measured now."""
+    judgement: Judgement | None = None
+    warmup: WarmupOutcome | None = None
+    fallback_failing: bool | None = None
+    """The fallback trigger metrics' verdict this round (True: failing); None: not measured now."""
+
+
+@dataclass(frozen=True)
 class Event:
     type: Literal["Normal", "Warning"]
     reason: str

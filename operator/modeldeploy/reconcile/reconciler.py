@@ -19,6 +19,7 @@ from modeldeploy.kube.client import KubeClient
 from modeldeploy.kube.store import Store
 from modeldeploy.plan.model import Plan, Subject
 from modeldeploy.plan.planner import plan
+from modeldeploy.reconcile.measure import Measurer
 
 logger = logging.getLogger("modeldeploy.reconcile")
 
@@ -38,11 +39,13 @@ class Reconciler:
         self,
         client: KubeClient,
         store: Store,
+        measurer: Measurer,
         resync_seconds: float = 300.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.client = client
         self.store = store
+        self.measurer = measurer
         self.actor = Actor(client, store)
         self.resync_seconds = resync_seconds
         self.clock = clock
@@ -55,7 +58,8 @@ class Reconciler:
         started = time.perf_counter()
         subject = Subject.from_body(body)
         now = self.clock()
-        decided = plan(subject, observe(self.store, subject), now)
+        inputs = self.measurer.inputs(subject, now)
+        decided = plan(subject, observe(self.store, subject), now, inputs)
         self.actor.act(subject, decided, now)
         RECONCILE_SECONDS.observe(time.perf_counter() - started)
         _log(subject, decided)

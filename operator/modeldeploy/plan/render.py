@@ -1,0 +1,259 @@
+"""From a decided state to a Plan: objects to apply, Deployments to scale or delete, the new status.
+
+The decided state is (stable, candidate, phase, message) plus the serving
+planner's bookkeeping. Traffic follows from it:
+
+- the route sends ``100 - w`` to the stable Service and ``w`` to the candidate
+  Service, where ``w`` is the weight the candidate was given when it entered
+  its current canary step (0 otherwise), and mirrors the shadow percent to the
+  candidate during an entered shadow stage;
+- with the service router, a canary weight is approximated: the stable
+  Service selects the pods of both revisions (by instance label) and the
+  candidate's replica count sets the ratio;
+- a revision that is neither stable, candidate, nor kept warm (blue-green's
+  scale-down delay) is scaled to zero once the stable Service is seen selecting
+  the stable revision, and deleted once it falls out of the history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from modeldeploy.api import (
+    CandidateRevision,
+    ConditionType,
+    ModelSpec,
+    Phase,
+    Role,
+    RuntimeSpec,
+    StableRevision,
+    Stage,
+    TrafficShare,
+    parse_duration,
+)
+from modeldeploy.plan.conditions import set_condition
+from modeldeploy.plan.model import ObjectRef, Plan
+from modeldeploy.plan.revisions import LABEL_REVISION
+from modeldeploy.plan.routes import Backend, Split, render_route
+from modeldeploy.plan.stages import (
+    Position,
+    approximates_weights,
+    candidate_replicas,
+    mirror_percent,
+    next_position,
+)
+from modeldeploy.plan.workloads import Owner, revision_deployment, service
+
+if TYPE_CHECKING:
+    from modeldeploy.plan.serving import Serving
+
+ROUTE_KINDS = ("HTTPRoute", "VirtualService")
+
+
+class Renderer:
+    def __init__(self, serving: Serving) -> None:
+        self.s = serving
+        self.owner = Owner(serving.subject.name, serving.subject.namespace, serving.subject.uid)
+
+    def render(
+        self,
+        stable: StableRevision | None,
+        candidate: CandidateRevision | None,
+        phase: Phase,
+        message: str,
+    ) -> Plan:
+        s, spec, observed = self.s, self.s.spec, self.s.observed
+        history = s.history[-spec.revision_history_limit :] if spec.revision_history_limit > 0 else []
+        warm = self._kept_warm(stable)
+        live = {r.revision for r in (stable, candidate) if r is not None} | set(warm)
+        kept = live | {h.revision for h in history}
+        sources = {name: src for name, src in s.sources.items() if name in kept}
+
+        apply: list[dict[str, Any]] = []
+        for revision in sorted(live):
+            apply.append(
+                self._deployment(revision, sources[revision], self._replicas(revision, stable, candidate))
+            )
+
+        weight = candidate.weight if candidate is not None and stable is not None else 0
+        mirror = 0
+        if candidate is not None and candidate.stage_started_at is not None:
+            mirror = mirror_percent(spec, Position(candidate.stage, candidate.step))
+        port = spec.runtime.port
+        stable_service = service(
+            self.owner,
+            self.owner.stable_service,
+            stable.revision if stable else (candidate.revision if candidate else None),
+            port,
+            "stable",
+        )
+        if weight > 0 and approximates_weights(spec):
+            stable_service["spec"]["selector"] = {"app.kubernetes.io/instance": self.owner.name}
+        apply.append(stable_service)
+        apply.append(
+            service(
+                self.owner,
+                self.owner.candidate_service,
+                candidate.revision if candidate else None,
+                port,
+                "candidate",
+            )
+        )
+
+        traffic: list[TrafficShare] = []
+        if stable is not None:
+            split = Split(
+                (
+                    Backend("stable", self.owner.stable_service, 100 - weight),
+                    Backend("candidate", self.owner.candidate_service, weight),
+                ),
+                mirror_service=self.owner.candidate_service if mirror else None,
+                mirror_percent=mirror,
+            )
+            route = render_route(self.owner, spec, split)
+            if route is not None:
+                apply.append(route)
+            traffic.append(TrafficShare(revision=stable.revision, role=Role.STABLE, weight=100 - weight))
+            if candidate is not None and (weight or mirror):
+                traffic.append(
+                    TrafficShare(
+                        revision=candidate.revision,
+                        role=Role.CANDIDATE,
+                        weight=weight,
+                        mirror_percent=mirror or None,
+                    )
+                )
+
+        current_route = next((o["kind"] for o in apply if o["kind"] in ROUTE_KINDS), None)
+        deletions = [r for r in observed.children if r.kind in ROUTE_KINDS and r.kind != current_route]
+        scale: list[tuple[str, int]] = []
+        switched = stable is not None and observed.stable_service_revision == stable.revision
+        for name, state in sorted(observed.revisions.items()):
+            if name in live:
+                continue
+            if name not in kept:
+                if switched:
+                    deletions.append(ObjectRef("apps/v1", "Deployment", s.subject.namespace, name))
+            elif switched and state.replicas != 0:
+                scale.append((name, 0))
+
+        bookkeeping = dict(s.state)
+        bookkeeping["revisions"] = sources
+        if warm:
+            bookkeeping["scaleDownAt"] = warm
+        else:
+            bookkeeping.pop("scaleDownAt", None)
+        if s.rejected is not None:
+            bookkeeping["rejected"] = {"revision": s.rejected, "generation": s.subject.generation}
+        else:
+            bookkeeping.pop("rejected", None)
+
+        new = s.status.model_copy(
+            update={
+                "phase": phase,
+                "message": message[:4000],
+                "observed_generation": s.subject.generation,
+                "router": spec.router,
+                "stable": stable,
+                "candidate": candidate,
+                "traffic": traffic,
+                "analysis": s.analysis,
+                "history": history,
+                "conditions": self._conditions(stable, candidate, phase, message),
+                "operator_state": bookkeeping,
+                "action": None,
+            }
+        )
+        return Plan(
+            apply=tuple(apply),
+            scale=tuple(scale),
+            delete=tuple(deletions),
+            status=new.model_dump(mode="json", by_alias=True, exclude_none=True),
+            events=tuple(s.events),
+            requeue_after=s.next_wakeup(candidate),
+        )
+
+    def _kept_warm(self, stable: StableRevision | None) -> dict[str, str]:
+        """Old revisions still inside blue-green's scale-down delay (for an instant undo)."""
+        pending = self.s.state.get("scaleDownAt") or {}
+        return {
+            name: when
+            for name, when in pending.items()
+            if datetime.fromisoformat(when) > self.s.now and (stable is None or name != stable.revision)
+        }
+
+    def _replicas(
+        self, revision: str, stable: StableRevision | None, candidate: CandidateRevision | None
+    ) -> int:
+        spec = self.s.spec
+        if candidate is None or revision != candidate.revision or stable is None or self.s.state.get("undo"):
+            return spec.replicas
+        position = Position(candidate.stage, candidate.step)
+        if candidate.stage == Stage.DEPLOYING:
+            position = next_position(spec, position)
+        return candidate_replicas(spec, position)
+
+    def _deployment(self, revision: str, source: dict[str, Any], replicas: int) -> dict[str, Any]:
+        model = ModelSpec.model_validate(source["model"], by_alias=True)
+        runtime = RuntimeSpec.model_validate(source["runtime"], by_alias=True)
+        deadline = max(1, int(parse_duration(self.s.spec.progress_deadline)))
+        return revision_deployment(self.owner, revision, source, model, runtime, replicas, deadline)
+
+    def _conditions(
+        self, stable: StableRevision | None, candidate: CandidateRevision | None, phase: Phase, message: str
+    ) -> list[Any]:
+        s = self.s
+        generation, now = s.subject.generation, s.now
+        observed = s.observed.revisions.get(stable.revision) if stable else None
+        ready = observed is not None and observed.serves(s.spec.replicas)
+        available = observed is not None and observed.ready > 0
+        conditions = set_condition(
+            s.status.conditions, ConditionType.INVALID_SPEC, False, "Valid", "", now, generation
+        )
+        conditions = set_condition(
+            conditions,
+            ConditionType.READY,
+            ready and phase == Phase.STABLE,
+            "RevisionReady" if ready else "RevisionNotReady",
+            message,
+            now,
+            generation,
+        )
+        conditions = set_condition(
+            conditions,
+            ConditionType.AVAILABLE,
+            available,
+            "MinimumReplicasReady" if available else "NoReadyReplicas",
+            f"{observed.ready if observed else 0} stable replicas ready",
+            now,
+            generation,
+        )
+        progressing = candidate is not None and phase in (Phase.PROGRESSING, Phase.PAUSED)
+        reason = {
+            Phase.DEGRADED: "ProgressDeadlineExceeded",
+            Phase.PAUSED: "Paused",
+            Phase.ROLLED_BACK: "RolledBack",
+        }.get(phase, "NewRevisionProgressing" if progressing else "RolloutComplete")
+        conditions = set_condition(
+            conditions, ConditionType.PROGRESSING, progressing, reason, message, now, generation
+        )
+        degraded = phase in (Phase.DEGRADED, Phase.ROLLED_BACK)
+        return set_condition(
+            conditions,
+            ConditionType.DEGRADED,
+            degraded,
+            reason if degraded else "AsExpected",
+            message if degraded else "",
+            now,
+            generation,
+        )
+
+
+def stable_selector(plan: Plan, name: str) -> str | None:
+    """The revision the stable Service of a Plan selects (for tests and tools)."""
+    for obj in plan.apply:
+        if obj["kind"] == "Service" and obj["metadata"]["name"] == name:
+            selected: str | None = obj["spec"]["selector"].get(LABEL_REVISION)
+            return selected
+    return None

@@ -1,0 +1,404 @@
+"""Planning for a valid, live ModelDeployment: the candidate's progress, promotion, rollback, undo.
+
+State lives in ``status`` (rule 6): ``status.stable``, ``status.candidate`` (its
+stage, canary step, applied weight and when the stage was entered),
+``status.analysis`` and ``status.operatorState`` (the sources of past
+revisions, a rejected revision, scale-down deadlines). Each reconcile decides
+the next state from that, the observed children and this round's
+measurements, then renders the objects for it (:mod:`modeldeploy.plan.render`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from modeldeploy.api import (
+    ActionType,
+    CandidateRevision,
+    HistoryEntry,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    Outcome,
+    Phase,
+    StableRevision,
+    Stage,
+    parse_duration,
+)
+from modeldeploy.plan.model import Event, Inputs, Observed, Plan, Subject
+from modeldeploy.plan.render import Renderer
+from modeldeploy.plan.revisions import revision_name, revision_source
+from modeldeploy.plan.stages import (
+    Position,
+    analysed,
+    canary_weight,
+    candidate_replicas,
+    next_position,
+    position_seconds,
+    stages_of,
+)
+
+
+class Serving:
+    def __init__(
+        self,
+        subject: Subject,
+        spec: ModelDeploymentSpec,
+        observed: Observed,
+        status: ModelDeploymentStatus,
+        now: datetime,
+        inputs: Inputs,
+    ) -> None:
+        self.subject, self.spec, self.observed, self.status, self.now = subject, spec, observed, status, now
+        self.inputs = inputs
+        self.desired = revision_name(subject.name, revision_source(spec.model, spec.runtime))
+        self.state: dict[str, Any] = dict(status.operator_state or {})
+        self.sources: dict[str, dict[str, Any]] = dict(self.state.get("revisions") or {})
+        self.sources[self.desired] = revision_source(spec.model, spec.runtime)
+        self.history = list(status.history)
+        self.events: list[Event] = []
+        self.analysis = list(inputs.analysis) if inputs.analysis is not None else list(status.analysis)
+        self.rejected = self._current_rejection()
+        self.promote_step = False
+        self.promote_full = False
+
+    # --- the decision ----------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        stable, candidate = self.status.stable, self.status.candidate
+        candidate = self._handle_action(stable, candidate)
+        candidate = self._supersede(stable, candidate)
+        phase, message = Phase.STABLE, f"{stable.version} serving" if stable else "deploying"
+
+        if candidate is None:
+            if stable is not None and stable.revision == self.desired:
+                phase, message = (Phase.PAUSED, "paused") if self.spec.paused else (Phase.STABLE, message)
+            elif stable is not None and self.rejected == self.desired:
+                phase = Phase.ROLLED_BACK
+                message = (
+                    (self.status.message or "rolled back")
+                    if self.status.phase == Phase.ROLLED_BACK
+                    else (f"{self.spec.model.version} was rolled back; it waits for a spec change or retry")
+                )
+            elif stable is not None and self.spec.paused:
+                phase, message = (
+                    Phase.PAUSED,
+                    f"paused: {self.spec.model.version} waits for spec.paused false",
+                )
+            else:
+                candidate = self._new_candidate(stable)
+
+        if candidate is not None:
+            stable, candidate, phase, message = self._progress(stable, candidate)
+
+        return Renderer(self).render(stable, candidate, phase, message)
+
+    # --- manual actions (status.action) ------------------------------------------------
+
+    def _handle_action(
+        self, stable: StableRevision | None, candidate: CandidateRevision | None
+    ) -> CandidateRevision | None:
+        action = self.status.action
+        if action is None:
+            return candidate
+        kind = action.type
+        if kind == ActionType.PROMOTE:
+            self.promote_step = candidate is not None
+        elif kind == ActionType.PROMOTE_FULL:
+            self.promote_full = candidate is not None
+        elif kind == ActionType.ABORT and candidate is not None and not self.state.get("undo"):
+            self._roll_back(candidate, Outcome.ABORTED, "Aborted", "aborted by request")
+            return None
+        elif kind == ActionType.RETRY and self.rejected is not None:
+            self.rejected = None
+            self.events.append(Event("Normal", "Retry", f"retrying {self.desired}"))
+            return candidate
+        elif kind == ActionType.UNDO:
+            return self._undo(stable, candidate, action.to_revision)
+        else:
+            self.events.append(Event("Normal", "ActionIgnored", f"{kind.value}: nothing to do now"))
+            return candidate
+        self.events.append(Event("Normal", f"{kind.value}Requested", f"{kind.value} requested"))
+        return candidate
+
+    def _undo(
+        self, stable: StableRevision | None, candidate: CandidateRevision | None, to: str | None
+    ) -> CandidateRevision | None:
+        current = stable.revision if stable else None
+        if to is None:
+            previous = [
+                h for h in reversed(self.history) if h.outcome == Outcome.PROMOTED and h.revision != current
+            ]
+            to = previous[0].revision if previous else None
+        if to is None or to not in self.sources or to == current:
+            reason = "no earlier revision is known" if to is None else f"{to} is not in the kept history"
+            if to == current:
+                reason = f"{to} is already stable"
+            self.events.append(Event("Warning", "UndoRefused", f"undo: {reason}"))
+            return candidate
+        if candidate is not None and candidate.revision != to:
+            self._record(candidate.revision, candidate.version, Outcome.ABORTED, "Undo", f"undo to {to}")
+        version = str(self.sources[to]["model"]["version"])
+        self.rejected = self.desired if self.desired != to else None
+        self.state["undo"] = True
+        self.events.append(
+            Event("Normal", "Undo", f"returning to {to} ({version}); it takes traffic when Ready")
+        )
+        return CandidateRevision(revision=to, version=version, stage=Stage.PROMOTING, weight=0)
+
+    # --- candidate lifecycle -------------------------------------------------------
+
+    def _supersede(
+        self, stable: StableRevision | None, candidate: CandidateRevision | None
+    ) -> CandidateRevision | None:
+        if candidate is None or self.state.get("undo"):
+            return candidate
+        if candidate.revision == self.desired or (
+            stable is not None and candidate.revision == stable.revision
+        ):
+            return candidate
+        self._record(
+            candidate.revision,
+            candidate.version,
+            Outcome.SUPERSEDED,
+            "SpecChanged",
+            f"replaced by {self.desired} before it was promoted",
+        )
+        self.events.append(
+            Event("Normal", "Superseded", f"candidate {candidate.revision} replaced by a newer spec")
+        )
+        return None
+
+    def _new_candidate(self, stable: StableRevision | None) -> CandidateRevision:
+        what = "first revision" if stable is None else "new revision"
+        self.events.append(
+            Event("Normal", "RevisionCreated", f"{what} {self.desired} ({self.spec.model.version}) deploying")
+        )
+        self.analysis = []
+        first = Stage.PROMOTING if stable is None else Stage.DEPLOYING
+        return CandidateRevision(
+            revision=self.desired, version=self.spec.model.version, stage=first, weight=0
+        )
+
+    def _progress(
+        self, stable: StableRevision | None, candidate: CandidateRevision
+    ) -> tuple[StableRevision | None, CandidateRevision | None, Phase, str]:
+        position = Position(candidate.stage, candidate.step)
+        observed = self.observed.revisions.get(candidate.revision)
+        judgement = self.inputs.judgement
+        entered = candidate.stage_started_at is not None
+
+        if entered and analysed(self.spec, position) and judgement and judgement.kind in ("fail", "rollback"):
+            self._roll_back(candidate, Outcome.ROLLED_BACK, judgement.reason, judgement.message)
+            return stable, None, Phase.ROLLED_BACK, f"rolled back: {judgement.message}"
+        if observed is not None and observed.deadline_exceeded and not entered:
+            message = (
+                f"{candidate.revision} did not get its replicas Ready within {self.spec.progress_deadline} "
+                f"({observed.ready} ready); traffic stays on {stable.revision if stable else 'nothing'}"
+            )
+            if self.status.phase != Phase.DEGRADED:
+                self.events.append(Event("Warning", "ProgressDeadlineExceeded", message))
+            return stable, candidate, Phase.DEGRADED, message
+        if self.spec.paused and not self.state.get("undo"):
+            return stable, candidate, Phase.PAUSED, f"paused at {_describe(self.spec, position)}"
+        if self.promote_full and stable is not None and position.stage != Stage.PROMOTING:
+            self.events.append(Event("Normal", "PromotedFull", "skipping the remaining stages by request"))
+            return stable, self._move(candidate, Position(Stage.PROMOTING)), Phase.PROGRESSING, "promoting"
+        if position.stage == Stage.DEPLOYING:
+            target = next_position(self.spec, position)
+            return stable, self._move(candidate, target), Phase.PROGRESSING, f"deploying {candidate.revision}"
+
+        if not entered:
+            wanted = self._replicas_for(candidate, position)
+            if observed is None or not observed.serves(wanted):
+                ready = observed.ready if observed else 0
+                return (
+                    stable,
+                    candidate,
+                    Phase.PROGRESSING,
+                    (
+                        f"{candidate.revision}: {ready}/{wanted} replicas ready "
+                        f"for {_describe(self.spec, position)}"
+                    ),
+                )
+            candidate = candidate.model_copy(
+                update={
+                    "stage_started_at": self.now,
+                    "weight": canary_weight(self.spec, position) or candidate.weight,
+                }
+            )
+            if position.stage == Stage.PROMOTING:
+                return self._switch(stable, candidate)
+            self.analysis = []
+            self.events.append(Event("Normal", "StageStarted", f"{_describe(self.spec, position)} started"))
+            return stable, candidate, Phase.PROGRESSING, f"{_describe(self.spec, position)} started"
+
+        if position.stage == Stage.PROMOTING:
+            return self._switch(stable, candidate)
+        if position.stage == Stage.WARMUP:
+            outcome = self.inputs.warmup
+            if outcome is None:
+                return stable, candidate, Phase.PROGRESSING, "warming up the candidate"
+            if not outcome.passed:
+                self._roll_back(candidate, Outcome.ROLLED_BACK, "WarmupFailed", outcome.message)
+                return stable, None, Phase.ROLLED_BACK, f"rolled back: {outcome.message}"
+            self.events.append(Event("Normal", "WarmupPassed", outcome.message))
+            return (
+                stable,
+                self._move(candidate, next_position(self.spec, position)),
+                Phase.PROGRESSING,
+                outcome.message,
+            )
+
+        assert candidate.stage_started_at is not None
+        elapsed = (self.now - candidate.stage_started_at).total_seconds()
+        duration = position_seconds(self.spec, position)
+        needs_pass = analysed(self.spec, position)
+        passed = not needs_pass or (judgement is not None and judgement.kind == "pass")
+        describe = _describe(self.spec, position)
+        if self.promote_step:
+            return (
+                stable,
+                self._move(candidate, next_position(self.spec, position)),
+                Phase.PROGRESSING,
+                (f"{describe}: promoted by request"),
+            )
+        if duration is None:
+            return (
+                stable,
+                candidate,
+                Phase.PROGRESSING,
+                f"{describe}: waiting for promote{self._analysis_note()}",
+            )
+        if elapsed >= duration and passed:
+            return (
+                stable,
+                self._move(candidate, next_position(self.spec, position)),
+                Phase.PROGRESSING,
+                (f"{describe} passed{self._analysis_note()}"),
+            )
+        waiting = f"{max(0, int(duration - elapsed))}s left" if elapsed < duration else "analysis pending"
+        return stable, candidate, Phase.PROGRESSING, f"{describe}: {waiting}{self._analysis_note()}"
+
+    def _replicas_for(self, candidate: CandidateRevision, position: Position) -> int:
+        if self.state.get("undo") or self.status.stable is None:
+            return self.spec.replicas
+        return candidate_replicas(self.spec, position)
+
+    def _move(self, candidate: CandidateRevision, target: Position) -> CandidateRevision:
+        return candidate.model_copy(
+            update={"stage": target.stage, "step": target.step, "stage_started_at": None}
+        )
+
+    def _switch(
+        self, stable: StableRevision | None, candidate: CandidateRevision
+    ) -> tuple[StableRevision | None, CandidateRevision | None, Phase, str]:
+        undo = bool(self.state.pop("undo", False))
+        reason = "Undo" if undo else ("InitialRevisionReady" if stable is None else "AnalysisPassed")
+        if stable is not None and not undo and self.spec.strategy is None:
+            reason = "RevisionReady"
+        self._record(
+            candidate.revision,
+            candidate.version,
+            Outcome.PROMOTED,
+            reason,
+            f"all {self.spec.replicas} replicas ready",
+        )
+        self.events.append(
+            Event("Normal", "Promoted", f"{candidate.revision} ({candidate.version}) takes all traffic")
+        )
+        delay = self._scale_down_delay()
+        if stable is not None and delay > 0:
+            when = self.now + timedelta(seconds=delay)
+            self.state["scaleDownAt"] = {**self.state.get("scaleDownAt", {}), stable.revision: _iso(when)}
+        new = StableRevision(revision=candidate.revision, version=candidate.version, since=self.now)
+        if undo and self.rejected is not None:
+            return (
+                new,
+                None,
+                Phase.ROLLED_BACK,
+                (
+                    f"undone to {candidate.revision}; "
+                    f"{self.spec.model.version} waits for a spec change or retry"
+                ),
+            )
+        return new, None, Phase.STABLE, f"{candidate.version} serving"
+
+    def _scale_down_delay(self) -> float:
+        strategy = self.spec.strategy
+        if strategy is not None and strategy.blue_green is not None:
+            return parse_duration(strategy.blue_green.scale_down_delay)
+        return 0.0
+
+    def _roll_back(self, candidate: CandidateRevision, outcome: Outcome, reason: str, message: str) -> None:
+        self._record(candidate.revision, candidate.version, outcome, reason, message)
+        self.events.append(
+            Event(
+                "Warning",
+                "RolledBack" if outcome == Outcome.ROLLED_BACK else "Aborted",
+                f"{candidate.revision}: {message}; all traffic back on stable",
+            )
+        )
+        self.rejected = candidate.revision
+        self.state.pop("undo", None)
+
+    def _record(self, revision: str, version: str, outcome: Outcome, reason: str, message: str) -> None:
+        self.history.append(
+            HistoryEntry(
+                revision=revision,
+                version=version,
+                outcome=outcome,
+                at=self.now,
+                reason=reason,
+                message=message[:1024],
+            )
+        )
+
+    def _current_rejection(self) -> str | None:
+        rejected = self.state.get("rejected") or {}
+        if rejected.get("generation") != self.subject.generation:
+            return None  # any spec change lifts a rejection
+        return str(rejected["revision"]) if rejected.get("revision") else None
+
+    def _analysis_note(self) -> str:
+        judgement = self.inputs.judgement
+        if judgement is None or judgement.kind == "pending":
+            return ""
+        return f"; {judgement.message}"
+
+    # --- timing ------------------------------------------------------------------------
+
+    def next_wakeup(self, candidate: CandidateRevision | None) -> float | None:
+        """Seconds until something time-based is due (a pause ends, a measurement, a scale-down)."""
+        times: list[datetime] = []
+        if candidate is not None and candidate.stage_started_at is not None:
+            position = Position(candidate.stage, candidate.step)
+            duration = position_seconds(self.spec, position)
+            if duration:
+                times.append(candidate.stage_started_at + timedelta(seconds=duration))
+            if analysed(self.spec, position) and self.spec.analysis is not None:
+                interval = parse_duration(self.spec.analysis.interval)
+                measured = [r.measured_at for r in self.analysis if r.measured_at is not None]
+                times.append(min(measured) + timedelta(seconds=interval) if measured else self.now)
+        for when in (self.state.get("scaleDownAt") or {}).values():
+            times.append(datetime.fromisoformat(when))
+        if not times:
+            return None
+        return max(0.5, (min(times) - self.now).total_seconds())
+
+
+def _describe(spec: ModelDeploymentSpec, position: Position) -> str:
+    if position.stage == Stage.CANARY and position.step is not None:
+        steps = len([p for p in stages_of(spec) if p.stage == Stage.CANARY])
+        return f"canary step {position.step + 1}/{steps} at {canary_weight(spec, position)}%"
+    return {
+        Stage.WARMUP: "warm-up",
+        Stage.SHADOW: "shadow",
+        Stage.BLUE_GREEN: "blue-green preview",
+        Stage.PROMOTING: "promotion",
+        Stage.DEPLOYING: "deployment",
+    }[position.stage]
+
+
+def _iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")

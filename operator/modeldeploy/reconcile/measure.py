@@ -1,0 +1,159 @@
+"""This round's measurements for one ModelDeployment: warm-up, analysis, both only when due.
+
+The planner is pure, so whatever needs I/O to know (what Prometheus says, how
+fast the candidate answers warm-up requests) is measured here first and handed
+to it as :class:`~modeldeploy.plan.model.Inputs`. What is due is read from the
+status: analysis runs while the candidate is in an analysed stage it has
+entered, immediately on entry and then every ``spec.analysis.interval``;
+warm-up runs once the candidate is Ready in the Warmup stage.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from modeldeploy.analysis import (
+    PrometheusClient,
+    QueryResult,
+    analysis_verdict,
+    measure,
+    next_measurement_at,
+    record,
+    rollout_variables,
+)
+from modeldeploy.analysis.metrics import QueryOutcome
+from modeldeploy.analysis.warmup import run_warmup, service_url
+from modeldeploy.api import (
+    InvalidManifestError,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    Stage,
+    parse_spec,
+    parse_status,
+)
+from modeldeploy.kube.client import ApiError, KubeClient
+from modeldeploy.kube.kinds import CONFIG_MAP, SECRET
+from modeldeploy.plan.model import Inputs, Judgement, Subject, WarmupOutcome
+from modeldeploy.plan.stages import Position, analysed
+
+logger = logging.getLogger("modeldeploy.measure")
+
+JUDGEMENT_KINDS: dict[str, Literal["pending", "pass", "hold", "fail", "rollback"]] = {
+    "Pending": "pending",
+    "Pass": "pass",
+    "Hold": "hold",
+    "Fail": "fail",
+    "RollbackInconclusive": "rollback",
+}
+
+
+class NoPrometheus:
+    """Stands in when no Prometheus address is configured: every query is Inconclusive, never a pass."""
+
+    def query(self, promql: str) -> QueryResult:
+        return QueryResult(
+            query=promql,
+            outcome=QueryOutcome.ERROR,
+            error="no Prometheus address: set spec.analysis.prometheus.address or run with --prometheus-url",
+        )
+
+
+@dataclass(frozen=True)
+class Measurer:
+    client: KubeClient
+    prometheus_url: str | None
+    service_url_template: str
+
+    def inputs(self, subject: Subject, now: datetime) -> Inputs:
+        try:
+            spec = parse_spec(subject.spec)
+            status = parse_status(subject.status)
+        except InvalidManifestError:
+            return Inputs()
+        candidate = status.candidate
+        if subject.deleting or spec.retired or candidate is None or candidate.stage_started_at is None:
+            return Inputs()
+        position = Position(candidate.stage, candidate.step)
+        if position.stage == Stage.WARMUP:
+            return Inputs(warmup=self._warmup(subject, spec, candidate.revision))
+        if analysed(spec, position):
+            return self._analysis(subject, spec, status, now)
+        return Inputs()
+
+    def _analysis(
+        self, subject: Subject, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
+    ) -> Inputs:
+        analysis = spec.analysis
+        candidate = status.candidate
+        assert analysis is not None and candidate is not None
+        results = list(status.analysis)
+        measured = None
+        due = next_measurement_at(results, analysis.interval)
+        if due is None or due <= now:
+            stable = status.stable
+            candidate_vars, stable_vars = rollout_variables(
+                namespace=subject.namespace,
+                name=subject.name,
+                candidate_revision=candidate.revision,
+                candidate_version=candidate.version,
+                stable_revision=stable.revision if stable else None,
+                stable_version=stable.version if stable else None,
+                interval=analysis.interval,
+            )
+            prometheus = self._prometheus(subject, spec)
+            try:
+                measurements = measure(analysis.metrics, candidate_vars, stable_vars, prometheus)
+            finally:
+                if isinstance(prometheus, PrometheusClient):
+                    prometheus.close()
+            results = record(results, measurements, now)
+            measured = tuple(results)
+        verdict = analysis_verdict(analysis, results)
+        judgement = Judgement(
+            kind=JUDGEMENT_KINDS[verdict.kind.value], reason=verdict.reason, message=verdict.message
+        )
+        return Inputs(analysis=measured, judgement=judgement)
+
+    def _prometheus(self, subject: Subject, spec: ModelDeploymentSpec) -> PrometheusClient | NoPrometheus:
+        source = spec.analysis.prometheus if spec.analysis else None
+        if source is None:
+            if not self.prometheus_url:
+                return NoPrometheus()
+            return PrometheusClient(self.prometheus_url)
+        token = None
+        if source.bearer_token_secret_ref is not None:
+            token = self._secret(
+                subject.namespace, source.bearer_token_secret_ref.name, source.bearer_token_secret_ref.key
+            )
+        return PrometheusClient.from_source(source, bearer_token=token)
+
+    def _secret(self, namespace: str, name: str, key: str) -> str | None:
+        try:
+            secret = self.client.get(SECRET, namespace, name)
+        except ApiError as error:
+            logger.warning("cannot read Secret %s/%s: %s", namespace, name, error)
+            return None
+        data = (secret or {}).get("data") or {}
+        if key not in data:
+            return None
+        return base64.b64decode(data[key]).decode().strip()
+
+    def _warmup(self, subject: Subject, spec: ModelDeploymentSpec, revision: str) -> WarmupOutcome:
+        warmup = spec.strategy.warmup if spec.strategy else None
+        assert warmup is not None
+        payloads: list[bytes] = []
+        if warmup.payload_config_map:
+            config_map = self.client.get(CONFIG_MAP, subject.namespace, warmup.payload_config_map)
+            if config_map is None:
+                return WarmupOutcome(
+                    False, f"warm-up payload ConfigMap {warmup.payload_config_map} not found"
+                )
+            data = config_map.get("data") or {}
+            payloads = [data[key].encode() for key in sorted(data)]
+        url = service_url(self.service_url_template, f"{subject.name}-candidate", subject.namespace, 80)
+        result = run_warmup(url, warmup, payloads, revision)
+        return WarmupOutcome(result.passed, result.message)

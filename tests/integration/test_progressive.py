@@ -1,0 +1,383 @@
+"""Progressive delivery end to end: the operator, the real local Prometheus, exporters the tests control."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kubetest import apply, get, items, md_status, wait_for, wait_phase
+from modeldeploy.api import parse_spec
+from modeldeploy.dev.metrics import Exporter, scalar, wait_for_value
+from modeldeploy.dev.modelserver import ModelServer
+from modeldeploy.kube.client import KubeClient
+from modeldeploy.kube.kinds import HTTPROUTE
+from modeldeploy.plan.revisions import revision_name, revision_source
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+INTERVAL = 5  # seconds: the shortest analysis interval the API allows
+ERROR_RATE = 'max(model_error_rate{namespace="{{namespace}}",revision="{{revision}}"})'
+LATENCY = 'max(model_latency_seconds{namespace="{{namespace}}",revision="{{revision}}"})'
+
+
+@pytest.fixture
+def exporter(cluster: Any, prometheus: str) -> Iterator[Exporter]:
+    with Exporter(cluster.scrape_targets_dir) as exporter:
+        yield exporter
+
+
+def manifest(version: str, router: str = "gatewayAPI", **spec: Any) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "apiVersion": "modeldeploy.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "fraud"},
+        "spec": {
+            "model": {"name": "fraud-detector", "version": version, "uri": f"s3://models/fraud/{version}"},
+            "runtime": {"image": "ghcr.io/acme/fraud-server:1.4", "readinessPath": "/ready"},
+            "replicas": 2,
+            "traffic": {"router": router},
+            **spec,
+        },
+    }
+    if router == "gatewayAPI":
+        result["spec"]["traffic"]["gatewayAPI"] = {"parentRefs": [{"name": "public"}]}
+    return result
+
+
+def revision(doc: dict[str, Any]) -> str:
+    parsed = parse_spec(doc["spec"])
+    return revision_name(doc["metadata"]["name"], revision_source(parsed.model, parsed.runtime))
+
+
+def route_state(cluster: Any, namespace: str) -> tuple[tuple[tuple[str, int], ...], int] | None:
+    route = get(cluster, namespace, "httproute", "fraud")
+    if route is None:
+        return None
+    rule = route["spec"]["rules"][0]
+    weights = tuple((b["name"], b.get("weight", 1)) for b in rule["backendRefs"])
+    mirror = next((f["requestMirror"].get("percent", 100) for f in rule.get("filters", [])), 0)
+    return weights, mirror
+
+
+def error_rate_analysis(**extra: Any) -> dict[str, Any]:
+    return {
+        "interval": f"{INTERVAL}s",
+        "metrics": [{"name": "error-rate", "query": ERROR_RATE, "max": 0.05}],
+        **extra,
+    }
+
+
+def stable_v1(cluster: Any, namespace: str, **spec: Any) -> str:
+    apply(cluster, namespace, manifest("1.0.0", **spec))
+    return str(wait_phase(cluster, namespace, "fraud", "Stable")["stable"]["revision"])
+
+
+def patch_action(cluster: Any, namespace: str, action: dict[str, Any]) -> None:
+    """Exactly what the README documents: a merge patch of the status subresource."""
+    cluster.kubectl(
+        "-n",
+        namespace,
+        "patch",
+        "modeldeployment",
+        "fraud",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"action": action}}),
+    )
+
+
+def test_good_candidate_goes_warmup_shadow_canary_stable_with_weights_seen_in_the_route(
+    cluster: Any, namespace: str, exporter: Exporter, prometheus: str, model_server: ModelServer
+) -> None:
+    cluster.kubectl(
+        "-n",
+        namespace,
+        "create",
+        "configmap",
+        "fraud-warmup",
+        '--from-literal=a.json={"features": [1, 2]}',
+        '--from-literal=b.json={"features": [3, 4]}',
+    )
+    strategy = {
+        "warmup": {
+            "path": "/v2/models/fraud/infer",
+            "requests": 20,
+            "concurrency": 2,
+            "payloadConfigMap": "fraud-warmup",
+            "maxLatencyP99": "500ms",
+            "maxErrorRate": 0.01,
+        },
+        "shadow": {"percent": 100, "duration": "6s"},
+        "canary": {"steps": [{"weight": 20, "pause": "6s"}, {"weight": 60, "pause": "6s"}]},
+    }
+    stable_v1(cluster, namespace, strategy=strategy, analysis=error_rate_analysis())
+    v2 = manifest("2.0.0", strategy=strategy, analysis=error_rate_analysis())
+    candidate = revision(v2)
+    exporter.set("model_error_rate", 0.001, namespace=namespace, revision=candidate)
+    wait_for_value(prometheus, f'model_error_rate{{revision="{candidate}"}}', lambda v: v == 0.001)
+
+    apply(cluster, namespace, v2)
+    seen: list[Any] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = route_state(cluster, namespace)
+        if state and (not seen or seen[-1] != state):
+            seen.append(state)
+        status = md_status(cluster, namespace, "fraud")
+        if status.get("phase") == "Stable" and status["stable"]["revision"] == candidate:
+            break
+        time.sleep(0.1)
+    assert md_status(cluster, namespace, "fraud")["stable"]["revision"] == candidate, seen
+    mirrored = ((("fraud", 100),), 100)
+    step1 = ((("fraud", 80), ("fraud-candidate", 20)), 0)
+    step2 = ((("fraud", 40), ("fraud-candidate", 60)), 0)
+    done = ((("fraud", 100),), 0)
+    assert [s for s in seen if s in (mirrored, step1, step2)] == [mirrored, step1, step2], seen
+    assert seen[-1] == done
+    warmups = model_server.requests_for(candidate)
+    assert len(warmups) == 20
+    assert {w["body"] for w in warmups} == {'{"features": [1, 2]}', '{"features": [3, 4]}'}
+    assert {w["path"] for w in warmups} == {"/v2/models/fraud/infer"}
+    reasons = [e["reason"] for e in items(cluster, namespace, "events")]
+    assert "WarmupPassed" in reasons and "Promoted" in reasons
+
+
+def _canary_at_step_two(cluster: Any, namespace: str, exporter: Exporter, prometheus: str) -> str:
+    strategy = {"canary": {"steps": [{"weight": 20, "pause": "5s"}, {"weight": 50, "pause": "10m"}]}}
+    stable_v1(cluster, namespace, strategy=strategy, analysis=error_rate_analysis())
+    v2 = manifest("2.0.0", strategy=strategy, analysis=error_rate_analysis())
+    candidate = revision(v2)
+    exporter.set("model_error_rate", 0.001, namespace=namespace, revision=candidate)
+    wait_for_value(prometheus, f'model_error_rate{{revision="{candidate}"}}', lambda v: v == 0.001)
+    apply(cluster, namespace, v2)
+    wait_for(
+        "step 2 in the route",
+        lambda: route_state(cluster, namespace) == ((("fraud", 50), ("fraud-candidate", 50)), 0),
+        timeout=90,
+    )
+    return candidate
+
+
+def test_error_rate_breach_at_step_two_rolls_back_within_one_interval(
+    cluster: Any, namespace: str, exporter: Exporter, prometheus: str
+) -> None:
+    candidate = _canary_at_step_two(cluster, namespace, exporter, prometheus)
+    exporter.set("model_error_rate", 0.3, namespace=namespace, revision=candidate)
+    wait_for_value(prometheus, f'model_error_rate{{revision="{candidate}"}}', lambda v: v == 0.3)
+    visible = time.monotonic()
+    wait_for(
+        "all traffic back on stable",
+        lambda: route_state(cluster, namespace) == ((("fraud", 100),), 0),
+        timeout=INTERVAL + 10,
+        interval=0.05,
+    )
+    reaction = time.monotonic() - visible
+    print(f"\nbreach visible -> all traffic on stable: {reaction:.2f}s (interval {INTERVAL}s)")
+    assert reaction <= INTERVAL + 1
+    status = wait_phase(cluster, namespace, "fraud", "RolledBack")
+    assert "error-rate 0.3 > max 0.05" in status["message"]
+    last = status["history"][-1]
+    assert (last["revision"], last["outcome"], last["reason"]) == (candidate, "RolledBack", "MetricFailed")
+    wait_for(
+        "candidate scaled to zero",
+        lambda: get(cluster, namespace, "deployment", candidate)["spec"]["replicas"] == 0,
+    )
+    time.sleep(INTERVAL)
+    assert md_status(cluster, namespace, "fraud")["phase"] == "RolledBack"  # no new attempt by itself
+
+
+def test_challenger_slower_than_its_champion_is_rolled_back_by_compare_to_stable(
+    cluster: Any, namespace: str, exporter: Exporter, prometheus: str
+) -> None:
+    analysis = {
+        "interval": f"{INTERVAL}s",
+        "metrics": [{"name": "latency", "query": LATENCY, "max": 1.0, "compareToStable": {"maxRatio": 1.2}}],
+    }
+    strategy = {"canary": {"steps": [{"weight": 20, "pause": "30s"}]}}
+    stable = stable_v1(cluster, namespace, strategy=strategy, analysis=analysis)
+    v2 = manifest("2.0.0", strategy=strategy, analysis=analysis)
+    candidate = revision(v2)
+    exporter.set("model_latency_seconds", 0.2, namespace=namespace, revision=stable)
+    exporter.set("model_latency_seconds", 0.3, namespace=namespace, revision=candidate)
+    wait_for_value(prometheus, f'model_latency_seconds{{revision="{candidate}"}}', lambda v: v == 0.3)
+    apply(cluster, namespace, v2)
+    status = wait_phase(cluster, namespace, "fraud", "RolledBack", timeout=60)
+    assert "latency 0.3 > 1.2 x stable 0.2" in status["message"], status["message"]
+    result = next(r for r in status["analysis"] if r["metric"] == "latency")
+    assert (result["value"], result["stableValue"], result["phase"]) == (0.3, 0.2, "Failed")
+
+
+def test_unreachable_prometheus_holds_and_with_on_inconclusive_rollback_rolls_back(
+    cluster: Any, namespace: str, exporter: Exporter
+) -> None:
+    closed = {"address": "http://127.0.0.1:9"}  # discard port: nothing listens
+    strategy = {"canary": {"steps": [{"weight": 20, "pause": "5s"}]}}
+    hold = error_rate_analysis(prometheus=closed, inconclusiveLimit=2)
+    stable_v1(cluster, namespace, strategy=strategy, analysis=hold)
+    apply(cluster, namespace, manifest("2.0.0", strategy=strategy, analysis=hold))
+    wait_for("candidate measured", lambda: md_status(cluster, namespace, "fraud").get("analysis"), timeout=60)
+    time.sleep(3 * INTERVAL)
+    status = md_status(cluster, namespace, "fraud")
+    assert status["phase"] == "Progressing" and status["candidate"]["step"] == 0
+    result = status["analysis"][0]
+    assert result["phase"] == "Inconclusive" and result["inconclusive"] >= 2
+    assert "cannot reach Prometheus" in result["message"]
+
+    rollback = error_rate_analysis(prometheus=closed, inconclusiveLimit=2, onInconclusive="Rollback")
+    apply(cluster, namespace, manifest("2.0.0", strategy=strategy, analysis=rollback))
+    status = wait_phase(cluster, namespace, "fraud", "RolledBack", timeout=60)
+    assert status["history"][-1]["reason"] == "InconclusiveLimitReached"
+
+
+def test_empty_and_nan_results_are_inconclusive_never_a_promotion(
+    cluster: Any, namespace: str, exporter: Exporter, prometheus: str
+) -> None:
+    strategy = {"canary": {"steps": [{"weight": 20, "pause": "5s"}]}}
+    stable_v1(cluster, namespace, strategy=strategy, analysis=error_rate_analysis())
+    v2 = manifest("2.0.0", strategy=strategy, analysis=error_rate_analysis())
+    apply(cluster, namespace, v2)  # nothing exported for the candidate: empty result
+    wait_for(
+        "inconclusive",
+        lambda: (
+            (md_status(cluster, namespace, "fraud").get("analysis") or [{}])[0].get("phase") == "Inconclusive"
+        ),
+        timeout=60,
+    )
+    exporter.set("model_error_rate", float("nan"), namespace=namespace, revision=revision(v2))
+    time.sleep(3 * INTERVAL)
+    status = md_status(cluster, namespace, "fraud")
+    assert status["phase"] == "Progressing"
+    assert status["analysis"][0]["phase"] == "Inconclusive"
+    assert "NaN" in status["analysis"][0]["message"] or "nan" in status["analysis"][0]["message"].lower()
+
+
+def test_blue_green_with_manual_promote_then_undo_to_previous_and_to_a_named_revision(
+    cluster: Any, namespace: str
+) -> None:
+    strategy = {"blueGreen": {"autoPromote": False, "scaleDownDelay": "10m"}}
+    v1 = stable_v1(cluster, namespace, router="service", strategy=strategy)
+    revisions = [v1]
+    for version in ("2.0.0", "3.0.0"):
+        doc = manifest(version, router="service", strategy=strategy)
+        apply(cluster, namespace, doc)
+        wait_for(
+            "preview ready",
+            lambda: (md_status(cluster, namespace, "fraud").get("candidate") or {}).get("stageStartedAt"),
+            timeout=60,
+        )
+        service = get(cluster, namespace, "service", "fraud-candidate")
+        assert service["spec"]["selector"]["modeldeploy.io/revision"] == revision(doc)  # type: ignore[index]
+        assert (
+            get(cluster, namespace, "service", "fraud")["spec"]["selector"][  # type: ignore[index]
+                "modeldeploy.io/revision"
+            ]
+            == revisions[-1]
+        )
+        time.sleep(2)
+        assert md_status(cluster, namespace, "fraud")["phase"] == "Progressing"  # waits for a person
+        patch_action(cluster, namespace, {"type": "Promote"})
+        promoted = revision(doc)
+        wait_for("promoted", lambda: md_status(cluster, namespace, "fraud")["stable"]["revision"] == promoted)  # noqa: B023
+        revisions.append(promoted)
+        assert get(cluster, namespace, "deployment", revisions[-2])["spec"]["replicas"] == 2  # type: ignore[index]
+
+    patch_action(cluster, namespace, {"type": "Undo"})
+    status = wait_for(
+        "undo to 2.0.0",
+        lambda: (s := md_status(cluster, namespace, "fraud"))["stable"]["revision"] == revisions[1] and s,
+    )
+    assert status["phase"] == "RolledBack"
+    assert (
+        get(cluster, namespace, "service", "fraud")["spec"]["selector"][  # type: ignore[index]
+            "modeldeploy.io/revision"
+        ]
+        == revisions[1]
+    )
+
+    patch_action(cluster, namespace, {"type": "Undo", "toRevision": v1})
+    wait_for(
+        "undo to 1.0.0",
+        lambda: md_status(cluster, namespace, "fraud")["stable"]["revision"] == v1,
+        timeout=60,
+    )
+    wait_for(
+        "its Deployment serving",
+        lambda: get(cluster, namespace, "deployment", v1)["status"].get("readyReplicas") == 2,
+    )
+    assert [h["reason"] for h in md_status(cluster, namespace, "fraud")["history"]][-2:] == ["Undo", "Undo"]
+
+
+def test_rollback_reaction_over_ten_canaries(cluster: Any, exporter: Exporter, prometheus: str) -> None:
+    """Ten canaries at step 2 breach at once; each must be back on stable within one interval + 1 s."""
+    namespaces = [f"react-{i}-{int(time.time()) % 100000}" for i in range(10)]
+    candidates: dict[str, str] = {}
+    strategy = {"canary": {"steps": [{"weight": 20, "pause": "5s"}, {"weight": 50, "pause": "10m"}]}}
+    try:
+        for ns in namespaces:
+            cluster.kubectl("create", "namespace", ns)
+        wait_for(
+            "default ServiceAccounts",
+            lambda: all(
+                cluster.kubectl("-n", ns, "get", "sa", "default", check=False).returncode == 0
+                for ns in namespaces
+            ),
+        )
+        for ns in namespaces:
+            apply(cluster, ns, manifest("1.0.0", strategy=strategy, analysis=error_rate_analysis()))
+        for ns in namespaces:
+            wait_phase(cluster, ns, "fraud", "Stable", timeout=90)
+            doc = manifest("2.0.0", strategy=strategy, analysis=error_rate_analysis())
+            candidates[ns] = revision(doc)
+            exporter.set("model_error_rate", 0.001, namespace=ns, revision=candidates[ns])
+            apply(cluster, ns, doc)
+        for ns in namespaces:
+            wait_for(
+                f"step 2 in {ns}",
+                lambda ns=ns: (
+                    route_state(cluster, ns)
+                    == (  # type: ignore[misc]
+                        (("fraud", 50), ("fraud-candidate", 50)),
+                        0,
+                    )
+                ),
+                timeout=120,
+            )
+        for ns in namespaces:
+            exporter.set("model_error_rate", 0.3, namespace=ns, revision=candidates[ns])
+        api = KubeClient.from_environment(str(cluster.kubeconfig))  # fast reads: no kubectl process per poll
+        visible: dict[str, float] = {}
+        back: dict[str, float] = {}
+        deadline = time.monotonic() + 60
+        while len(back) < len(namespaces) and time.monotonic() < deadline:
+            for ns in namespaces:
+                if ns not in visible and _value(prometheus, candidates[ns], ns) == 0.3:
+                    visible[ns] = time.monotonic()
+                if ns not in back and _route_weights(api, ns) == [("fraud", 100)]:
+                    back[ns] = time.monotonic()
+            time.sleep(0.05)
+        reactions = sorted(back[ns] - visible[ns] for ns in namespaces)
+        print(
+            f"\nbreach visible -> all traffic on stable over {len(reactions)} canaries "
+            f"(interval {INTERVAL}s): "
+            f"median {statistics.median(reactions):.2f}s, max {max(reactions):.2f}s, "
+            f"all {[round(r, 2) for r in reactions]}"
+        )
+        assert max(reactions) <= INTERVAL + 1
+    finally:
+        for ns in namespaces:
+            cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def _route_weights(api: KubeClient, namespace: str) -> list[tuple[str, int]]:
+    route = api.get(HTTPROUTE, namespace, "fraud") or {"spec": {"rules": [{"backendRefs": []}]}}
+    return [(b["name"], b.get("weight", 1)) for b in route["spec"]["rules"][0]["backendRefs"]]
+
+
+def _value(prometheus: str, candidate: str, namespace: str) -> float | None:
+    return scalar(prometheus, f'model_error_rate{{revision="{candidate}",namespace="{namespace}"}}')

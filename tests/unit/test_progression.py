@@ -1,0 +1,269 @@
+"""Progressive delivery in the planner: stages, steps, analysis gates, rollback, manual actions, undo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, rule
+from planner_world import NAME, World, spec
+
+from modeldeploy.plan.model import Inputs, Judgement, WarmupOutcome
+
+PASS = Inputs(judgement=Judgement("pass", "AnalysisPassed", "all metrics pass"))
+HOLD = Inputs(judgement=Judgement("hold", "MeasurementInconclusive", "error-rate: no data"))
+PENDING = Inputs(judgement=Judgement("pending", "AnalysisPending", "not measured yet"))
+FAIL = Inputs(judgement=Judgement("fail", "MetricFailed", "error-rate 0.2 > max 0.01"))
+
+ANALYSIS = {"interval": "10s", "metrics": [{"name": "error-rate", "query": "up", "max": 0.01}]}
+CANARY = {
+    "canary": {"steps": [{"weight": 10, "pause": "30s"}, {"weight": 50, "pause": "30s"}, {"weight": 80}]}
+}
+
+
+def stable_world(**strategy_and_more: Any) -> World:
+    world = World(spec("1.0.0", replicas=4, **strategy_and_more))
+    world.reconcile()
+    world.ready_all()
+    world.settle()
+    assert world.status["phase"] == "Stable"
+    return world
+
+
+def new_version(world: World, version: str = "2.0.0") -> str:
+    world.edit(model={"name": "fraud-detector", "version": version})
+    world.reconcile()
+    world.reconcile()
+    return str(world.candidate["revision"])
+
+
+def enter(world: World, inputs: Inputs | None = None) -> None:
+    """Let every Deployment become Ready and reconcile until the candidate has entered its position."""
+    world.ready_all()
+    for _ in range(4):
+        world.reconcile(inputs=inputs)
+        world.ready_all()
+        if world.candidate.get("stageStartedAt"):
+            return
+
+
+def test_canary_steps_apply_each_weight_only_once_the_step_replicas_are_ready() -> None:
+    world = stable_world(strategy=CANARY, analysis=ANALYSIS)
+    candidate = new_version(world)
+    assert world.candidate["stage"] == "Canary" and world.candidate["step"] == 0
+    assert world.weights() == {"stable": 100}  # not ready yet: no live traffic
+    assert world.deployments[candidate] == 1  # ceil(4 * 10%)
+    enter(world, PENDING)
+    assert world.weights() == {"stable": 90, "candidate": 10}
+    world.reconcile(31, PENDING)  # pause over, but no measurement yet: hold
+    assert world.candidate["step"] == 0
+    world.reconcile(1, PASS)
+    assert world.candidate["step"] == 1 and world.weights() == {"stable": 90, "candidate": 10}
+    assert world.deployments[candidate] == 2  # ceil(4 * 50%)
+    enter(world, PENDING)
+    assert world.weights() == {"stable": 50, "candidate": 50}
+    world.reconcile(31, PASS)
+    enter(world, PASS)
+    assert world.candidate["step"] == 2 and world.weights() == {"stable": 20, "candidate": 80}
+    world.settle(inputs=PASS)
+    assert world.candidate["step"] == 2  # the last step has no pause: it waits for a person
+    assert "waiting for promote" in world.status["message"]
+    world.action("Promote")
+    world.reconcile(1, PASS)
+    enter(world, PASS)
+    assert world.status["phase"] == "Stable" and world.status["stable"]["revision"] == candidate
+    assert world.services[NAME] == candidate and world.weights() == {"stable": 100}
+    assert "action" not in world.status
+
+
+def test_a_failed_analysis_rolls_back_at_once_and_does_not_retry_until_asked() -> None:
+    world = stable_world(strategy=CANARY, analysis=ANALYSIS)
+    old = world.status["stable"]["revision"]
+    candidate = new_version(world)
+    enter(world, PENDING)
+    world.reconcile(31, PASS)
+    enter(world, PENDING)
+    assert world.weights() == {"stable": 50, "candidate": 50}
+    decided = world.reconcile(1, FAIL)
+    assert world.status["phase"] == "RolledBack"
+    assert world.weights() == {"stable": 100}
+    assert world.services[NAME] == old
+    assert world.status["history"][-1]["outcome"] == "RolledBack"
+    assert "error-rate 0.2 > max 0.01" in world.status["message"]
+    assert [e.reason for e in decided.events] == ["RolledBack"]
+    world.reconcile()
+    assert world.deployments[candidate] == 0  # scaled to zero, kept for the record
+    world.settle(inputs=PASS)
+    assert world.status["phase"] == "RolledBack" and "candidate" not in world.status
+    world.action("Retry")
+    world.reconcile()
+    assert world.candidate["revision"] == candidate and world.status["phase"] == "Progressing"
+
+
+def test_inconclusive_analysis_holds_the_step_forever() -> None:
+    world = stable_world(strategy=CANARY, analysis=ANALYSIS)
+    new_version(world)
+    enter(world, HOLD)
+    for _ in range(20):
+        world.reconcile(60, HOLD)
+    assert world.candidate["step"] == 0 and world.weights()["candidate"] == 10
+    assert "no data" in world.status["message"]
+
+
+def test_shadow_mirrors_then_warmup_failure_rolls_back_before_any_traffic() -> None:
+    strategy = {"warmup": {"path": "/infer"}, "shadow": {"percent": 50, "duration": "1m"}}
+    world = stable_world(strategy=strategy, analysis=ANALYSIS)
+    new_version(world)
+    assert world.candidate["stage"] == "Warmup"
+    enter(world)
+    assert world.weights() == {"stable": 100}
+    world.reconcile(1, Inputs(warmup=WarmupOutcome(False, "warm-up failed: p99 900ms > maxLatencyP99 300ms")))
+    assert world.status["phase"] == "RolledBack" and "p99 900ms" in world.status["message"]
+    assert world.status["history"][-1]["reason"] == "WarmupFailed"
+
+    world = stable_world(strategy=strategy, analysis=ANALYSIS)
+    candidate = new_version(world)
+    enter(world)
+    world.reconcile(1, Inputs(warmup=WarmupOutcome(True, "warm-up passed")))
+    assert world.candidate["stage"] == "Shadow"
+    enter(world, PENDING)
+    shares = {t["role"]: t for t in world.status["traffic"]}
+    assert shares["stable"]["weight"] == 100 and shares["candidate"]["mirrorPercent"] == 50
+    assert shares["candidate"]["weight"] == 0
+    world.reconcile(61, PASS)
+    enter(world, PASS)
+    assert world.status["stable"]["revision"] == candidate
+
+
+def test_blue_green_waits_for_manual_promote_and_keeps_the_old_revision_warm() -> None:
+    strategy = {"blueGreen": {"autoPromote": False, "scaleDownDelay": "2m"}}
+    world = stable_world(strategy=strategy)
+    old = world.status["stable"]["revision"]
+    candidate = new_version(world)
+    enter(world)
+    assert world.deployments[candidate] == 4 and world.weights() == {"stable": 100}
+    assert world.services[f"{NAME}-candidate"] == candidate  # the preview
+    world.settle()
+    assert world.status["phase"] == "Progressing" and world.services[NAME] == old
+    world.action("Promote")
+    world.reconcile()
+    enter(world)
+    assert world.status["stable"]["revision"] == candidate and world.services[NAME] == candidate
+    world.settle()
+    assert world.deployments[old] == 4  # warm, for an instant undo
+    world.reconcile(121)
+    world.reconcile()
+    assert world.deployments[old] == 0
+
+
+def test_undo_returns_to_the_previous_revision_and_to_a_named_one() -> None:
+    world = stable_world()
+    first = world.status["stable"]["revision"]
+    second = new_version(world, "2.0.0")
+    world.ready_all()
+    world.settle()
+    third = new_version(world, "3.0.0")
+    world.ready_all()
+    world.settle()
+    assert world.status["stable"]["revision"] == third
+    world.action("Undo")
+    world.reconcile()
+    world.ready_all()
+    world.settle()
+    assert world.status["stable"]["revision"] == second and world.services[NAME] == second
+    assert world.status["phase"] == "RolledBack"  # the spec still asks for 3.0.0
+    world.action("Undo", toRevision=first)
+    world.reconcile()
+    world.ready_all()
+    world.settle()
+    assert world.status["stable"]["revision"] == first
+    world.action("Retry")
+    world.reconcile()
+    world.ready_all()
+    world.settle()
+    assert world.status["stable"]["revision"] == third and world.status["phase"] == "Stable"
+
+
+def test_abort_and_promote_full() -> None:
+    world = stable_world(strategy=CANARY, analysis=ANALYSIS)
+    new_version(world)
+    enter(world, PENDING)
+    world.action("Abort")
+    world.reconcile()
+    assert world.status["phase"] == "RolledBack" and world.status["history"][-1]["outcome"] == "Aborted"
+    world = stable_world(strategy=CANARY, analysis=ANALYSIS)
+    candidate = new_version(world)
+    enter(world, PENDING)
+    world.action("PromoteFull")
+    world.reconcile(1, PENDING)
+    enter(world, PENDING)
+    assert world.status["stable"]["revision"] == candidate
+
+
+def test_service_router_approximates_canary_weights_by_replicas() -> None:
+    world = stable_world(strategy={"canary": {"steps": [{"weight": 25, "pause": "1m"}]}}, router="service")
+    candidate = new_version(world)
+    enter(world)
+    assert world.deployments[candidate] == 1
+    assert world.services[NAME] is None  # selects by instance: both revisions' pods
+    assert world.weights() == {"stable": 75, "candidate": 25}
+
+
+class CanaryMachine(RuleBasedStateMachine):
+    """Random readiness, verdicts, versions and time against a canary with analysis.
+
+    The candidate leaves an analysed step on its own only after a passing
+    verdict (Inconclusive is not success), gets weight only when Ready, and the
+    weights always sum to 100.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.world = stable_world(strategy=CANARY, analysis=ANALYSIS)
+
+    @rule(version=st.sampled_from(["2.0.0", "3.0.0", "1.0.0"]))
+    def edit(self, version: str) -> None:
+        self.world.edit(model={"name": "fraud-detector", "version": version})
+
+    @rule(ready=st.booleans())
+    def readiness(self, ready: bool) -> None:
+        for name in self.world.deployments:
+            self.world.ready_cap[name] = 100 if ready else 0
+
+    @rule(verdict=st.sampled_from([PASS, HOLD, PENDING, FAIL]), seconds=st.integers(1, 60))
+    def reconcile(self, verdict: Inputs, seconds: int) -> None:
+        world = self.world
+        before = world.candidate
+        ready_before = {
+            name: world.ready(name) >= replicas > 0 for name, replicas in world.deployments.items()
+        }
+        world.reconcile(seconds, verdict)
+        after = world.candidate
+        traffic = world.status.get("traffic", [])
+        assert not traffic or sum(t["weight"] for t in traffic) == 100
+        assert judgement_allows(before, after, verdict), (before, after, verdict)
+        for share in traffic:
+            if (
+                share["role"] == "candidate"
+                and share["weight"] > 0
+                and share["weight"] != before.get("weight")
+            ):
+                assert ready_before.get(share["revision"]), "canary weight applied before Ready"
+
+
+def judgement_allows(before: dict[str, Any], after: dict[str, Any], inputs: Inputs) -> bool:
+    """A candidate moves from one entered canary step to the next only with a passing verdict."""
+    moved = (
+        before.get("stage") == "Canary"
+        and before.get("stageStartedAt")
+        and after.get("revision") == before.get("revision")
+        and (after.get("step"), after.get("stage")) != (before.get("step"), before.get("stage"))
+    )
+    return not moved or (inputs.judgement is not None and inputs.judgement.kind == "pass")
+
+
+TestCanaryMachine = CanaryMachine.TestCase
+TestCanaryMachine.settings = settings(
+    max_examples=40, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
