@@ -381,3 +381,57 @@ def _route_weights(api: KubeClient, namespace: str) -> list[tuple[str, int]]:
 
 def _value(prometheus: str, candidate: str, namespace: str) -> float | None:
     return scalar(prometheus, f'model_error_rate{{revision="{candidate}",namespace="{namespace}"}}')
+
+
+def test_fallback_takes_all_traffic_when_stable_has_no_ready_pod_and_recovers(
+    cluster: Any, namespace: str
+) -> None:
+    fallback = {
+        "mode": "Response",
+        "response": {"status": 200, "body": '{"score": 0, "fallback": true}'},
+        "trigger": {"interval": "5s", "recoverAfter": 2},
+    }
+    stable = stable_v1(cluster, namespace, fallback=fallback)
+    wait_for(
+        "fallback Deployment ready",
+        lambda: (
+            (get(cluster, namespace, "deployment", "fraud-fallback") or {})
+            .get("status", {})
+            .get("readyReplicas")
+            == 1
+        ),
+    )
+    config = get(cluster, namespace, "configmap", "fraud-fallback")
+    assert config is not None and config["data"]["body"] == '{"score": 0, "fallback": true}'
+    assert route_state(cluster, namespace) == ((("fraud", 100),), 0)
+
+    # Every stable pod fails its readiness probe (kwok's stage for the annotation).
+    for pod in items(cluster, namespace, "pods", f"modeldeploy.io/revision={stable}"):
+        cluster.kubectl(
+            "-n", namespace, "annotate", "pod", pod["metadata"]["name"], "kwok.modeldeploy.io/unready=true"
+        )
+    wait_for(
+        "all traffic on the fallback",
+        lambda: route_state(cluster, namespace) == ((("fraud", 0), ("fraud-fallback", 100)), 0),
+        timeout=30,
+    )
+    status = md_status(cluster, namespace, "fraud")
+    assert status["phase"] == "Degraded" and "fallback" in status["message"]
+    active = next(c for c in status["conditions"] if c["type"] == "FallbackActive")
+    assert active["status"] == "True"
+    assert "FallbackActivated" in {e["reason"] for e in items(cluster, namespace, "events")}
+
+    for pod in items(cluster, namespace, "pods", f"modeldeploy.io/revision={stable}"):
+        cluster.kubectl(
+            "-n", namespace, "annotate", "pod", pod["metadata"]["name"], "kwok.modeldeploy.io/unready-"
+        )
+    recovered_from = time.monotonic()
+    wait_for(
+        "traffic back on stable",
+        lambda: route_state(cluster, namespace) == ((("fraud", 100),), 0),
+        timeout=40,
+    )
+    assert time.monotonic() - recovered_from >= 4  # two healthy checks, 5 s apart: no instant flap back
+    status = wait_phase(cluster, namespace, "fraud", "Stable")
+    assert next(c for c in status["conditions"] if c["type"] == "FallbackActive")["status"] == "False"
+    assert "FallbackRecovered" in {e["reason"] for e in items(cluster, namespace, "events")}

@@ -46,6 +46,8 @@ class World:
     deadline: set[str] = field(default_factory=set)
     services: dict[str, str | None] = field(default_factory=dict)
     routes: set[str] = field(default_factory=set)
+    route_objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    config_maps: set[str] = field(default_factory=set)
     deleting: bool = False
     finalizers: tuple[str, ...] = (FINALIZER,)
     now: datetime = T0
@@ -77,12 +79,21 @@ class World:
                 deadline_exceeded=name in self.deadline,
             )
             for name, replicas in self.deployments.items()
+            if name != f"{NAME}-fallback"
         }
+        fallback = None
+        if f"{NAME}-fallback" in self.deployments:
+            name = f"{NAME}-fallback"
+            fallback = RevisionState(name=name, replicas=self.deployments[name], ready=self.ready(name))
         children = [ObjectRef("apps/v1", "Deployment", NAMESPACE, n) for n in self.deployments]
         children += [ObjectRef("v1", "Service", NAMESPACE, n) for n in self.services]
         children += [ObjectRef("x/v1", kind, NAMESPACE, NAME) for kind in self.routes]
+        children += [ObjectRef("v1", "ConfigMap", NAMESPACE, n) for n in self.config_maps]
         return Observed(
-            revisions=revisions, stable_service_revision=self.services.get(NAME), children=tuple(children)
+            revisions=revisions,
+            fallback=fallback,
+            stable_service_revision=self.services.get(NAME),
+            children=tuple(children),
         )
 
     def edit(self, **changes: Any) -> None:
@@ -102,8 +113,11 @@ class World:
                 self.deployments[name] = obj["spec"]["replicas"]
             elif kind == "Service":
                 self.services[name] = obj["spec"]["selector"].get("modeldeploy.io/revision")
+            elif kind == "ConfigMap":
+                self.config_maps.add(name)
             else:
                 self.routes.add(kind)
+                self.route_objects[kind] = obj
         for name, replicas in decided.scale:
             if name in self.deployments:
                 self.deployments[name] = replicas
@@ -112,6 +126,8 @@ class World:
                 self.deployments.pop(ref.name, None)
             elif ref.kind == "Service":
                 self.services.pop(ref.name, None)
+            elif ref.kind == "ConfigMap":
+                self.config_maps.discard(ref.name)
             else:
                 self.routes.discard(ref.kind)
         if decided.status is not None:

@@ -54,12 +54,23 @@ def observe(store: Store, subject: Subject) -> Observed:
         if obj["kind"] == "Deployment"
         and obj["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "model"
     }
+    fallback = next(
+        (
+            RevisionState.from_deployment(obj)
+            for obj in children
+            if obj["kind"] == "Deployment"
+            and obj["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "fallback"
+        ),
+        None,
+    )
     stable_service = store.get("Service", subject.namespace, subject.name)
     stable_revision = None
     if stable_service is not None:
         stable_revision = (stable_service.get("spec", {}).get("selector") or {}).get(LABEL_REVISION)
     refs = tuple(sorted((ObjectRef.of(obj) for obj in children), key=lambda r: (r.kind, r.name)))
-    return Observed(revisions=revisions, stable_service_revision=stable_revision, children=refs)
+    return Observed(
+        revisions=revisions, fallback=fallback, stable_service_revision=stable_revision, children=refs
+    )
 
 
 def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:

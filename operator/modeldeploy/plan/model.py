@@ -101,6 +101,8 @@ class Observed:
     """The children of one ModelDeployment, as the operator's caches hold them."""
 
     revisions: Mapping[str, RevisionState] = field(default_factory=dict)
+    fallback: RevisionState | None = None
+    """The fallback Deployment (modes Model and Response), if it exists."""
     stable_service_revision: str | None = None
     children: tuple[ObjectRef, ...] = ()
 

@@ -33,6 +33,7 @@ from modeldeploy.api import (
     parse_duration,
 )
 from modeldeploy.plan.conditions import set_condition
+from modeldeploy.plan.fallback import backend_objects
 from modeldeploy.plan.model import ObjectRef, Plan
 from modeldeploy.plan.revisions import LABEL_REVISION
 from modeldeploy.plan.routes import Backend, Split, render_route
@@ -67,6 +68,8 @@ class Renderer:
         history = s.history[-spec.revision_history_limit :] if spec.revision_history_limit > 0 else []
         warm = self._kept_warm(stable)
         live = {r.revision for r in (stable, candidate) if r is not None} | set(warm)
+        if s.fallback_previous is not None:
+            live.add(s.fallback_previous)
         kept = live | {h.revision for h in history}
         sources = {name: src for name, src in s.sources.items() if name in kept}
 
@@ -90,6 +93,17 @@ class Renderer:
         )
         if weight > 0 and approximates_weights(spec):
             stable_service["spec"]["selector"] = {"app.kubernetes.io/instance": self.owner.name}
+        fallback_objects: list[dict[str, Any]] = []
+        if spec.fallback is not None and stable is not None:
+            fallback_objects = backend_objects(self.owner, spec, s.fallback_previous)
+        fallback_target = next(
+            (o["spec"]["selector"].get(LABEL_REVISION) for o in fallback_objects if o["kind"] == "Service"),
+            None,
+        )
+        if s.fallback_active:
+            weight, mirror = 0, 0
+            stable_service["spec"]["selector"] = {LABEL_REVISION: fallback_target}
+        apply.extend(o for o in fallback_objects if o["kind"] != "Service")
         apply.append(stable_service)
         apply.append(
             service(
@@ -100,9 +114,21 @@ class Renderer:
                 "candidate",
             )
         )
+        apply.extend(o for o in fallback_objects if o["kind"] == "Service")
 
         traffic: list[TrafficShare] = []
-        if stable is not None:
+        if stable is not None and s.fallback_active and fallback_target is not None:
+            split = Split(
+                (
+                    Backend("stable", self.owner.stable_service, 0),
+                    Backend("fallback", f"{self.owner.name}-fallback", 100),
+                )
+            )
+            route = render_route(self.owner, spec, split)
+            if route is not None:
+                apply.append(route)
+            traffic.append(TrafficShare(revision=fallback_target, role=Role.FALLBACK, weight=100))
+        elif stable is not None:
             split = Split(
                 (
                     Backend("stable", self.owner.stable_service, 100 - weight),
@@ -127,6 +153,9 @@ class Renderer:
 
         current_route = next((o["kind"] for o in apply if o["kind"] in ROUTE_KINDS), None)
         deletions = [r for r in observed.children if r.kind in ROUTE_KINDS and r.kind != current_route]
+        desired = {(o["kind"], o["metadata"]["name"]) for o in apply}
+        fallback = f"{self.owner.name}-fallback"
+        deletions += [r for r in observed.children if r.name == fallback and (r.kind, r.name) not in desired]
         scale: list[tuple[str, int]] = []
         switched = stable is not None and observed.stable_service_revision == stable.revision
         for name, state in sorted(observed.revisions.items()):
@@ -187,6 +216,9 @@ class Renderer:
         self, revision: str, stable: StableRevision | None, candidate: CandidateRevision | None
     ) -> int:
         spec = self.s.spec
+        serving = {r.revision for r in (stable, candidate) if r is not None}
+        if revision == self.s.fallback_previous and spec.fallback is not None and revision not in serving:
+            return spec.fallback.replicas
         if candidate is None or revision != candidate.revision or stable is None or self.s.state.get("undo"):
             return spec.replicas
         position = Position(candidate.stage, candidate.step)
@@ -231,12 +263,21 @@ class Renderer:
         )
         progressing = candidate is not None and phase in (Phase.PROGRESSING, Phase.PAUSED)
         reason = {
-            Phase.DEGRADED: "ProgressDeadlineExceeded",
+            Phase.DEGRADED: "FallbackActive" if s.fallback_active else "ProgressDeadlineExceeded",
             Phase.PAUSED: "Paused",
             Phase.ROLLED_BACK: "RolledBack",
         }.get(phase, "NewRevisionProgressing" if progressing else "RolloutComplete")
         conditions = set_condition(
             conditions, ConditionType.PROGRESSING, progressing, reason, message, now, generation
+        )
+        conditions = set_condition(
+            conditions,
+            ConditionType.FALLBACK_ACTIVE,
+            s.fallback_active,
+            "StableUnavailable" if s.fallback_active else "StableServing",
+            message if s.fallback_active else "",
+            now,
+            generation,
         )
         degraded = phase in (Phase.DEGRADED, Phase.ROLLED_BACK)
         return set_condition(

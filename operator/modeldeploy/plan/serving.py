@@ -16,6 +16,7 @@ from typing import Any
 from modeldeploy.api import (
     ActionType,
     CandidateRevision,
+    FallbackMode,
     HistoryEntry,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
@@ -25,6 +26,7 @@ from modeldeploy.api import (
     Stage,
     parse_duration,
 )
+from modeldeploy.plan.fallback import FallbackState, check_due, next_check_in, step
 from modeldeploy.plan.model import Event, Inputs, Observed, Plan, Subject
 from modeldeploy.plan.render import Renderer
 from modeldeploy.plan.revisions import revision_name, revision_source
@@ -61,6 +63,8 @@ class Serving:
         self.rejected = self._current_rejection()
         self.promote_step = False
         self.promote_full = False
+        self.fallback_active = False
+        self.fallback_previous: str | None = None
 
     # --- the decision ----------------------------------------------------------------
 
@@ -91,7 +95,76 @@ class Serving:
         if candidate is not None:
             stable, candidate, phase, message = self._progress(stable, candidate)
 
+        why = self._fallback(stable)
+        if why is not None:
+            phase, message = Phase.DEGRADED, f"serving the fallback: {why}"
         return Renderer(self).render(stable, candidate, phase, message)
+
+    # --- fallback ------------------------------------------------------------------------
+
+    def _fallback(self, stable: StableRevision | None) -> str | None:
+        """Advance the fallback trigger; the reason traffic is on the fallback, or None."""
+        fallback = self.spec.fallback
+        self.fallback_active = False
+        self.fallback_previous = None
+        if fallback is None or stable is None:
+            self.state.pop("fallback", None)
+            return None
+        if fallback.mode == FallbackMode.PREVIOUS_REVISION:
+            earlier = [
+                h.revision
+                for h in reversed(self.history)
+                if h.outcome == Outcome.PROMOTED
+                and h.revision != stable.revision
+                and h.revision in self.sources
+            ]
+            self.fallback_previous = earlier[0] if earlier else None
+            backend = self.observed.revisions.get(self.fallback_previous or "")
+        else:
+            backend = self.observed.fallback
+        observed = self.observed.revisions.get(stable.revision)
+        stable_ready = observed.ready if observed is not None else 0
+        previous = FallbackState.read(self.state)
+        state, reason = step(
+            fallback,
+            previous,
+            stable_ready,
+            self.inputs.fallback_failing,
+            check_due(self.spec, self.state, self.now),
+            backend is not None and backend.ready > 0,
+            self.now,
+        )
+        self.state["fallback"] = state.write()
+        self.fallback_active = state.active
+        why = "the stable revision has no Ready replica" if stable_ready == 0 else "the trigger metrics fail"
+        if reason == "FallbackActivated":
+            self.events.append(
+                Event("Warning", reason, f"all traffic to the fallback ({fallback.mode.value}): {why}")
+            )
+        elif reason == "FallbackRecovered":
+            self.events.append(
+                Event(
+                    "Normal",
+                    reason,
+                    f"{stable.revision} healthy for {fallback.trigger.recover_after} checks; "
+                    "traffic is back on it",
+                )
+            )
+        elif (
+            not state.active
+            and (stable_ready == 0 and fallback.trigger.no_ready_replicas)
+            and (backend is None or backend.ready == 0)
+            and not previous.active
+            and self.status.phase != Phase.DEGRADED
+        ):
+            self.events.append(
+                Event(
+                    "Warning",
+                    "FallbackNotReady",
+                    "the stable revision has no Ready replica and the fallback is not Ready either",
+                )
+            )
+        return why if state.active else None
 
     # --- manual actions (status.action) ------------------------------------------------
 
@@ -382,6 +455,9 @@ class Serving:
                 times.append(min(measured) + timedelta(seconds=interval) if measured else self.now)
         for when in (self.state.get("scaleDownAt") or {}).values():
             times.append(datetime.fromisoformat(when))
+        fallback_check = next_check_in(self.spec, self.state, self.now) if self.status.stable else None
+        if fallback_check is not None:
+            times.append(self.now + timedelta(seconds=fallback_check))
         if not times:
             return None
         return max(0.5, (min(times) - self.now).total_seconds())

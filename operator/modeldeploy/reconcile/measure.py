@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -29,6 +29,7 @@ from modeldeploy.analysis.metrics import QueryOutcome
 from modeldeploy.analysis.warmup import run_warmup, service_url
 from modeldeploy.api import (
     InvalidManifestError,
+    MeasurementPhase,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     Stage,
@@ -37,6 +38,7 @@ from modeldeploy.api import (
 )
 from modeldeploy.kube.client import ApiError, KubeClient
 from modeldeploy.kube.kinds import CONFIG_MAP, SECRET
+from modeldeploy.plan.fallback import check_due
 from modeldeploy.plan.model import Inputs, Judgement, Subject, WarmupOutcome
 from modeldeploy.plan.stages import Position, analysed
 
@@ -74,8 +76,17 @@ class Measurer:
             status = parse_status(subject.status)
         except InvalidManifestError:
             return Inputs()
+        if subject.deleting or spec.retired:
+            return Inputs()
+        fallback_failing = self._fallback(subject, spec, status, now)
+        rollout = self._rollout(subject, spec, status, now)
+        return replace(rollout, fallback_failing=fallback_failing)
+
+    def _rollout(
+        self, subject: Subject, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
+    ) -> Inputs:
         candidate = status.candidate
-        if subject.deleting or spec.retired or candidate is None or candidate.stage_started_at is None:
+        if candidate is None or candidate.stage_started_at is None:
             return Inputs()
         position = Position(candidate.stage, candidate.step)
         if position.stage == Stage.WARMUP:
@@ -117,6 +128,34 @@ class Measurer:
             kind=JUDGEMENT_KINDS[verdict.kind.value], reason=verdict.reason, message=verdict.message
         )
         return Inputs(analysis=measured, judgement=judgement)
+
+    def _fallback(
+        self, subject: Subject, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
+    ) -> bool | None:
+        """The fallback trigger metrics against the stable revision, when a check is due: failing or not."""
+        fallback = spec.fallback
+        stable = status.stable
+        if fallback is None or not fallback.trigger.metrics or stable is None:
+            return None
+        if not check_due(spec, dict(status.operator_state or {}), now):
+            return None
+        variables, _ = rollout_variables(
+            namespace=subject.namespace,
+            name=subject.name,
+            candidate_revision=stable.revision,
+            candidate_version=stable.version,
+            stable_revision=stable.revision,
+            stable_version=stable.version,
+            interval=fallback.trigger.interval,
+        )
+        prometheus = self._prometheus(subject, spec)
+        try:
+            measurements = measure(fallback.trigger.metrics, variables, None, prometheus)
+        finally:
+            if isinstance(prometheus, PrometheusClient):
+                prometheus.close()
+        # Inconclusive is never a breach: only a measured failure counts.
+        return any(m.phase == MeasurementPhase.FAILED for m in measurements)
 
     def _prometheus(self, subject: Subject, spec: ModelDeploymentSpec) -> PrometheusClient | NoPrometheus:
         source = spec.analysis.prometheus if spec.analysis else None

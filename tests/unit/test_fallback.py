@@ -1,0 +1,133 @@
+"""Fallback: fail over the moment the stable revision cannot serve, come back only after steady health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from planner_world import NAME, World, spec
+
+from modeldeploy.plan.fallback import nginx_config
+from modeldeploy.plan.model import Inputs
+
+RESPONSE = {
+    "mode": "Response",
+    "response": {"status": 200, "body": '{"score": 0, "fallback": true}'},
+    "trigger": {"interval": "10s", "recoverAfter": 3},
+}
+
+
+def stable_world(fallback: dict[str, Any], router: str = "gatewayAPI") -> World:
+    world = World(spec("1.0.0", replicas=2, router=router, fallback=fallback))
+    world.reconcile()
+    world.ready_all()
+    world.settle()
+    world.ready_all()
+    world.settle()
+    assert world.status["phase"] == "Stable", world.status
+    return world
+
+
+def backends(world: World) -> list[tuple[str, int]]:
+    rule = world.route_objects["HTTPRoute"]["spec"]["rules"][0]
+    return [(b["name"], b["weight"]) for b in rule["backendRefs"]]
+
+
+def test_response_fallback_takes_all_traffic_when_stable_has_no_ready_replica_then_recovers() -> None:
+    world = stable_world(RESPONSE)
+    stable = world.status["stable"]["revision"]
+    assert f"{NAME}-fallback" in world.deployments and f"{NAME}-fallback" in world.config_maps
+    assert backends(world) == [("fraud", 100)]
+
+    world.ready_cap[stable] = 0
+    decided = world.reconcile(1)
+    assert world.status["phase"] == "Degraded"
+    assert backends(world) == [("fraud", 0), ("fraud-fallback", 100)]
+    assert world.weights() == {"fallback": 100}
+    assert [e.reason for e in decided.events] == ["FallbackActivated"]
+    active = next(c for c in world.status["conditions"] if c["type"] == "FallbackActive")
+    assert active["status"] == "True"
+
+    world.ready_cap[stable] = 2
+    for _ in range(2):
+        world.reconcile(11)
+        assert world.weights() == {"fallback": 100}  # healthy, but not long enough: no flapping
+    decided = world.reconcile(11)
+    assert [e.reason for e in decided.events] == ["FallbackRecovered"]
+    assert backends(world) == [("fraud", 100)] and world.status["phase"] == "Stable"
+
+
+def test_a_relapse_during_recovery_restarts_the_count() -> None:
+    world = stable_world(RESPONSE)
+    stable = world.status["stable"]["revision"]
+    world.ready_cap[stable] = 0
+    world.reconcile(1)
+    world.ready_cap[stable] = 2
+    world.reconcile(11)
+    world.reconcile(11)
+    world.ready_cap[stable] = 0
+    world.reconcile(11)
+    world.ready_cap[stable] = 2
+    world.reconcile(11)
+    world.reconcile(11)
+    assert world.weights() == {"fallback": 100}
+    world.reconcile(11)
+    assert world.weights() == {"stable": 100}
+
+
+def test_metric_failures_fail_over_after_the_failure_limit_only() -> None:
+    fallback = {
+        **RESPONSE,
+        "trigger": {
+            "interval": "10s",
+            "failureLimit": 2,
+            "recoverAfter": 1,
+            "metrics": [{"name": "err", "query": "up", "max": 0.1}],
+        },
+    }
+    world = stable_world(fallback)
+    world.reconcile(11, Inputs(fallback_failing=True))
+    assert world.weights() == {"stable": 100}
+    world.reconcile(11, Inputs(fallback_failing=True))
+    assert world.weights() == {"fallback": 100}
+    world.reconcile(11, Inputs(fallback_failing=False))
+    assert world.weights() == {"stable": 100}
+
+
+def test_a_fallback_that_is_not_ready_never_takes_traffic() -> None:
+    world = stable_world(RESPONSE)
+    stable = world.status["stable"]["revision"]
+    world.ready_cap[f"{NAME}-fallback"] = 0
+    world.ready_cap[stable] = 0
+    decided = world.reconcile(1)
+    assert world.weights() == {"stable": 100}
+    assert "FallbackNotReady" in [e.reason for e in decided.events]
+
+
+def test_previous_revision_mode_keeps_the_last_stable_warm_at_fallback_replicas() -> None:
+    world = stable_world({"mode": "PreviousRevision", "replicas": 1})
+    first = world.status["stable"]["revision"]
+    world.edit(model={"name": "fraud-detector", "version": "2.0.0"})
+    world.reconcile()
+    world.ready_all()
+    world.settle()
+    second = world.status["stable"]["revision"]
+    assert second != first and world.deployments[first] == 1
+    assert world.services[f"{NAME}-fallback"] == first
+    world.ready_cap[second] = 0
+    world.reconcile()
+    assert world.weights() == {"fallback": 100}
+    assert world.status["traffic"][0]["revision"] == first
+
+
+def test_service_router_fails_over_by_switching_the_stable_selector() -> None:
+    world = stable_world(RESPONSE, router="service")
+    stable = world.status["stable"]["revision"]
+    world.ready_cap[stable] = 0
+    world.reconcile(1)
+    assert world.services[NAME] == f"{NAME}-fallback"
+
+
+def test_nginx_config_serves_the_body_with_the_configured_status() -> None:
+    assert "try_files /body =500" in nginx_config(200, "application/json")
+    config = nginx_config(503, "application/json")
+    assert "return 503" in config and "error_page 503 /body" in config
