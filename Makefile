@@ -44,8 +44,9 @@ cluster-up: binaries ## Start the local control plane and Prometheus; prints PRO
 cluster-down: install ## Stop the local control plane; no process is left behind
 	@$(BIN)/modeldeploy dev down --state-dir $(STATE_DIR)
 
-crds: install ## Regenerate crds/modeldeployment.yaml from the API models
+crds: install ## Regenerate crds/modeldeployment.yaml from the API models (and the chart's copy)
 	$(BIN)/python -m modeldeploy.api.crd > crds/modeldeployment.yaml
+	cp crds/modeldeployment.yaml charts/modeldeploy/crds/modeldeployment.yaml
 
 demo: binaries ## Start everything and show a model rollout (see README)
 	$(BIN)/python -m modeldeploy.dev.demo

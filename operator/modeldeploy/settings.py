@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 from dataclasses import dataclass
 
 
@@ -18,6 +19,7 @@ class OperatorSettings:
     bind_address: str = "0.0.0.0"
     log_format: str = "text"
     peering: str | None = None
+    priority: int = 0
     service_url_template: str = "http://{service}.{namespace}.svc:{port}"
     resync_seconds: float = 300.0
     workers: int = 4
@@ -79,6 +81,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how the operator reaches a Service for warm-up requests ({service}, {namespace}, {port})",
     )
     parser.add_argument(
+        "--priority",
+        type=int,
+        default=int(env("MODELDEPLOY_PRIORITY", "")) if env("MODELDEPLOY_PRIORITY") else None,
+        help="kopf peering priority; with --peering each replica needs its own (default: random)",
+    )
+    parser.add_argument(
         "--resync",
         type=float,
         default=float(env("MODELDEPLOY_RESYNC_SECONDS", "300")),
@@ -103,6 +111,9 @@ def from_arguments(args: argparse.Namespace) -> OperatorSettings:
         bind_address=args.bind_address,
         log_format=args.log_format,
         peering=args.peering,
+        priority=args.priority
+        if args.priority is not None
+        else (random.randint(1, 1_000_000) if args.peering else 0),
         service_url_template=args.service_url_template,
         resync_seconds=args.resync,
         workers=args.workers,

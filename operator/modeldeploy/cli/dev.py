@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from modeldeploy.dev.binaries import cache_root, ensure_binaries
-from modeldeploy.dev.cluster import LocalCluster
 
 
 def default_state_dir() -> Path:
@@ -52,6 +51,9 @@ def _binaries(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
+    # Imported here: the control plane needs the dev extras (cryptography); `modeldeploy run` must not.
+    from modeldeploy.dev.cluster import LocalCluster
+
     cluster = LocalCluster(args.state_dir, nodes=args.nodes, audit=args.audit)
     if any(cluster.running().values()) if cluster.table else False:
         _log(f"a cluster is already running from {args.state_dir}; `modeldeploy dev down` stops it")
@@ -64,6 +66,8 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
+    from modeldeploy.dev.cluster import LocalCluster
+
     cluster = LocalCluster(args.state_dir)
     cluster.stop()
     if not args.keep and args.state_dir.exists():

@@ -72,6 +72,7 @@ def run_operator(settings: OperatorSettings) -> int:
             namespaces=list(settings.namespaces),
             standalone=settings.peering is None,
             peering_name=settings.peering,
+            priority=settings.priority,
             liveness_endpoint=f"http://{settings.bind_address}:{settings.health_port}/healthz",
         )
     )
