@@ -1,0 +1,191 @@
+"""`helm install` of the chart into a real cluster: the operator's pod becomes Ready, and its
+ServiceAccount can do what the operator needs and nothing the tests name as out of bounds.
+
+Each test installs its own release (a random name, so the release-prefixed
+ClusterRoles never clash) into its fresh namespace and uninstalls it. The
+ModelDeployment and kopf peering CRDs come from the chart's crds/ (Helm skips
+them when an earlier test already installed them).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modeldeploy.dev.binaries import ensure_binaries
+from modeldeploy.dev.cluster import LocalCluster
+
+CHART = Path(__file__).resolve().parents[2] / "charts" / "modeldeploy"
+
+
+def helm(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
+    binary = cluster.helm_path() if hasattr(cluster, "helm_path") else str(ensure_binaries()["helm"])
+    return subprocess.run(
+        [binary, "--kubeconfig", str(cluster.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=180,
+    )
+
+
+class Release:
+    def __init__(self, cluster: LocalCluster, namespace: str) -> None:
+        self.cluster, self.namespace = cluster, namespace
+        self.name = f"md{uuid.uuid4().hex[:6]}"
+        self.fullname = f"{self.name}-modeldeploy"
+        self.installed = False
+
+    @property
+    def service_account(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.fullname}"
+
+    def install(self, *values: str) -> None:
+        self.installed = True
+        helm(
+            self.cluster,
+            "install", self.name, str(CHART),
+            "--namespace", self.namespace,
+            "--wait", "--timeout", "120s",
+            *(arg for value in values for arg in ("--set", value)),
+        )  # fmt: skip
+
+    def uninstall(self) -> None:
+        if self.installed:
+            helm(self.cluster, "uninstall", self.name, "--namespace", self.namespace, "--wait")
+
+    def can(self, verb: str, resource: str, *where: str) -> bool:
+        """`kubectl auth can-i ... --as` the operator's ServiceAccount."""
+        result = self.cluster.kubectl(
+            "auth", "can-i", verb, resource, *where, f"--as={self.service_account}", check=False
+        )
+        assert result.stdout.strip() in {"yes", "no"}, result.stdout + result.stderr
+        return result.stdout.strip() == "yes"
+
+
+@pytest.fixture
+def release(cluster: LocalCluster, namespace: str) -> Iterator[Release]:
+    release = Release(cluster, namespace)
+    yield release
+    release.uninstall()
+
+
+@pytest.fixture
+def other_namespace(cluster: LocalCluster) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def get(cluster: LocalCluster, *args: str) -> dict[str, Any]:
+    document = json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
+    assert isinstance(document, dict)
+    return document
+
+
+def test_install_runs_the_operator_pod_ready_on_a_kwok_node(cluster: LocalCluster, release: Release) -> None:
+    release.install()
+
+    crd = get(cluster, "crd", "modeldeployments.modeldeploy.io")
+    assert any(c["type"] == "Established" and c["status"] == "True" for c in crd["status"]["conditions"])
+    deployment = get(cluster, "-n", release.namespace, "deployment", release.fullname)
+    assert deployment["status"]["readyReplicas"] == 1
+    [pod] = get(cluster, "-n", release.namespace, "pods", "-l", f"app.kubernetes.io/instance={release.name}")[
+        "items"
+    ]
+    assert next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")["status"] == "True"
+    node = get(cluster, "node", pod["spec"]["nodeName"])
+    assert node["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake"
+    assert pod["spec"]["serviceAccountName"] == release.fullname
+    assert pod["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+CLUSTER_WIDE = [
+    # (allowed, verb, resource, where)
+    (True, "list", "modeldeployments.modeldeploy.io", "--all-namespaces"),
+    (True, "watch", "modeldeployments.modeldeploy.io", "--all-namespaces"),
+    (True, "patch", "modeldeployments.modeldeploy.io", "--subresource=status"),
+    (True, "update", "modeldeployments.modeldeploy.io", "--subresource=finalizers"),
+    (True, "create", "deployments.apps", ""),
+    (True, "delete", "services", ""),
+    (True, "create", "httproutes.gateway.networking.k8s.io", ""),
+    (True, "patch", "virtualservices.networking.istio.io", ""),
+    (True, "create", "jobs.batch", ""),
+    (True, "create", "configmaps", ""),
+    (True, "create", "events", ""),
+    (True, "watch", "customresourcedefinitions.apiextensions.k8s.io", ""),
+    (True, "get", "secrets", ""),
+    (False, "list", "secrets", "--all-namespaces"),
+    (False, "watch", "secrets", "--all-namespaces"),
+    (False, "list", "secrets", ""),
+    (False, "delete", "nodes", ""),
+    (False, "create", "clusterroles.rbac.authorization.k8s.io", ""),
+    (False, "create", "rolebindings.rbac.authorization.k8s.io", ""),
+    (False, "patch", "pods", ""),
+    (False, "create", "pods/exec", ""),
+    (False, "create", "modeldeployments.modeldeploy.io", ""),
+    (False, "delete", "modeldeployments.modeldeploy.io", ""),
+    (False, "update", "jobs.batch", ""),
+    (False, "patch", "customresourcedefinitions.apiextensions.k8s.io", ""),
+    (False, "create", "serviceaccounts/token", ""),
+]
+
+
+def test_the_service_account_can_do_what_the_operator_needs_and_no_more(
+    cluster: LocalCluster, release: Release
+) -> None:
+    release.install()
+    answers = {
+        (verb, resource, where): release.can(
+            verb, resource, *(["-n", release.namespace] if not where else [where])
+        )
+        for _, verb, resource, where in CLUSTER_WIDE
+    }
+    expected = {(verb, resource, where): allowed for allowed, verb, resource, where in CLUSTER_WIDE}
+    assert answers == expected
+
+
+def test_namespaced_mode_confines_the_operator_to_its_namespaces(
+    cluster: LocalCluster, release: Release, other_namespace: str
+) -> None:
+    release.install(f"watchNamespaces={{{release.namespace}}}", "peering.enabled=true")
+    here, there = ["-n", release.namespace], ["-n", other_namespace]
+
+    assert release.can("create", "deployments.apps", *here)
+    assert release.can("list", "modeldeployments.modeldeploy.io", *here)
+    assert release.can("patch", "modeldeployments.modeldeploy.io", "--subresource=status", *here)
+    assert release.can("patch", "kopfpeerings.kopf.dev", *here)
+    assert release.can("list", "customresourcedefinitions.apiextensions.k8s.io")
+    assert release.can("watch", "namespaces")
+
+    assert not release.can("create", "deployments.apps", *there)
+    assert not release.can("list", "modeldeployments.modeldeploy.io", *there)
+    assert not release.can("list", "modeldeployments.modeldeploy.io", "--all-namespaces")
+    assert not release.can("get", "secrets", *there)
+    assert not release.can("patch", "clusterkopfpeerings.kopf.dev")
+
+    peering = get(cluster, "-n", release.namespace, "kopfpeerings.kopf.dev", release.fullname)
+    assert peering["metadata"]["labels"]["app.kubernetes.io/instance"] == release.name
+    [pod] = get(cluster, "-n", release.namespace, "pods", "-l", f"app.kubernetes.io/instance={release.name}")[
+        "items"
+    ]
+    args = pod["spec"]["containers"][0]["args"]
+    assert f"--namespace={release.namespace}" in args and f"--peering={release.fullname}" in args
+
+
+def test_uninstall_removes_the_cluster_roles_but_keeps_the_crd(
+    cluster: LocalCluster, release: Release
+) -> None:
+    release.install()
+    release.uninstall()
+    release.installed = False
+    roles = cluster.kubectl("get", "clusterroles", "-o", "name").stdout.split()
+    assert not [r for r in roles if r.startswith(f"clusterrole.rbac.authorization.k8s.io/{release.name}-")]
+    assert cluster.kubectl("get", "crd", "modeldeployments.modeldeploy.io", check=False).returncode == 0
