@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from modeldeploy.dev.binaries import ensure_binaries
 from modeldeploy.dev.cluster import LocalCluster
@@ -124,20 +125,76 @@ def model_server() -> Iterator[ModelServer]:
         server.close()
 
 
+OPERATOR_NAMESPACE = "modeldeploy-system"
+CHART = Path(__file__).resolve().parents[1] / "charts" / "modeldeploy"
+RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+
+
+def chart_identity(cluster: LocalCluster, directory: Path) -> tuple[Path, str]:
+    """A kubeconfig for the chart's ServiceAccount, with exactly the chart's RBAC installed.
+
+    The integration suite runs the operator under this identity, so every
+    scenario also proves the chart grants enough, and the can-i tests in
+    test_chart_install.py prove it grants no more.
+    """
+    helm = cluster.helm_path()
+    rendered = subprocess.run(
+        [helm, "template", "modeldeploy", str(CHART), "--namespace", OPERATOR_NAMESPACE],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    documents = [d for d in yaml.safe_load_all(rendered) if d and d.get("kind") in RBAC_KINDS]
+    cluster.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(documents))
+    account = next(d["metadata"]["name"] for d in documents if d["kind"] == "ServiceAccount")
+    token = cluster.kubectl(
+        "-n", OPERATOR_NAMESPACE, "create", "token", account, "--duration=24h"
+    ).stdout.strip()
+    kubeconfig = directory / "operator-sa.kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "local",
+                        "cluster": {
+                            "server": cluster.apiserver_url,
+                            "certificate-authority": str(cluster.directory / "pki" / "ca.crt"),
+                        },
+                    }
+                ],
+                "users": [{"name": account, "user": {"token": token}}],
+                "contexts": [{"name": "local", "context": {"cluster": "local", "user": account}}],
+                "current-context": "local",
+            }
+        )
+    )
+    return kubeconfig, f"system:serviceaccount:{OPERATOR_NAMESPACE}:{account}"
+
+
 @pytest.fixture(scope="session")
 def operator(
     cluster: LocalCluster, crd: None, model_server: ModelServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     """The operator, running as its own process against the session's cluster (resync every 20 s).
 
-    Warm-up requests go to ``model_server`` on 127.0.0.1, never to a Service IP;
-    analysis defaults to the local Prometheus.
+    On the local cluster it runs as the Helm chart's ServiceAccount, with the
+    chart's RBAC and nothing more. Warm-up requests go to ``model_server`` on
+    127.0.0.1, never to a Service IP; analysis defaults to the local Prometheus.
     """
-    kubeconfig = getattr(cluster, "operator_kubeconfig", None) or cluster.kubeconfig
+    directory = tmp_path_factory.mktemp("operator")
+    if getattr(cluster, "local", False):
+        kubeconfig, username = chart_identity(cluster, directory)
+    else:
+        kubeconfig, username = cluster.kubeconfig, ""
     args = ["--resync", "20", "--service-url-template", model_server.url]
     if getattr(cluster, "prometheus_url", ""):
         args += ["--prometheus-url", cluster.prometheus_url]
-    process = OperatorProcess(kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log", *args)
+    process = OperatorProcess(kubeconfig, directory / "operator.log", *args)
+    process.username = username  # type: ignore[attr-defined]
     process.start()
     try:
         yield process

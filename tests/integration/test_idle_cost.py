@@ -87,10 +87,11 @@ def test_twenty_model_deployments_at_rest_for_a_minute_cost_zero_writes(
     assert client_writes == 0, client_calls
 
     if getattr(cluster, "local", False):
-        audited = audit_requests(cluster.audit_log, "modeldeploy-operator", since)
+        user = operator.username  # type: ignore[attr-defined]
+        audited = audit_requests(cluster.audit_log, user, since)
         writes = sum(n for verb, n in audited.items() if verb in WRITE_VERBS)
         reads = sum(n for verb, n in audited.items() if verb not in WRITE_VERBS)
-        print(f"audit log, user modeldeploy-operator, {IDLE_SECONDS}s idle: {dict(audited)}; reads={reads}")
+        print(f"audit log, user {user}, {IDLE_SECONDS}s idle: {dict(audited)}; reads={reads}")
         assert writes == 0, audited
         # Watches stay open (a reconnect now and then is a read); nothing polls.
         assert reads <= 2 * 6, audited

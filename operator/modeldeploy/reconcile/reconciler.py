@@ -20,6 +20,7 @@ from modeldeploy.kube.store import Store
 from modeldeploy.plan.model import Plan, Subject
 from modeldeploy.plan.planner import plan
 from modeldeploy.reconcile.measure import Measurer
+from modeldeploy.reconcile.metrics import export, forget
 
 logger = logging.getLogger("modeldeploy.reconcile")
 
@@ -54,6 +55,7 @@ class Reconciler:
         namespace, name = cast(tuple[str, str], key)
         body = self.store.get("ModelDeployment", namespace, name)
         if body is None:
+            forget(namespace, name)
             return None
         started = time.perf_counter()
         subject = Subject.from_body(body)
@@ -61,6 +63,7 @@ class Reconciler:
         inputs = self.measurer.inputs(subject, now)
         decided = plan(subject, observe(self.store, subject), now, inputs)
         self.actor.act(subject, decided, now)
+        export(namespace, name, decided)
         RECONCILE_SECONDS.observe(time.perf_counter() - started)
         _log(subject, decided)
         if decided.requeue_after is not None:
