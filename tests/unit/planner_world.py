@@ -106,6 +106,17 @@ class World:
         self.carry_out(decided)
         return decided
 
+    def crash_during(self, seconds: float, steps: int) -> None:
+        """Plan, then die after ``steps`` of the plan's writes: no status write, no Events (a SIGKILL)."""
+        self.now += timedelta(seconds=seconds)
+        decided = plan(self.subject(), self.observed(), self.now)
+        partial = Plan(
+            apply=decided.apply[:steps],
+            scale=decided.scale[: max(0, steps - len(decided.apply))],
+            delete=decided.delete[: max(0, steps - len(decided.apply) - len(decided.scale))],
+        )
+        self.carry_out(partial)
+
     def carry_out(self, decided: Plan) -> None:
         for obj in decided.apply:
             kind, name = obj["kind"], obj["metadata"]["name"]

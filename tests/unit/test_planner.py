@@ -136,7 +136,7 @@ def test_history_is_bounded_and_old_revisions_are_pruned() -> None:
 
 
 class RolloutMachine(RuleBasedStateMachine):
-    """Random spec edits, readiness changes, deadlines and idle reconciles.
+    """Random spec edits, readiness changes, deadlines, operator restarts mid-reconcile, idle reconciles.
 
     After every reconcile: weights sum to 100; a revision first receives traffic
     only when all its replicas are Ready; the stable revision is never scaled down
@@ -170,6 +170,11 @@ class RolloutMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def deadline(self, data: st.DataObject) -> None:
         self.world.deadline.add(data.draw(st.sampled_from(sorted(self.world.deployments))))
+
+    @rule(seconds=st.integers(1, 120), steps=st.integers(0, 8))
+    def operator_killed_mid_reconcile(self, seconds: int, steps: int) -> None:
+        """A restart at any moment: some writes done, status not written; the next plan must cope."""
+        self.world.crash_during(seconds, steps)
 
     @rule(seconds=st.integers(1, 120))
     def reconcile(self, seconds: int) -> None:
