@@ -24,6 +24,25 @@ def example(name: str, **spec_overrides: Any) -> dict[str, Any]:
     return manifest
 
 
+def fraud(version: str, router: str = "gatewayAPI", replicas: int = 2, **spec: Any) -> dict[str, Any]:
+    """A ModelDeployment `fraud` at a model version, with the given router and extra spec fields."""
+    result: dict[str, Any] = {
+        "apiVersion": "modeldeploy.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "fraud"},
+        "spec": {
+            "model": {"name": "fraud-detector", "version": version, "uri": f"s3://models/fraud/{version}"},
+            "runtime": {"image": "ghcr.io/acme/fraud-server:1.4", "readinessPath": "/ready"},
+            "replicas": replicas,
+            "traffic": {"router": router},
+            **spec,
+        },
+    }
+    if router == "gatewayAPI":
+        result["spec"]["traffic"]["gatewayAPI"] = {"parentRefs": [{"name": "public"}]}
+    return result
+
+
 def apply(cluster: Any, namespace: str, manifest: dict[str, Any]) -> None:
     cluster.kubectl(
         "-n",

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from kubetest import apply, get, wait_for, wait_phase
+from kubetest import apply, fraud, get, wait_for, wait_phase
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -30,18 +30,7 @@ def lua() -> Any:
 
 
 def manifest(version: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "modeldeploy.io/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": "fraud"},
-        "spec": {
-            "model": {"name": "fraud-detector", "version": version},
-            "runtime": {"image": "ghcr.io/acme/fraud-server:1.4"},
-            "replicas": 1,
-            "traffic": {"router": "gatewayAPI", "gatewayAPI": {"parentRefs": [{"name": "public"}]}},
-            **spec,
-        },
-    }
+    return fraud(version, replicas=1, **spec)
 
 
 def test_health_of_live_objects_in_each_phase(cluster: Any, namespace: str) -> None:

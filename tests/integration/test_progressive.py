@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kubetest import apply, get, items, md_status, wait_for, wait_phase
+from kubetest import apply, fraud, get, items, md_status, wait_for, wait_phase
 from modeldeploy.api import parse_spec
 from modeldeploy.dev.metrics import Exporter, scalar, wait_for_value
 from modeldeploy.dev.modelserver import ModelServer
@@ -32,21 +32,7 @@ def exporter(cluster: Any, prometheus: str) -> Iterator[Exporter]:
 
 
 def manifest(version: str, router: str = "gatewayAPI", **spec: Any) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "apiVersion": "modeldeploy.io/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": "fraud"},
-        "spec": {
-            "model": {"name": "fraud-detector", "version": version, "uri": f"s3://models/fraud/{version}"},
-            "runtime": {"image": "ghcr.io/acme/fraud-server:1.4", "readinessPath": "/ready"},
-            "replicas": 2,
-            "traffic": {"router": router},
-            **spec,
-        },
-    }
-    if router == "gatewayAPI":
-        result["spec"]["traffic"]["gatewayAPI"] = {"parentRefs": [{"name": "public"}]}
-    return result
+    return fraud(version, router, **spec)
 
 
 def revision(doc: dict[str, Any]) -> str:

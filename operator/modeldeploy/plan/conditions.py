@@ -24,34 +24,17 @@ def set_condition(
 ) -> list[Condition]:
     """Conditions with ``type_`` set; its transition time kept when its status did not change."""
     wanted = ConditionStatus.TRUE if status else ConditionStatus.FALSE
-    result: list[Condition] = []
-    found = False
-    for condition in conditions:
-        if condition.type != type_:
-            result.append(condition)
-            continue
-        found = True
-        since = condition.last_transition_time if condition.status == wanted else now
-        result.append(
-            Condition(
-                type=type_,
-                status=wanted,
-                reason=reason,
-                message=message,
-                last_transition_time=since,
-                observed_generation=generation,
-            )
-        )
-    if not found:
-        result.append(
-            Condition(
-                type=type_,
-                status=wanted,
-                reason=reason,
-                message=message,
-                last_transition_time=now,
-                observed_generation=generation,
-            )
-        )
+    existing = list(conditions)
+    previous = next((c for c in existing if c.type == type_), None)
+    since = previous.last_transition_time if previous is not None and previous.status == wanted else now
+    updated = Condition(
+        type=type_,
+        status=wanted,
+        reason=reason,
+        message=message,
+        last_transition_time=since,
+        observed_generation=generation,
+    )
+    result = [c for c in existing if c.type != type_] + [updated]
     order = {t.value: i for i, t in enumerate(ConditionType)}
     return sorted(result, key=lambda c: order.get(c.type, len(order)))
