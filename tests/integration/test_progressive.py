@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import statistics
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -421,3 +424,66 @@ def test_fallback_takes_all_traffic_when_stable_has_no_ready_pod_and_recovers(
     status = wait_phase(cluster, namespace, "fraud", "Stable")
     assert next(c for c in status["conditions"] if c["type"] == "FallbackActive")["status"] == "False"
     assert "FallbackRecovered" in {e["reason"] for e in items(cluster, namespace, "events")}
+
+
+class RecordingPrometheus:
+    """Answers every instant query with one sample and records what it was asked and with which token."""
+
+    def __init__(self, value: float) -> None:
+        self.seen: list[tuple[str, str | None]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                query = parse_qs(urlparse(self.path).query).get("query", [""])[0]
+                owner.seen.append((query, self.headers.get("Authorization")))
+                body = json.dumps(
+                    {
+                        "status": "success",
+                        "data": {
+                            "resultType": "vector",
+                            "result": [{"metric": {}, "value": [time.time(), str(value)]}],
+                        },
+                    }
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_bearer_token_is_read_from_a_secret_in_the_namespace_and_sent_with_every_query(
+    cluster: Any, namespace: str
+) -> None:
+    prometheus = RecordingPrometheus(0.001)
+    try:
+        cluster.kubectl("-n", namespace, "create", "secret", "generic", "prom", "--from-literal=token=s3cret")
+        analysis = error_rate_analysis(
+            prometheus={"address": prometheus.url, "bearerTokenSecretRef": {"name": "prom", "key": "token"}}
+        )
+        strategy = {"canary": {"steps": [{"weight": 20, "pause": "5s"}]}}
+        stable_v1(cluster, namespace, strategy=strategy, analysis=analysis)
+        doc = manifest("2.0.0", strategy=strategy, analysis=analysis)
+        apply(cluster, namespace, doc)
+        wait_for(
+            "promoted",
+            lambda: md_status(cluster, namespace, "fraud")["stable"]["revision"] == revision(doc),
+            timeout=60,
+        )
+        assert prometheus.seen, "the operator never queried the configured Prometheus"
+        assert {token for _, token in prometheus.seen} == {"Bearer s3cret"}
+        assert all(f'revision="{revision(doc)}"' in query for query, _ in prometheus.seen)
+    finally:
+        prometheus.close()
