@@ -48,6 +48,8 @@ class World:
     routes: set[str] = field(default_factory=set)
     route_objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_maps: set[str] = field(default_factory=set)
+    jobs: dict[str, str] = field(default_factory=dict)  # name -> Running | Succeeded | Failed
+    job_objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     deleting: bool = False
     finalizers: tuple[str, ...] = (FINALIZER,)
     now: datetime = T0
@@ -89,9 +91,11 @@ class World:
         children += [ObjectRef("v1", "Service", NAMESPACE, n) for n in self.services]
         children += [ObjectRef("x/v1", kind, NAMESPACE, NAME) for kind in self.routes]
         children += [ObjectRef("v1", "ConfigMap", NAMESPACE, n) for n in self.config_maps]
+        children += [ObjectRef("batch/v1", "Job", NAMESPACE, n) for n in self.jobs]
         return Observed(
             revisions=revisions,
             fallback=fallback,
+            jobs=dict(self.jobs),
             stable_service_revision=self.services.get(NAME),
             children=tuple(children),
         )
@@ -126,6 +130,9 @@ class World:
                 self.services[name] = obj["spec"]["selector"].get("modeldeploy.io/revision")
             elif kind == "ConfigMap":
                 self.config_maps.add(name)
+            elif kind == "Job":
+                self.jobs.setdefault(name, "Running")
+                self.job_objects[name] = obj
             else:
                 self.routes.add(kind)
                 self.route_objects[kind] = obj
@@ -139,6 +146,8 @@ class World:
                 self.services.pop(ref.name, None)
             elif ref.kind == "ConfigMap":
                 self.config_maps.discard(ref.name)
+            elif ref.kind == "Job":
+                self.jobs.pop(ref.name, None)
             else:
                 self.routes.discard(ref.kind)
         if decided.status is not None:

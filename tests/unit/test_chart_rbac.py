@@ -19,7 +19,7 @@ NAMESPACED_RULES = {
     ("", "services"): EVERYWHERE,
     ("gateway.networking.k8s.io", "httproutes"): EVERYWHERE,
     ("networking.istio.io", "virtualservices"): EVERYWHERE,
-    ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
+    ("batch", "jobs"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "configmaps"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "secrets"): {"get"},
     ("", "events"): {"create", "patch"},

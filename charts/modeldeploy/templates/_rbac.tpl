@@ -41,10 +41,11 @@ in either mode. Nothing here lists Secrets, touches Pods, Nodes or RBAC objects.
 - apiGroups: [networking.istio.io]
   resources: [virtualservices]
   verbs: [get, list, watch, create, patch, update, delete]
-# Retraining Jobs from spec.monitoring.retrain (created, never changed).
+# Retraining Jobs from spec.monitoring.retrain: created by server-side apply
+# (a PATCH, hence patch), never changed afterwards (no update).
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [get, list, watch, create, delete]
+  verbs: [get, list, watch, create, patch, delete]
 # Warm-up payloads and the fallback's static response.
 - apiGroups: [""]
   resources: [configmaps]

@@ -26,7 +26,7 @@ from modeldeploy.api.durations import DurationError, format_duration, parse_dura
 from modeldeploy.api.fallback import Fallback, FallbackMode, FallbackModel, FallbackTrigger, StaticResponse
 from modeldeploy.api.manifest import ModelDeployment, ObjectMeta, parse_manifest, parse_spec, parse_status
 from modeldeploy.api.model import EnvVar, ModelCard, ModelSpec, ResourceRequirements, RuntimeSpec
-from modeldeploy.api.monitoring import Monitoring, Retrain, RetrainWebhook
+from modeldeploy.api.monitoring import MetricKind, Monitoring, MonitoringMetric, Retrain, RetrainWebhook
 from modeldeploy.api.names import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from modeldeploy.api.problems import InvalidManifestError, Problem
 from modeldeploy.api.spec import LOCKED_MESSAGE, ModelDeploymentSpec
@@ -43,6 +43,8 @@ from modeldeploy.api.status import (
     ModelDeploymentStatus,
     Outcome,
     Phase,
+    RetrainOutcome,
+    RetrainStatus,
     Role,
     StableRevision,
     Stage,
@@ -84,6 +86,7 @@ __all__ = [
     "InvalidManifestError",
     "IstioRouting",
     "MeasurementPhase",
+    "MetricKind",
     "MetricQuery",
     "MetricResult",
     "ModelCard",
@@ -92,6 +95,7 @@ __all__ = [
     "ModelDeploymentStatus",
     "ModelSpec",
     "Monitoring",
+    "MonitoringMetric",
     "ObjectMeta",
     "Outcome",
     "ParentReference",
@@ -100,6 +104,8 @@ __all__ = [
     "PrometheusSource",
     "ResourceRequirements",
     "Retrain",
+    "RetrainOutcome",
+    "RetrainStatus",
     "RetrainWebhook",
     "Role",
     "Router",

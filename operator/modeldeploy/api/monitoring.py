@@ -10,13 +10,42 @@ persistent drift does not launch a Job every interval.
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import Annotated
+
 from pydantic import Field
 
-from modeldeploy.api.analysis import ThresholdMetrics
+from modeldeploy.api.analysis import METRICS_MAX_ITEMS, UNIQUE_NAMES, ThresholdMetric
 from modeldeploy.api.base import SpecModel
 from modeldeploy.api.durations import Duration, Interval
 from modeldeploy.api.model import OpenObject
 from modeldeploy.api.rules import cel_rule
+
+
+class MetricKind(StrEnum):
+    """What a failing monitoring metric means, and so which condition it sets."""
+
+    DRIFT = "Drift"
+    """The inputs (or the outputs' distribution) moved: condition DriftDetected."""
+    PERFORMANCE = "Performance"
+    """The model answers worse (live accuracy, precision, calibration): condition ModelDegraded."""
+
+
+class MonitoringMetric(ThresholdMetric):
+    """A threshold metric measured on the stable revision after promotion."""
+
+    kind: Annotated[MetricKind, Field(strict=False)] = Field(
+        default=MetricKind.DRIFT,
+        description=(
+            "Drift (a failure sets condition DriftDetected) or Performance (sets ModelDegraded). "
+            "Default Drift."
+        ),
+    )
+
+
+MonitoringMetrics = Annotated[
+    list[MonitoringMetric], Field(min_length=1, max_length=METRICS_MAX_ITEMS), UNIQUE_NAMES
+]
 
 
 class RetrainWebhook(SpecModel):
@@ -38,7 +67,8 @@ class Retrain(SpecModel):
         default=None,
         description=(
             "A Kubernetes JobTemplateSpec (metadata, spec); the operator creates <name>-retrain-<n> from it "
-            "with MODEL_NAME, MODEL_VERSION and DRIFT_METRICS in the environment."
+            "with MODEL_NAME, MODEL_VERSION, MODEL_URI, MODEL_REVISION, DRIFT_METRIC and DRIFT_VALUE in the "
+            "environment of every container."
         ),
     )
     webhook: RetrainWebhook | None = Field(default=None, description="An HTTP endpoint to notify.")
@@ -60,7 +90,11 @@ class Monitoring(SpecModel):
     interval: Interval = Field(
         default="5m", description="Time between measurements; at least 5s. Default 5m."
     )
-    metrics: ThresholdMetrics = Field(description="Threshold metrics, e.g. a drift score with max: 0.2.")
+    metrics: MonitoringMetrics = Field(
+        description=(
+            "Threshold metrics, e.g. a drift score with max: 0.2 (kind Drift) or live accuracy (Performance)."
+        )
+    )
     failure_limit: int = Field(
         default=3,
         ge=1,

@@ -112,6 +112,7 @@ class ConditionType(StrEnum):
     DEGRADED = "Degraded"
     FALLBACK_ACTIVE = "FallbackActive"
     DRIFT_DETECTED = "DriftDetected"
+    MODEL_DEGRADED = "ModelDegraded"
     INVALID_SPEC = "InvalidSpec"
 
 
@@ -194,6 +195,33 @@ class Condition(StatusModel):
     )
 
 
+class RetrainOutcome(StrEnum):
+    """Where the last retraining request stands."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class RetrainStatus(StatusModel):
+    """The last retraining the operator started (a Job, a webhook call, or both)."""
+
+    count: int = Field(default=0, ge=0, description="How many retrainings were started so far.")
+    job: Annotated[str, Field(max_length=253)] | None = Field(default=None, description="The Job's name.")
+    webhook: Annotated[str, Field(max_length=2048)] | None = Field(
+        default=None, description="The URL called."
+    )
+    outcome: RetrainOutcome = Field(description="Pending, Running, Succeeded or Failed.")
+    at: AwareDatetime = Field(description="When it was started.")
+    finished_at: AwareDatetime | None = Field(default=None, description="When the outcome became final.")
+    metric: Annotated[str, Field(max_length=63)] = Field(description="The breaching metric that started it.")
+    value: float | None = Field(default=None, description="Its value at the time.")
+    message: Annotated[str, Field(max_length=1024)] | None = Field(
+        default=None, description="Details: the Job's condition, the webhook's answer."
+    )
+
+
 class ActionRequest(StatusModel):
     """A manual decision, patched into status by a person or `kubectl modeldeploy`; cleared once carried out.
 
@@ -256,6 +284,12 @@ class ModelDeploymentStatus(StatusModel):
         description="Ready, Progressing, Available, Degraded, FallbackActive, DriftDetected, InvalidSpec.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
+    monitoring: list[MetricResult] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Latest measurement of each monitoring metric on the stable revision.",
+    )
+    retrain: RetrainStatus | None = Field(default=None, description="The last retraining started, if any.")
     action: ActionRequest | None = Field(
         default=None,
         description=(

@@ -68,9 +68,24 @@ def observe(store: Store, subject: Subject) -> Observed:
     if stable_service is not None:
         stable_revision = (stable_service.get("spec", {}).get("selector") or {}).get(LABEL_REVISION)
     refs = tuple(sorted((ObjectRef.of(obj) for obj in children), key=lambda r: (r.kind, r.name)))
+    jobs = {obj["metadata"]["name"]: job_state(obj) for obj in children if obj["kind"] == "Job"}
     return Observed(
-        revisions=revisions, fallback=fallback, stable_service_revision=stable_revision, children=refs
+        revisions=revisions,
+        fallback=fallback,
+        jobs=jobs,
+        stable_service_revision=stable_revision,
+        children=refs,
     )
+
+
+def job_state(job: Mapping[str, Any]) -> str:
+    """Running, Succeeded or Failed, from a Job's conditions (Complete / Failed)."""
+    for condition in job.get("status", {}).get("conditions", []):
+        if condition.get("status") == "True" and condition.get("type") == "Complete":
+            return "Succeeded"
+        if condition.get("status") == "True" and condition.get("type") == "Failed":
+            return "Failed"
+    return "Running"
 
 
 def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:

@@ -30,5 +30,5 @@ BY_KIND: dict[str, Kind] = {
     )
 }
 
-CHILD_KINDS = (DEPLOYMENT, SERVICE, CONFIG_MAP, HTTPROUTE, VIRTUALSERVICE)
+CHILD_KINDS = (DEPLOYMENT, SERVICE, CONFIG_MAP, JOB, HTTPROUTE, VIRTUALSERVICE)
 """Kinds the operator creates per ModelDeployment and watches (label app.kubernetes.io/managed-by)."""

@@ -103,6 +103,8 @@ class Observed:
     revisions: Mapping[str, RevisionState] = field(default_factory=dict)
     fallback: RevisionState | None = None
     """The fallback Deployment (modes Model and Response), if it exists."""
+    jobs: Mapping[str, str] = field(default_factory=dict)
+    """Retrain Jobs by name: Running, Succeeded or Failed."""
     stable_service_revision: str | None = None
     children: tuple[ObjectRef, ...] = ()
 
@@ -132,6 +134,12 @@ class WarmupOutcome:
 
 
 @dataclass(frozen=True)
+class WebhookOutcome:
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
 class Inputs:
     """What the reconciler measured this round; the planner folds it into status."""
 
@@ -139,6 +147,10 @@ class Inputs:
     """status.analysis after this round's measurements (MetricResult); None: nothing measured now."""
     judgement: Judgement | None = None
     warmup: WarmupOutcome | None = None
+    monitoring: tuple[Any, ...] | None = None
+    """status.monitoring after this round's measurements of the stable revision; None: not measured now."""
+    webhook: WebhookOutcome | None = None
+    """The retrain webhook's answer, when it was called this round."""
     fallback_failing: bool | None = None
     """The fallback trigger metrics' verdict this round (True: failing); None: not measured now."""
 

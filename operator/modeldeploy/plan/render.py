@@ -115,6 +115,7 @@ class Renderer:
             )
         )
         apply.extend(o for o in fallback_objects if o["kind"] == "Service")
+        apply.extend(s.watch.apply)
 
         traffic: list[TrafficShare] = []
         if stable is not None and s.fallback_active and fallback_target is not None:
@@ -156,6 +157,8 @@ class Renderer:
         desired = {(o["kind"], o["metadata"]["name"]) for o in apply}
         fallback = f"{self.owner.name}-fallback"
         deletions += [r for r in observed.children if r.name == fallback and (r.kind, r.name) not in desired]
+        current_job = s.watch.retrain.job if s.watch.retrain else None
+        deletions += [r for r in observed.children if r.kind == "Job" and r.name != current_job]
         scale: list[tuple[str, int]] = []
         switched = stable is not None and observed.stable_service_revision == stable.revision
         for name, state in sorted(observed.revisions.items()):
@@ -188,6 +191,8 @@ class Renderer:
                 "candidate": candidate,
                 "traffic": traffic,
                 "analysis": s.analysis,
+                "monitoring": s.watch.results if spec.monitoring is not None else [],
+                "retrain": s.watch.retrain,
                 "history": history,
                 "conditions": self._conditions(stable, candidate, phase, message),
                 "operator_state": bookkeeping,
@@ -241,7 +246,7 @@ class Renderer:
         ready = observed is not None and observed.serves(s.spec.replicas)
         available = observed is not None and observed.ready > 0
         conditions = set_condition(
-            s.status.conditions, ConditionType.INVALID_SPEC, False, "Valid", "", now, generation
+            s.watch.conditions, ConditionType.INVALID_SPEC, False, "Valid", "", now, generation
         )
         conditions = set_condition(
             conditions,

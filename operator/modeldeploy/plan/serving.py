@@ -28,6 +28,7 @@ from modeldeploy.api import (
 )
 from modeldeploy.plan.fallback import FallbackState, check_due, next_check_in, step
 from modeldeploy.plan.model import Event, Inputs, Observed, Plan, Subject
+from modeldeploy.plan.monitoring import MonitoringOutcome, monitor, next_measurement_in
 from modeldeploy.plan.render import Renderer
 from modeldeploy.plan.revisions import revision_name, revision_source
 from modeldeploy.plan.stages import (
@@ -39,6 +40,7 @@ from modeldeploy.plan.stages import (
     position_seconds,
     stages_of,
 )
+from modeldeploy.plan.workloads import Owner
 
 
 class Serving:
@@ -65,6 +67,7 @@ class Serving:
         self.promote_full = False
         self.fallback_active = False
         self.fallback_previous: str | None = None
+        self.watch = MonitoringOutcome(list(status.monitoring), list(status.conditions), status.retrain)
 
     # --- the decision ----------------------------------------------------------------
 
@@ -98,6 +101,22 @@ class Serving:
         why = self._fallback(stable)
         if why is not None:
             phase, message = Phase.DEGRADED, f"serving the fallback: {why}"
+        self.watch = monitor(
+            Owner(self.subject.name, self.subject.namespace, self.subject.uid),
+            self.spec,
+            stable,
+            self.sources.get(stable.revision) if stable else None,
+            list(self.inputs.monitoring)
+            if self.inputs.monitoring is not None
+            else list(self.status.monitoring),
+            self.status.conditions,
+            self.status.retrain,
+            self.observed.jobs,
+            self.inputs.webhook,
+            self.now,
+            self.subject.generation,
+        )
+        self.events += self.watch.events
         return Renderer(self).render(stable, candidate, phase, message)
 
     # --- fallback ------------------------------------------------------------------------
@@ -455,9 +474,13 @@ class Serving:
                 times.append(min(measured) + timedelta(seconds=interval) if measured else self.now)
         for when in (self.state.get("scaleDownAt") or {}).values():
             times.append(datetime.fromisoformat(when))
-        fallback_check = next_check_in(self.spec, self.state, self.now) if self.status.stable else None
-        if fallback_check is not None:
-            times.append(self.now + timedelta(seconds=fallback_check))
+        stable = self.status.stable
+        for seconds in (
+            next_check_in(self.spec, self.state, self.now) if stable else None,
+            next_measurement_in(self.spec, self.watch.results, self.now) if stable else None,
+        ):
+            if seconds is not None:
+                times.append(self.now + timedelta(seconds=seconds))
         if not times:
             return None
         return max(0.5, (min(times) - self.now).total_seconds())

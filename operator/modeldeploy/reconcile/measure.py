@@ -27,19 +27,23 @@ from modeldeploy.analysis import (
 )
 from modeldeploy.analysis.metrics import QueryOutcome
 from modeldeploy.analysis.warmup import run_warmup, service_url
+from modeldeploy.analysis.webhook import call_webhook
 from modeldeploy.api import (
     InvalidManifestError,
     MeasurementPhase,
+    MetricResult,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
+    RetrainOutcome,
     Stage,
+    parse_duration,
     parse_spec,
     parse_status,
 )
 from modeldeploy.kube.client import ApiError, KubeClient
 from modeldeploy.kube.kinds import CONFIG_MAP, SECRET
 from modeldeploy.plan.fallback import check_due
-from modeldeploy.plan.model import Inputs, Judgement, Subject, WarmupOutcome
+from modeldeploy.plan.model import Inputs, Judgement, Subject, WarmupOutcome, WebhookOutcome
 from modeldeploy.plan.stages import Position, analysed
 
 logger = logging.getLogger("modeldeploy.measure")
@@ -80,7 +84,68 @@ class Measurer:
             return Inputs()
         fallback_failing = self._fallback(subject, spec, status, now)
         rollout = self._rollout(subject, spec, status, now)
-        return replace(rollout, fallback_failing=fallback_failing)
+        return replace(
+            rollout,
+            fallback_failing=fallback_failing,
+            monitoring=self._monitoring(subject, spec, status, now),
+            webhook=self._webhook(subject, spec, status),
+        )
+
+    def _monitoring(
+        self, subject: Subject, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
+    ) -> tuple[MetricResult, ...] | None:
+        """The monitoring metrics on the stable revision, when due: counted like fallback triggers."""
+        monitoring, stable = spec.monitoring, status.stable
+        if monitoring is None or stable is None:
+            return None
+        previous = [r for r in status.monitoring if r.metric in {m.name for m in monitoring.metrics}]
+        due = next_measurement_at(previous, monitoring.interval)
+        if len(previous) == len(monitoring.metrics) and due is not None and due > now:
+            return None
+        variables, _ = rollout_variables(
+            namespace=subject.namespace,
+            name=subject.name,
+            candidate_revision=stable.revision,
+            candidate_version=stable.version,
+            stable_revision=stable.revision,
+            stable_version=stable.version,
+            interval=monitoring.interval,
+        )
+        prometheus = self._prometheus(subject, spec)
+        try:
+            measurements = measure(monitoring.metrics, variables, None, prometheus)
+        finally:
+            if isinstance(prometheus, PrometheusClient):
+                prometheus.close()
+        return tuple(record(previous, measurements, now, consecutive_failures=True))
+
+    def _webhook(
+        self, subject: Subject, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
+    ) -> WebhookOutcome | None:
+        """Call the retrain webhook once for a retraining the planner started (decided first, then called)."""
+        retrain = status.retrain
+        hook = spec.monitoring.retrain.webhook if spec.monitoring and spec.monitoring.retrain else None
+        if (
+            retrain is None
+            or hook is None
+            or retrain.webhook is None
+            or retrain.outcome not in (RetrainOutcome.PENDING, RetrainOutcome.RUNNING)
+            or (retrain.message or "").startswith("webhook")
+        ):
+            return None
+        stable = status.stable
+        body = {
+            "namespace": subject.namespace,
+            "name": subject.name,
+            "model": spec.model.name,
+            "version": stable.version if stable else spec.model.version,
+            "uri": spec.model.uri,
+            "revision": stable.revision if stable else None,
+            "metric": retrain.metric,
+            "value": retrain.value,
+            "retrain": retrain.count,
+        }
+        return call_webhook(hook.url, body, parse_duration(hook.timeout), hook.retries)
 
     def _rollout(
         self, subject: Subject, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime

@@ -58,6 +58,23 @@ FALLBACK_ACTIVE = Gauge(
     ["namespace", "name"],
 )
 
+MONITORING_VALUE = Gauge(
+    "modeldeploy_monitoring_value",
+    "Latest value of each monitoring metric, measured on the stable revision after promotion.",
+    ["namespace", "name", "metric"],
+)
+DECAY = Gauge(
+    "modeldeploy_decay_detected",
+    "1 while condition DriftDetected (kind drift) or ModelDegraded (kind performance) is true.",
+    ["namespace", "name", "kind"],
+)
+RETRAINS = Counter(
+    "modeldeploy_retrains",
+    "Retrainings started, succeeded and failed.",
+    ["namespace", "name", "event"],
+)
+RETRAIN_EVENTS = {"RetrainStarted": "started", "RetrainSucceeded": "succeeded", "RetrainFailed": "failed"}
+
 _lock = threading.Lock()
 _metric_names: dict[tuple[str, str], set[str]] = {}
 
@@ -69,6 +86,8 @@ def export(namespace: str, name: str, plan: Plan) -> None:
             PROMOTIONS.labels(namespace, name).inc()
         elif event.reason in ("RolledBack", "Aborted"):
             ROLLBACKS.labels(namespace, name, _rollback_reason(plan.status, event.reason)).inc()
+        elif event.reason in RETRAIN_EVENTS:
+            RETRAINS.labels(namespace, name, RETRAIN_EVENTS[event.reason]).inc()
     status = plan.status
     if status is None:
         return
@@ -79,6 +98,12 @@ def export(namespace: str, name: str, plan: Plan) -> None:
     for role in Role:
         TRAFFIC_WEIGHT.labels(namespace, name, role.value).set(weights.get(role.value, 0))
     FALLBACK_ACTIVE.labels(namespace, name).set(1 if weights.get(Role.FALLBACK.value) else 0)
+    conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
+    DECAY.labels(namespace, name, "drift").set(1 if conditions.get("DriftDetected") == "True" else 0)
+    DECAY.labels(namespace, name, "performance").set(1 if conditions.get("ModelDegraded") == "True" else 0)
+    for result in status.get("monitoring", []):
+        if result.get("value") is not None:
+            MONITORING_VALUE.labels(namespace, name, result["metric"]).set(result["value"])
     seen: set[str] = set()
     for result in status.get("analysis", []):
         metric = result["metric"]
@@ -103,6 +128,8 @@ def forget(namespace: str, name: str) -> None:
     for role in Role:
         _quietly(TRAFFIC_WEIGHT.remove, namespace, name, role.value)
     _quietly(FALLBACK_ACTIVE.remove, namespace, name)
+    for kind in ("drift", "performance"):
+        _quietly(DECAY.remove, namespace, name, kind)
     with _lock:
         metrics = _metric_names.pop((namespace, name), set())
     for metric in metrics:

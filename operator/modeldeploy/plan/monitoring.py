@@ -1,0 +1,226 @@
+"""After promotion: decay and drift monitoring, and retraining requests.
+
+``spec.monitoring.metrics`` are measured on the stable revision every
+``interval`` with the same engine as rollout analysis (the reconciler measures;
+this module decides). A metric that fails ``failureLimit`` measurements in a
+row is a *breach*; an Inconclusive measurement is never a breach and never a
+clean bill, so it leaves the conditions as they were. Each metric has a kind:
+``Drift`` sets condition ``DriftDetected``, ``Performance`` sets
+``ModelDegraded``; a condition clears when every metric of its kind is healthy
+again.
+
+On a breach, ``monitoring.retrain`` starts one retraining: a Job
+``<name>-retrain-<n>`` from ``jobTemplate`` and/or a webhook call, never two at
+once, and not again before ``cooldown`` has passed since the last one started.
+The Job is applied only in the reconcile that starts it (so deleting it by hand
+does not re-run training); its outcome, read from the Job's status, and the
+webhook's answer land in ``status.retrain``. A retrained model comes back like
+any change: a new ``spec.model.version`` in Git, then the normal rollout.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from modeldeploy.api import (
+    Condition,
+    ConditionType,
+    MeasurementPhase,
+    MetricKind,
+    MetricResult,
+    ModelDeploymentSpec,
+    RetrainOutcome,
+    RetrainStatus,
+    StableRevision,
+    parse_duration,
+)
+from modeldeploy.plan.conditions import set_condition
+from modeldeploy.plan.model import Event, WebhookOutcome
+from modeldeploy.plan.workloads import Owner
+
+CONDITION_FOR = {
+    MetricKind.DRIFT: ConditionType.DRIFT_DETECTED,
+    MetricKind.PERFORMANCE: ConditionType.MODEL_DEGRADED,
+}
+CLEARED_EVENT = {MetricKind.DRIFT: "DriftCleared", MetricKind.PERFORMANCE: "ModelRecovered"}
+
+
+@dataclass
+class MonitoringOutcome:
+    results: list[MetricResult]
+    conditions: list[Condition]
+    retrain: RetrainStatus | None
+    events: list[Event] = field(default_factory=list)
+    apply: list[dict[str, Any]] = field(default_factory=list)
+
+
+def monitor(
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    stable: StableRevision | None,
+    source: Mapping[str, Any] | None,
+    results: Sequence[MetricResult],
+    conditions: Sequence[Condition],
+    retrain: RetrainStatus | None,
+    jobs: Mapping[str, str],
+    webhook: WebhookOutcome | None,
+    now: datetime,
+    generation: int,
+) -> MonitoringOutcome:
+    monitoring = spec.monitoring
+    out = MonitoringOutcome(list(results), list(conditions), retrain)
+    if monitoring is None or stable is None:
+        return out
+    latest = {r.metric: r for r in results}
+    breaches: list[tuple[MetricKind, MetricResult]] = []
+    for kind in MetricKind:
+        metrics = [m for m in monitoring.metrics if m.kind == kind]
+        if not metrics:
+            continue
+        measured = [latest.get(m.name) for m in metrics]
+        failing = [r for r in measured if r is not None and r.failures >= monitoring.failure_limit]
+        healthy = all(r is not None and r.phase == MeasurementPhase.SUCCESSFUL for r in measured)
+        condition_type = CONDITION_FOR[kind]
+        previous = next((c for c in out.conditions if c.type == condition_type), None)
+        was_true = previous is not None and previous.status == "True"
+        if failing:
+            breaches += [(kind, r) for r in failing]
+            message = "; ".join(r.message or r.metric for r in failing)
+            out.conditions = set_condition(
+                out.conditions, condition_type, True, "MetricBreached", message, now, generation
+            )
+            if not was_true:
+                out.events.append(Event("Warning", condition_type.value, f"{stable.revision}: {message}"))
+        elif healthy:
+            out.conditions = set_condition(
+                out.conditions, condition_type, False, "MetricsHealthy", "", now, generation
+            )
+            if was_true:
+                out.events.append(
+                    Event("Normal", CLEARED_EVENT[kind], f"{stable.revision}: every metric healthy")
+                )
+    out.retrain = _follow_retrain(out, retrain, jobs, webhook, now)
+    if breaches and monitoring.retrain is not None:
+        _maybe_start(out, owner, spec, stable, source, breaches[0][1], now)
+    return out
+
+
+def _follow_retrain(
+    out: MonitoringOutcome,
+    retrain: RetrainStatus | None,
+    jobs: Mapping[str, str],
+    webhook: WebhookOutcome | None,
+    now: datetime,
+) -> RetrainStatus | None:
+    if retrain is None or retrain.outcome in (RetrainOutcome.SUCCEEDED, RetrainOutcome.FAILED):
+        return retrain
+    update: dict[str, Any] = {}
+    if webhook is not None and retrain.webhook is not None:
+        update["message"] = webhook.message
+        if retrain.job is None:
+            update["outcome"] = RetrainOutcome.SUCCEEDED if webhook.ok else RetrainOutcome.FAILED
+        elif not webhook.ok:
+            out.events.append(Event("Warning", "RetrainWebhookFailed", webhook.message))
+    job_state = jobs.get(retrain.job or "")
+    if retrain.job is not None and job_state in ("Succeeded", "Failed"):
+        update["outcome"] = RetrainOutcome(job_state)
+        update["message"] = f"Job {retrain.job} {job_state.lower()}" + (
+            f"; {update['message']}" if update.get("message") else ""
+        )
+    if retrain.job is not None and job_state == "Running" and retrain.outcome == RetrainOutcome.PENDING:
+        update["outcome"] = RetrainOutcome.RUNNING
+    if update.get("outcome") in (RetrainOutcome.SUCCEEDED, RetrainOutcome.FAILED):
+        update["finished_at"] = now
+        outcome = update["outcome"]
+        event = Event("Normal", "RetrainSucceeded", update.get("message") or "succeeded")
+        if outcome == RetrainOutcome.FAILED:
+            event = Event("Warning", "RetrainFailed", update.get("message") or "failed")
+        out.events.append(event)
+    return retrain.model_copy(update=update) if update else retrain
+
+
+def _maybe_start(
+    out: MonitoringOutcome,
+    owner: Owner,
+    spec: ModelDeploymentSpec,
+    stable: StableRevision,
+    source: Mapping[str, Any] | None,
+    breach: MetricResult,
+    now: datetime,
+) -> None:
+    retrain_spec = spec.monitoring.retrain if spec.monitoring else None
+    assert retrain_spec is not None
+    last = out.retrain
+    if last is not None and last.outcome in (RetrainOutcome.PENDING, RetrainOutcome.RUNNING):
+        return  # one at a time
+    if last is not None and now < last.at + timedelta(seconds=parse_duration(retrain_spec.cooldown)):
+        return  # cooling down
+    count = (last.count if last else 0) + 1
+    job_name = f"{owner.name}-retrain-{count}" if retrain_spec.job_template is not None else None
+    if job_name is not None:
+        assert retrain_spec.job_template is not None
+        out.apply.append(retrain_job(owner, job_name, retrain_spec.job_template, stable, source, breach))
+    out.retrain = RetrainStatus(
+        count=count,
+        job=job_name,
+        webhook=retrain_spec.webhook.url if retrain_spec.webhook else None,
+        outcome=RetrainOutcome.PENDING,
+        at=now,
+        metric=breach.metric,
+        value=breach.value,
+        message=breach.message,
+    )
+    what = (
+        f"Job {job_name}"
+        if job_name
+        else f"webhook {retrain_spec.webhook.url if retrain_spec.webhook else ''}"
+    )
+    out.events.append(Event("Normal", "RetrainStarted", f"{what}: {breach.message or breach.metric}"))
+
+
+def retrain_job(
+    owner: Owner,
+    name: str,
+    template: Mapping[str, Any],
+    stable: StableRevision,
+    source: Mapping[str, Any] | None,
+    breach: MetricResult,
+) -> dict[str, Any]:
+    """A Job from the user's JobTemplateSpec, owned by the ModelDeployment, told what drifted."""
+    job_template = copy.deepcopy(dict(template))
+    metadata = owner.metadata(name, "retrain")
+    user_meta = job_template.get("metadata") or {}
+    metadata["labels"] = {**(user_meta.get("labels") or {}), **metadata["labels"]}
+    if user_meta.get("annotations"):
+        metadata["annotations"] = dict(user_meta["annotations"])
+    model = (source or {}).get("model") or {}
+    env = [
+        {"name": "MODEL_NAME", "value": str(model.get("name", ""))},
+        {"name": "MODEL_VERSION", "value": stable.version},
+        {"name": "MODEL_URI", "value": str(model.get("uri", ""))},
+        {"name": "MODEL_REVISION", "value": stable.revision},
+        {"name": "DRIFT_METRIC", "value": breach.metric},
+        {"name": "DRIFT_VALUE", "value": "" if breach.value is None else repr(breach.value)},
+    ]
+    spec = job_template.get("spec") or {}
+    pod = spec.setdefault("template", {}).setdefault("spec", {})
+    for container in pod.get("containers", []):
+        names = {e["name"] for e in env}
+        container["env"] = [e for e in container.get("env", []) if e.get("name") not in names] + env
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
+
+
+def next_measurement_in(
+    spec: ModelDeploymentSpec, results: Sequence[MetricResult], now: datetime
+) -> float | None:
+    if spec.monitoring is None:
+        return None
+    measured = [r.measured_at for r in results if r.measured_at is not None]
+    if not measured or len(measured) < len(spec.monitoring.metrics):
+        return 0.5
+    due = min(measured) + timedelta(seconds=parse_duration(spec.monitoring.interval))
+    return max(0.5, (due - now).total_seconds())
