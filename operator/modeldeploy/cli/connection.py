@@ -1,0 +1,92 @@
+"""Which cluster and namespace a plugin command talks to, and errors worded for people.
+
+The flags mirror kubectl's (``--kubeconfig``, ``--context``, ``-n``); without
+``-n`` the namespace is the kubeconfig context's, else ``default``. Every
+failure a user can cause or meet (a wrong context, a missing object, no
+permission, an API server that does not answer) becomes a :class:`CliError`
+with one sentence, printed without a traceback, exit code 1.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from kubernetes import config as k8s_config
+
+from modeldeploy.kube.client import ApiError, KubeClient
+
+IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+class CliError(Exception):
+    """A failure explained in one sentence; the command prints it and exits 1."""
+
+
+@dataclass
+class Connection:
+    client: KubeClient
+    namespace: str
+
+
+def _kubeconfig_path(kubeconfig: str | None) -> str:
+    return kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+
+
+def _context_namespace(kubeconfig: str | None, context: str | None) -> str | None:
+    """The namespace the chosen context names; raises CliError when the context does not exist.
+
+    Returns None when there is no kubeconfig at all (the in-cluster case).
+    """
+    where = _kubeconfig_path(kubeconfig)
+    if kubeconfig is None and not any(Path(p).exists() for p in where.split(os.pathsep) if p):
+        return None
+    try:
+        contexts, active = k8s_config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    except (k8s_config.ConfigException, OSError) as error:
+        raise CliError(f"cannot read kubeconfig {where}: {error}") from None
+    names = [str(c["name"]) for c in contexts or []]
+    chosen: dict[str, Any] | None = (
+        active if context is None else next((c for c in contexts or [] if c["name"] == context), None)
+    )
+    if chosen is None:
+        raise CliError(
+            f"context {context} not found in kubeconfig {where} (contexts: {', '.join(names) or 'none'})"
+        )
+    namespace = (chosen.get("context") or {}).get("namespace")
+    return str(namespace) if namespace else "default"
+
+
+def connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Connection:
+    """A client for the chosen context and the namespace commands act in."""
+    context_namespace = _context_namespace(kubeconfig, context)
+    try:
+        client = KubeClient.from_environment(kubeconfig, context)
+    except Exception as error:  # the loaders raise several unrelated types for a bad or absent config
+        raise CliError(f"cannot load a Kubernetes configuration: {error}") from None
+    client.timeout = 15.0
+    if context_namespace is None and IN_CLUSTER_NAMESPACE.exists():
+        context_namespace = IN_CLUSTER_NAMESPACE.read_text().strip()
+    return Connection(client, namespace or context_namespace or "default")
+
+
+def explain(error: Exception, client: KubeClient | None = None, what: str = "") -> CliError:
+    """One sentence for an API error or a connection failure."""
+    if isinstance(error, CliError):
+        return error
+    if isinstance(error, ApiError):
+        if error.status == 403:
+            return CliError(f"forbidden: {error.message}")
+        if error.status == 401:
+            return CliError(f"unauthorized: the API server refused the credentials ({error.message})")
+        if error.status == 404 and what:
+            return CliError(f"{what} not found")
+        return CliError(f"the API server answered {error.status} {error.reason}: {error.message}")
+    if isinstance(error, requests.RequestException):
+        server = client.server if client is not None else "the API server"
+        kind = "timed out" if isinstance(error, requests.Timeout) else "is unreachable"
+        return CliError(f"the API server at {server} {kind}: {type(error).__name__}")
+    return CliError(str(error))
