@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STATE_DIR ?= $(HOME)/.cache/modeldeploy/clusters/default
 PYTEST_ARGS ?=
 
-.PHONY: help install binaries lint unit integration test cluster-up cluster-down demo crds
+.PHONY: help install binaries lint unit integration test cluster-up cluster-down demo crds bench
 
 help: ## List the targets with what each does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,3 +50,7 @@ crds: install ## Regenerate crds/modeldeployment.yaml from the API models (and t
 
 demo: binaries ## Start everything and show a model rollout (see README)
 	$(BIN)/python -m modeldeploy.dev.demo
+
+BENCH_ARGS ?=
+bench: binaries ## Benchmarks: convergence vs baseline, API cost, footprint, canaries (N=1000: BENCH_ARGS="--n 100 300 1000")
+	$(BIN)/python -m modeldeploy.dev.bench $(BENCH_ARGS)

@@ -1,0 +1,139 @@
+"""`make bench`: how fast, how cheap. Writes bench/results/<date>-<machine>.{json,md} and prints the table.
+
+python -m modeldeploy.dev.bench [--n 100 300 1000] [--idle 300] [--skip-canaries]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from modeldeploy.dev.bench import canaries, convergence
+from modeldeploy.dev.binaries import REPO_ROOT
+from modeldeploy.dev.cluster import LocalCluster
+
+TARGETS = {
+    "convergence ratio at N=1000": "<= 1.5",
+    "writes while idle": "0",
+    "peak RSS at N=1000": "< 250 MB",
+    "rollback after the failing verdict": "<= 1 s",
+    "canary step overhead": "< 1 s",
+}
+
+
+def machine() -> str:
+    memory_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
+    return f"{platform.machine()}-{os.cpu_count()}cpu-{memory_gib}gib"
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [
+        f"Machine: {results['machine']} ({results['cpu']}), Python {results['python']}, {results['date']}",
+        "",
+        "| N | baseline (s) | operator (s) | ratio | reads/MD converging | writes/MD converging "
+        f"| reads/MD idle {results['idle_seconds']}s | writes idle | peak RSS (MB) | CPU (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in results["convergence"]:
+        n = row["n"]
+        lines.append(
+            f"| {n} | {row['baseline_s']:.1f} | {row['operator_s']:.1f} | {row['ratio']:.2f} "
+            f"| {row['reads'] / n:.2f} | {row['writes'] / n:.2f} | {row['idle_reads'] / n:.3f} "
+            f"| {row['idle_writes']} | {row['peak_rss_mb']} | {row['cpu_s']} |"
+        )
+    if results.get("canaries"):
+        c = results["canaries"]
+        lines += [
+            "",
+            f"20 canaries, 5 s pauses, analysis every {canaries.INTERVAL} s:",
+            "",
+            "| step overhead beyond pause, median / max (s) "
+            "| breach visible -> all traffic on stable, median / max (s) "
+            "| failing measurement -> route, max (s, 1 s resolution) | Prometheus queries / min / canary |",
+            "|---|---|---|---|",
+            f"| {c['step_overhead_median']} / {c['step_overhead_max']} "
+            f"| {c['reaction_median']} / {c['reaction_max']} "
+            f"| {c['verdict_to_route_max']} | {c['queries_per_minute_per_canary']} |",
+        ]
+    lines += ["", "Targets: " + "; ".join(f"{k} {v}" for k, v in TARGETS.items())]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, nargs="+", default=[100, 300])
+    parser.add_argument("--idle", type=float, default=300.0, help="idle seconds measured after convergence")
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--skip-canaries", action="store_true")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
+    args = parser.parse_args()
+
+    state = Path(tempfile.mkdtemp(prefix="modeldeploy-bench-"))
+    cluster = LocalCluster(state / "cluster", nodes=5, audit=True)
+    say("starting the local control plane")
+    cluster.start(log=say)
+    crd = REPO_ROOT / "crds" / "modeldeployment.yaml"
+    cluster.kubectl("apply", "--server-side", "-f", str(crd))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/modeldeployments.modeldeploy.io")
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "idle_seconds": args.idle,
+        "convergence": [],
+    }
+    try:
+        for n in args.n:
+            say(f"N={n}: baseline (the same objects applied directly, {convergence.THREADS} threads)")
+            base = convergence.baseline(cluster, n, f"baseline-{n}")
+            say(f"N={n}: baseline {base:.1f}s; now the operator")
+            run = convergence.operator_run(cluster, n, f"operator-{n}", args.idle, state, args.workers)
+            say(f"N={n}: operator {run.seconds:.1f}s, ratio {run.seconds / base:.2f}")
+            results["convergence"].append(
+                {
+                    "n": n,
+                    "baseline_s": round(base, 1),
+                    "operator_s": round(run.seconds, 1),
+                    "ratio": round(run.seconds / base, 2),
+                    "reads": run.convergence_reads,
+                    "writes": run.convergence_writes,
+                    "idle_reads": run.idle_reads,
+                    "idle_writes": run.idle_writes,
+                    "peak_rss_mb": run.footprint.peak_rss_mb,
+                    "cpu_s": run.footprint.cpu_seconds,
+                }
+            )
+            for namespace in (f"baseline-{n}", f"operator-{n}"):
+                cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        if not args.skip_canaries:
+            say("20 canaries: step overhead, rollback reaction, Prometheus load")
+            results["canaries"] = asdict(canaries.run(cluster, "canaries", state))
+    finally:
+        cluster.stop()
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"{results['date']}-{results['machine']}"
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    rendered = table(results)
+    stem.with_suffix(".md").write_text(rendered + "\n")
+    print(rendered)
+    say(f"written {stem}.json and {stem}.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
