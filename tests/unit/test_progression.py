@@ -53,14 +53,15 @@ def test_canary_steps_apply_each_weight_only_once_the_step_replicas_are_ready() 
     candidate = new_version(world)
     assert world.candidate["stage"] == "Canary" and world.candidate["step"] == 0
     assert world.weights() == {"stable": 100}  # not ready yet: no live traffic
-    assert world.deployments[candidate] == 1  # ceil(4 * 10%)
+    # 10% needs ceil(4 * 10%) = 1 replica; the next step's 2 are started already, so it can begin on time.
+    assert world.deployments[candidate] == 2
     enter(world, PENDING)
     assert world.weights() == {"stable": 90, "candidate": 10}
     world.reconcile(31, PENDING)  # pause over, but no measurement yet: hold
     assert world.candidate["step"] == 0
     world.reconcile(1, PASS)
     assert world.candidate["step"] == 1 and world.weights() == {"stable": 90, "candidate": 10}
-    assert world.deployments[candidate] == 2  # ceil(4 * 50%)
+    assert world.deployments[candidate] == 4  # 50% needs 2; the last step's ceil(4 * 80%) = 4 are started
     enter(world, PENDING)
     assert world.weights() == {"stable": 50, "candidate": 50}
     world.reconcile(31, PASS)

@@ -79,6 +79,10 @@ class RevisionState:
             and wanted > 0
         )
 
+    def ready_for(self, wanted: int) -> bool:
+        """At least ``wanted`` replicas of the current template are Ready (more may be starting)."""
+        return self.current and wanted > 0 and self.ready >= wanted and self.updated >= wanted
+
     @classmethod
     def from_deployment(cls, deployment: Mapping[str, Any]) -> RevisionState:
         meta, spec, status = deployment["metadata"], deployment.get("spec", {}), deployment.get("status", {})

@@ -40,9 +40,9 @@ from modeldeploy.plan.routes import Backend, Split, render_route
 from modeldeploy.plan.stages import (
     Position,
     approximates_weights,
-    candidate_replicas,
     mirror_percent,
     next_position,
+    scaled_replicas,
 )
 from modeldeploy.plan.workloads import Owner, revision_deployment, service
 
@@ -109,7 +109,9 @@ class Renderer:
             service(
                 self.owner,
                 self.owner.candidate_service,
-                candidate.revision if candidate else None,
+                # The first revision is nobody's challenger: its Service stays empty, so the
+                # promotion that follows does not rewrite it.
+                candidate.revision if candidate is not None and stable is not None else None,
                 port,
                 "candidate",
             )
@@ -229,7 +231,7 @@ class Renderer:
         position = Position(candidate.stage, candidate.step)
         if candidate.stage == Stage.DEPLOYING:
             position = next_position(spec, position)
-        return candidate_replicas(spec, position)
+        return scaled_replicas(spec, position)
 
     def _deployment(self, revision: str, source: dict[str, Any], replicas: int) -> dict[str, Any]:
         model = ModelSpec.model_validate(source["model"], by_alias=True)

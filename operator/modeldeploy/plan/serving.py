@@ -302,7 +302,7 @@ class Serving:
 
         if not entered:
             wanted = self._replicas_for(candidate, position)
-            if observed is None or not observed.serves(wanted):
+            if observed is None or not observed.ready_for(wanted):
                 ready = observed.ready if observed else 0
                 return (
                     stable,

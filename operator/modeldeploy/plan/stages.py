@@ -110,3 +110,15 @@ def mirror_percent(spec: ModelDeploymentSpec, position: Position) -> int:
 def approximates_weights(spec: ModelDeploymentSpec) -> bool:
     """The service router splits by replica ratio: the stable Service selects both revisions."""
     return spec.router == Router.SERVICE
+
+
+def scaled_replicas(spec: ModelDeploymentSpec, position: Position) -> int:
+    """Replicas to run at a position: what it needs, and with an exact router already what the next
+    canary step needs, so that the next step starts the moment its pause ends."""
+    needed = candidate_replicas(spec, position)
+    if position.stage != Stage.CANARY or approximates_weights(spec):
+        return needed
+    following = next_position(spec, position)
+    if following.stage != Stage.CANARY:
+        return needed
+    return max(needed, candidate_replicas(spec, following))
