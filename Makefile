@@ -48,8 +48,9 @@ crds: install ## Regenerate crds/modeldeployment.yaml from the API models (and t
 	$(BIN)/python -m modeldeploy.api.crd > crds/modeldeployment.yaml
 	cp crds/modeldeployment.yaml charts/modeldeploy/crds/modeldeployment.yaml
 
-demo: binaries ## Start everything and show a model rollout (see README)
-	$(BIN)/python -m modeldeploy.dev.demo
+DEMO_ARGS ?=
+demo: binaries ## Show a model rollout: a better model promoted, a worse one rolled back by accuracy (DEMO_ARGS=--fast)
+	$(BIN)/python -m modeldeploy.dev.demo $(DEMO_ARGS)
 
 BENCH_ARGS ?=
 bench: binaries ## Benchmarks: convergence vs baseline, API cost, footprint, canaries (N=1000: BENCH_ARGS="--n 100 300 1000")

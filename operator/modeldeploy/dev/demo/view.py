@@ -1,0 +1,153 @@
+"""What the terminal shows: one compact line per second while a scenario runs, and the closing summary.
+
+Pure functions of the ModelDeployment's status (as read from the API) and of
+what the demo counted itself; the scenario prints them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+VERDICTS = {"Successful": "ok", "Failed": "FAIL", "Inconclusive": "?", "Pending": "..."}
+
+
+def stage_text(status: Mapping[str, Any], steps: Sequence[tuple[int, str]]) -> str:
+    candidate = status.get("candidate") or {}
+    stage = candidate.get("stage")
+    if not stage:
+        return "-"
+    if stage == "Canary" and candidate.get("step") is not None:
+        step = int(candidate["step"])
+        weight = steps[step][0] if step < len(steps) else candidate.get("weight", "?")
+        return f"Canary {step + 1}/{len(steps)} {weight}%"
+    return str(stage)
+
+
+def traffic_text(status: Mapping[str, Any]) -> str:
+    versions = {role: (status.get(role) or {}).get("version", "?") for role in ("stable", "candidate")}
+    parts: list[str] = []
+    for entry in status.get("traffic") or []:
+        version = versions.get(entry.get("role", ""), entry.get("revision", "?"))
+        text = f"{version} {entry.get('weight', 0)}%"
+        if entry.get("mirrorPercent"):
+            text += f" (+mirror {entry['mirrorPercent']}%)"
+        parts.append(text)
+    return " / ".join(parts) or "-"
+
+
+def number(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    try:
+        return f"{float(value):.3f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def metric_text(result: Mapping[str, Any], thresholds: Mapping[str, str]) -> str:
+    name = str(result.get("metric", "?"))
+    text = f"{name} {number(result.get('value'))}"
+    if result.get("stableValue") is not None:
+        text += f" (stable {number(result['stableValue'])})"
+    bound = thresholds.get(name)
+    if bound:
+        text += f" {bound}"
+    return f"{text} {VERDICTS.get(str(result.get('phase')), result.get('phase', ''))}"
+
+
+def live_line(
+    clock: str,
+    status: Mapping[str, Any],
+    steps: Sequence[tuple[int, str]],
+    thresholds: Mapping[str, str],
+    served: Mapping[str, int],
+    mirrored: Mapping[str, int] | None = None,
+) -> str:
+    """One line: ``12:00:05 Progressing Shadow | 1.0.0 100% (+mirror 100%) | error-rate 0.000 <= 0.01 ok``."""
+    parts = [f"{clock} {status.get('phase', '-'):<11} {stage_text(status, steps):<14}", traffic_text(status)]
+    parts += [metric_text(r, thresholds) for r in status.get("analysis") or []]
+    if served:
+        parts.append("live " + " ".join(f"{v} {n}/s" for v, n in sorted(served.items())))
+    if mirrored:
+        parts[-1] += " | mirrored " + " ".join(f"{v} {n}/s" for v, n in sorted(mirrored.items()))
+    return " | ".join(parts)
+
+
+def per_second(before: Mapping[str, int], after: Mapping[str, int], seconds: float) -> dict[str, int]:
+    """Answers per second by key between two counter snapshots (keys with none left out)."""
+    rates = {k: round((after[k] - before.get(k, 0)) / seconds) for k in after} if seconds > 0 else {}
+    return {k: v for k, v in rates.items() if v > 0}
+
+
+def culprit(message: str) -> str:
+    """The metric a MetricFailed message names first (``misclassification-rate 0.4 - stable ...``)."""
+    return message.split(" ", 1)[0].rstrip(":")
+
+
+@dataclass
+class Scenario:
+    title: str
+    version: str
+    expected: str  # the outcome: Promoted or RolledBack
+    expected_metric: str | None = None  # for a rollback: the metric that must cause it
+    started: str = ""
+    timeline: list[str] = field(default_factory=list)
+    outcome: str | None = None
+    reason: str = ""
+    message: str = ""
+    at: str = ""
+    seconds: float = 0.0
+
+    @property
+    def as_expected(self) -> bool:
+        if self.outcome != self.expected:
+            return False
+        return self.expected_metric is None or (
+            self.reason == "MetricFailed" and culprit(self.message) == self.expected_metric
+        )
+
+    def verdict(self) -> str:
+        seen = self.outcome or "no outcome"
+        if self.outcome == "RolledBack" and self.reason == "MetricFailed":
+            seen += f" by {culprit(self.message)}"
+        elif self.reason:
+            seen += f" ({self.reason})"
+        expected = self.expected + (f" by {self.expected_metric}" if self.expected_metric else "")
+        if self.as_expected:
+            return f"{self.version} {seen}, as expected"
+        return f"{self.version} {seen}, NOT as expected (wanted {expected})"
+
+
+def summary(
+    scenarios: Sequence[Scenario],
+    accuracies: Mapping[str, float],
+    answered: Mapping[str, int],
+    correct: Mapping[str, int],
+    sent: int,
+    errors: int,
+    elapsed: float,
+) -> list[str]:
+    lines = ["", "=== Summary ===", ""]
+    lines.append(
+        "Models trained at start on sklearn's load_digits, accuracy on held-out rows: "
+        + ", ".join(f"{v} {a:.3f}" for v, a in accuracies.items())
+    )
+    for i, scenario in enumerate(scenarios, 1):
+        lines += ["", f"Scenario {i}: {scenario.title}: {scenario.verdict()} ({scenario.seconds:.0f}s)"]
+        lines += [f"  {entry}" for entry in scenario.timeline]
+        if scenario.outcome:
+            lines.append(f"  -> {scenario.at} {scenario.outcome} ({scenario.reason}): {scenario.message}")
+    lines += ["", f"Live traffic through the proxy: {sent} requests, {errors} errors; answered by version:"]
+    for version in accuracies:
+        count = answered.get(version, 0)
+        share = f", accuracy {correct.get(version, 0) / count:.3f}" if count else " (never served live)"
+        lines.append(f"  {version}: {count} answers{share}")
+    ok = all(s.as_expected for s in scenarios)
+    lines += [
+        "",
+        f"{'OK' if ok else 'FAILED'}: {'every' if ok else 'not every'} scenario ended as expected, "
+        f"in {int(elapsed // 60)}m{int(elapsed % 60):02d}s",
+    ]
+    return lines
