@@ -11,6 +11,7 @@ finalizer, so that nothing ``kopf.zalando.org/*`` can ever appear.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -23,6 +24,7 @@ from modeldeploy.kube.store import Store
 from modeldeploy.plan.model import FINALIZER
 from modeldeploy.plan.revisions import LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
 from modeldeploy.reconcile.measure import Measurer
+from modeldeploy.reconcile.peering import follow_peering
 from modeldeploy.reconcile.queue import WorkQueue
 from modeldeploy.reconcile.reconciler import Reconciler
 from modeldeploy.settings import OperatorSettings
@@ -31,6 +33,8 @@ logger = logging.getLogger("modeldeploy.handlers")
 
 
 def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.OperatorRegistry:
+    operator_settings = settings
+    background: list[asyncio.Task[None]] = []
     registry = kopf.OperatorRegistry()
     store = Store()
     measurer = Measurer(client, settings.prometheus_url, settings.service_url_template)
@@ -51,9 +55,20 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
         settings.watching.client_timeout = 660
         settings.networking.request_timeout = 30
         queue.start()
+        if operator_settings.peering:
+            namespace = operator_settings.namespaces[0] if operator_settings.namespaces else None
+            background.append(
+                asyncio.create_task(
+                    follow_peering(
+                        client, operator_settings.peering, namespace, operator_settings.priority, queue, store
+                    )
+                )
+            )
 
     @kopf.on.cleanup(registry=registry)
     async def shutdown(**_: Any) -> None:
+        for task in background:
+            task.cancel()
         await queue.stop()
 
     @kopf.on.login(registry=registry)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from modeldeploy.kube.act import routes_to
 from modeldeploy.plan.model import FINALIZER, Inputs, ObjectRef, Observed, Plan, RevisionState, Subject
 from modeldeploy.plan.planner import plan
 
@@ -97,6 +98,8 @@ class World:
             fallback=fallback,
             jobs=dict(self.jobs),
             stable_service_revision=self.services.get(NAME),
+            candidate_service_revision=self.services.get(f"{NAME}-candidate"),
+            candidate_routed=any(routes_to(r, f"{NAME}-candidate") for r in self.route_objects.values()),
             children=tuple(children),
         )
 
@@ -150,6 +153,7 @@ class World:
                 self.jobs.pop(ref.name, None)
             else:
                 self.routes.discard(ref.kind)
+                self.route_objects.pop(ref.kind, None)
         if decided.status is not None:
             self.status = decided.status
         self.log.append(decided)

@@ -268,3 +268,21 @@ TestCanaryMachine = CanaryMachine.TestCase
 TestCanaryMachine.settings = settings(
     max_examples=40, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+
+
+def test_the_candidate_service_keeps_its_pods_until_the_route_is_seen_to_stop_sending_to_it() -> None:
+    """Rule 1 across two writes: the route changes first; the Service only once that is observed."""
+    world = stable_world(strategy=CANARY, analysis=ANALYSIS)
+    candidate = new_version(world)
+    enter(world, PENDING)
+    assert world.weights() == {"stable": 90, "candidate": 10}
+    world.action("Abort")
+    decided = world.reconcile()
+    selectors = {
+        o["metadata"]["name"]: o["spec"]["selector"] for o in decided.apply if o["kind"] == "Service"
+    }
+    assert selectors[f"{NAME}-candidate"] == {"modeldeploy.io/revision": candidate}
+    route = next(o for o in decided.apply if o["kind"] == "HTTPRoute")
+    assert [b["name"] for b in route["spec"]["rules"][0]["backendRefs"]] == [NAME]
+    world.reconcile()
+    assert world.services[f"{NAME}-candidate"] == "none"

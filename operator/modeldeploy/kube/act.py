@@ -69,13 +69,49 @@ def observe(store: Store, subject: Subject) -> Observed:
         stable_revision = (stable_service.get("spec", {}).get("selector") or {}).get(LABEL_REVISION)
     refs = tuple(sorted((ObjectRef.of(obj) for obj in children), key=lambda r: (r.kind, r.name)))
     jobs = {obj["metadata"]["name"]: job_state(obj) for obj in children if obj["kind"] == "Job"}
+    candidate_service = store.get("Service", subject.namespace, f"{subject.name}-candidate")
+    route = next((o for o in children if o["kind"] in ("HTTPRoute", "VirtualService")), None)
     return Observed(
         revisions=revisions,
         fallback=fallback,
         jobs=jobs,
         stable_service_revision=stable_revision,
+        candidate_service_revision=_selected(candidate_service),
+        candidate_routed=route is not None and routes_to(route, f"{subject.name}-candidate"),
         children=refs,
     )
+
+
+def _selected(service: Mapping[str, Any] | None) -> str | None:
+    if service is None:
+        return None
+    selected: str | None = (service.get("spec", {}).get("selector") or {}).get(LABEL_REVISION)
+    return selected
+
+
+def routes_to(route: Mapping[str, Any], service: str) -> bool:
+    """Whether an HTTPRoute or VirtualService sends or mirrors any live traffic to a Service."""
+    spec = route.get("spec") or {}
+    if route["kind"] == "HTTPRoute":
+        for rule in spec.get("rules") or []:
+            if any(
+                b.get("name") == service and b.get("weight", 1) > 0 for b in rule.get("backendRefs") or []
+            ):
+                return True
+            for f in rule.get("filters") or []:
+                mirror = (f.get("requestMirror") or {}).get("backendRef") or {}
+                if mirror.get("name") == service:
+                    return True
+        return False
+    for http in spec.get("http") or []:
+        for destination in http.get("route") or []:
+            if (destination.get("destination") or {}).get("host") == service and destination.get(
+                "weight", 0
+            ) > 0:
+                return True
+        if (http.get("mirror") or {}).get("host") == service:
+            return True
+    return False
 
 
 def job_state(job: Mapping[str, Any]) -> str:

@@ -15,6 +15,9 @@ JOB = Kind("batch/v1", "Job", "jobs")
 HTTPROUTE = Kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes")
 VIRTUALSERVICE = Kind("networking.istio.io/v1", "VirtualService", "virtualservices")
 
+CLUSTER_KOPF_PEERING = Kind("kopf.dev/v1", "ClusterKopfPeering", "clusterkopfpeerings", namespaced=False)
+KOPF_PEERING = Kind("kopf.dev/v1", "KopfPeering", "kopfpeerings")
+
 BY_KIND: dict[str, Kind] = {
     kind.kind: kind
     for kind in (

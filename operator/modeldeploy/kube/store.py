@@ -64,6 +64,10 @@ class Store:
                 and kind != "ModelDeployment"
             ]
 
+    def clear(self) -> None:
+        with self._lock:
+            self._objects.clear()
+
     def keys(self, kind: str) -> Iterator[Key]:
         with self._lock:
             found = [key for key in self._objects if key[0] == kind]

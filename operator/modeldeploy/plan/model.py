@@ -110,6 +110,9 @@ class Observed:
     jobs: Mapping[str, str] = field(default_factory=dict)
     """Retrain Jobs by name: Running, Succeeded or Failed."""
     stable_service_revision: str | None = None
+    candidate_service_revision: str | None = None
+    candidate_routed: bool = False
+    """The observed route sends (or mirrors) live traffic to the candidate Service."""
     children: tuple[ObjectRef, ...] = ()
 
     def has(self, kind: str) -> bool:

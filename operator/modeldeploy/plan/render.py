@@ -109,9 +109,7 @@ class Renderer:
             service(
                 self.owner,
                 self.owner.candidate_service,
-                # The first revision is nobody's challenger: its Service stays empty, so the
-                # promotion that follows does not rewrite it.
-                candidate.revision if candidate is not None and stable is not None else None,
+                self._candidate_target(candidate, stable),
                 port,
                 "candidate",
             )
@@ -209,6 +207,23 @@ class Renderer:
             events=tuple(s.events),
             requeue_after=s.next_wakeup(candidate),
         )
+
+    def _candidate_target(
+        self, candidate: CandidateRevision | None, stable: StableRevision | None
+    ) -> str | None:
+        """What the candidate Service selects.
+
+        The first revision is nobody's challenger: its Service stays empty. And the
+        Service keeps its current revision for as long as the observed route still
+        sends or mirrors traffic to it (at a promotion, a rollback or a superseded
+        candidate): the route changes first, then, once that is seen, the Service
+        (rule 1: no live traffic to a Service with no Ready pod behind it).
+        """
+        wanted = candidate.revision if candidate is not None and stable is not None else None
+        current = self.s.observed.candidate_service_revision
+        if current is not None and current != wanted and self.s.observed.candidate_routed:
+            return current
+        return wanted
 
     def _kept_warm(self, stable: StableRevision | None) -> dict[str, str]:
         """Old revisions still inside blue-green's scale-down delay (for an instant undo)."""

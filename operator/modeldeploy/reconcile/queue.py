@@ -30,6 +30,8 @@ class WorkQueue:
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._active = asyncio.Event()
+        self._active.set()
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -67,9 +69,24 @@ class WorkQueue:
         self._timers.pop(key, None)
         self.trigger(key)
 
+    @property
+    def paused(self) -> bool:
+        return not self._active.is_set()
+
+    def pause(self) -> None:
+        """Stop starting reconciles (those running finish); triggers wait until resume."""
+        self._active.clear()
+
+    def resume(self) -> None:
+        self._active.set()
+
     async def _worker(self) -> None:
         while True:
+            await self._active.wait()
             key = await self._queue.get()
+            if not self._active.is_set():
+                self._queue.put_nowait(key)  # paused while waiting: keep it for later
+                continue
             self._queued.discard(key)
             self._running.add(key)
             requeue: float | None = None
