@@ -38,6 +38,8 @@ class Store:
     def put(self, obj: Mapping[str, Any]) -> None:
         """Keep obj unless the store already holds a newer version of it (a late watch event)."""
         body = _plain(obj)
+        # managedFields are the bulk of a stored object and nothing the operator reads.
+        body.get("metadata", {}).pop("managedFields", None)
         key = key_of(body)
         with self._lock:
             current = self._objects.get(key)

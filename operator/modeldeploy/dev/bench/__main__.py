@@ -117,6 +117,7 @@ def main() -> int:
                     "ratio": round(run.seconds / base, 2),
                     "reads": run.convergence_reads,
                     "writes": run.convergence_writes,
+                    "idle": idle,
                     "idle_reads": run.idle_reads,
                     "idle_writes": run.idle_writes,
                     "peak_rss_mb": run.footprint.peak_rss_mb,

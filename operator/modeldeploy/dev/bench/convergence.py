@@ -91,14 +91,16 @@ def footprint(pid: int) -> Footprint:
 
 def audit_counts(cluster: LocalCluster, user: str, start: str, end: str) -> Counter[str]:
     counts: Counter[str] = Counter()
-    with cluster.audit_log.open() as log:
-        for line in log:
-            entry = json.loads(line)
-            if entry.get("user", {}).get("username") != user:
-                continue
-            stamp = entry["requestReceivedTimestamp"]
-            if start <= stamp <= end:
-                counts["write" if entry["verb"] in WRITE_VERBS else "read"] += 1
+    # The API server rotates its audit log at 100 MB: read the rotated files too.
+    for path in sorted(cluster.audit_log.parent.glob("audit*.log")):
+        with path.open() as log:
+            for line in log:
+                entry = json.loads(line)
+                if entry.get("user", {}).get("username") != user:
+                    continue
+                stamp = entry["requestReceivedTimestamp"]
+                if start <= stamp <= end:
+                    counts["write" if entry["verb"] in WRITE_VERBS else "read"] += 1
     return counts
 
 
