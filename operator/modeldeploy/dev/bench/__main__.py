@@ -83,6 +83,9 @@ def main() -> int:
     )
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--skip-canaries", action="store_true")
+    parser.add_argument(
+        "--skip-convergence", action="store_true", help="keep today's convergence rows, run the canaries only"
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args()
 
@@ -101,8 +104,13 @@ def main() -> int:
         "idle_seconds": args.idle,
         "convergence": [],
     }
+    stem = args.out / f"{results['date']}-{results['machine']}"
+    if args.skip_convergence and stem.with_suffix(".json").exists():
+        earlier = json.loads(stem.with_suffix(".json").read_text())
+        results["convergence"] = earlier["convergence"]
+        results["idle_seconds"] = earlier["idle_seconds"]
     try:
-        for n in args.n:
+        for n in [] if args.skip_convergence else args.n:
             say(f"N={n}: baseline (the same objects applied directly, {convergence.THREADS} threads)")
             base = convergence.baseline(cluster, n, f"baseline-{n}")
             say(f"N={n}: baseline {base:.1f}s; now the operator")
@@ -132,7 +140,6 @@ def main() -> int:
     finally:
         cluster.stop()
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"{results['date']}-{results['machine']}"
     stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     rendered = table(results)
     stem.with_suffix(".md").write_text(rendered + "\n")

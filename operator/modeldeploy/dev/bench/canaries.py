@@ -27,6 +27,7 @@ from modeldeploy.plan.revisions import revision_name, revision_source
 CANARIES = 20
 PAUSE = 5.0
 INTERVAL = 5
+LOAD_WINDOW = 30.0
 QUERY = 'max(bench_error_rate{namespace="{{namespace}}",revision="{{revision}}"})'
 
 
@@ -135,7 +136,6 @@ def run(cluster: LocalCluster, namespace: str, log_dir: Path) -> CanaryFigures:
             ),
             60,
         )
-        queries_before, started = _queries(operator), time.monotonic()
         for name in names:
             client.apply(MODEL_DEPLOYMENT, manifest(name, namespace, "2.0.0"))
         seen: dict[str, dict[int, float]] = {name: {} for name in names}
@@ -148,7 +148,10 @@ def run(cluster: LocalCluster, namespace: str, log_dir: Path) -> CanaryFigures:
                 break
             time.sleep(0.1)
         overheads = [steps[b] - steps[a] - PAUSE for steps in seen.values() for a, b in ((20, 50), (50, 80))]
-        minutes = (time.monotonic() - started) / 60
+        # Prometheus load in steady state: every canary held at its last step, analysis running.
+        queries_before, load_started = _queries(operator), time.monotonic()
+        time.sleep(LOAD_WINDOW)
+        minutes = (time.monotonic() - load_started) / 60
         queries = (_queries(operator) - queries_before) / minutes / CANARIES
 
         for name in names:
