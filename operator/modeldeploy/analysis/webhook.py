@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from modeldeploy.plan.model import WebhookOutcome
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    ok: bool
+    message: str
+
 
 BACKOFF_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0

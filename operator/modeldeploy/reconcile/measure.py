@@ -145,7 +145,8 @@ class Measurer:
             "value": retrain.value,
             "retrain": retrain.count,
         }
-        return call_webhook(hook.url, body, parse_duration(hook.timeout), hook.retries)
+        answer = call_webhook(hook.url, body, parse_duration(hook.timeout), hook.retries)
+        return WebhookOutcome(answer.ok, answer.message)
 
     def _rollout(
         self, subject: Subject, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
