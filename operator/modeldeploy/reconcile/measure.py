@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
 from modeldeploy.analysis import (
+    Measurement,
     PrometheusClient,
     QueryResult,
     analysis_verdict,
@@ -29,12 +31,15 @@ from modeldeploy.analysis.metrics import QueryOutcome
 from modeldeploy.analysis.warmup import run_warmup, service_url
 from modeldeploy.analysis.webhook import call_webhook
 from modeldeploy.api import (
+    CandidateRevision,
     InvalidManifestError,
     MeasurementPhase,
+    MetricQuery,
     MetricResult,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     RetrainOutcome,
+    StableRevision,
     Stage,
     parse_duration,
     parse_spec,
@@ -102,21 +107,7 @@ class Measurer:
         due = next_measurement_at(previous, monitoring.interval)
         if len(previous) == len(monitoring.metrics) and due is not None and due > now:
             return None
-        variables, _ = rollout_variables(
-            namespace=subject.namespace,
-            name=subject.name,
-            candidate_revision=stable.revision,
-            candidate_version=stable.version,
-            stable_revision=stable.revision,
-            stable_version=stable.version,
-            interval=monitoring.interval,
-        )
-        prometheus = self._prometheus(subject, spec)
-        try:
-            measurements = measure(monitoring.metrics, variables, None, prometheus)
-        finally:
-            if isinstance(prometheus, PrometheusClient):
-                prometheus.close()
+        measurements = self._measure(subject, spec, monitoring.metrics, stable, stable, monitoring.interval)
         return tuple(record(previous, measurements, now, consecutive_failures=True))
 
     def _webhook(
@@ -171,22 +162,9 @@ class Measurer:
         measured = None
         due = next_measurement_at(results, analysis.interval)
         if due is None or due <= now:
-            stable = status.stable
-            candidate_vars, stable_vars = rollout_variables(
-                namespace=subject.namespace,
-                name=subject.name,
-                candidate_revision=candidate.revision,
-                candidate_version=candidate.version,
-                stable_revision=stable.revision if stable else None,
-                stable_version=stable.version if stable else None,
-                interval=analysis.interval,
+            measurements = self._measure(
+                subject, spec, analysis.metrics, candidate, status.stable, analysis.interval
             )
-            prometheus = self._prometheus(subject, spec)
-            try:
-                measurements = measure(analysis.metrics, candidate_vars, stable_vars, prometheus)
-            finally:
-                if isinstance(prometheus, PrometheusClient):
-                    prometheus.close()
             results = record(results, measurements, now)
             measured = tuple(results)
         verdict = analysis_verdict(analysis, results)
@@ -205,23 +183,37 @@ class Measurer:
             return None
         if not check_due(spec, dict(status.operator_state or {}), now):
             return None
-        variables, _ = rollout_variables(
+        measurements = self._measure(
+            subject, spec, fallback.trigger.metrics, stable, stable, fallback.trigger.interval
+        )
+        # Inconclusive is never a breach: only a measured failure counts.
+        return any(m.phase == MeasurementPhase.FAILED for m in measurements)
+
+    def _measure(
+        self,
+        subject: Subject,
+        spec: ModelDeploymentSpec,
+        metrics: Sequence[MetricQuery],
+        revision: StableRevision | CandidateRevision,
+        stable: StableRevision | None,
+        interval: str,
+    ) -> list[Measurement]:
+        """One round of ``metrics`` for ``revision`` (and, for compareToStable, for ``stable``)."""
+        variables, stable_variables = rollout_variables(
             namespace=subject.namespace,
             name=subject.name,
-            candidate_revision=stable.revision,
-            candidate_version=stable.version,
-            stable_revision=stable.revision,
-            stable_version=stable.version,
-            interval=fallback.trigger.interval,
+            candidate_revision=revision.revision,
+            candidate_version=revision.version,
+            stable_revision=stable.revision if stable else None,
+            stable_version=stable.version if stable else None,
+            interval=interval,
         )
         prometheus = self._prometheus(subject, spec)
         try:
-            measurements = measure(fallback.trigger.metrics, variables, None, prometheus)
+            return measure(metrics, variables, stable_variables, prometheus)
         finally:
             if isinstance(prometheus, PrometheusClient):
                 prometheus.close()
-        # Inconclusive is never a breach: only a measured failure counts.
-        return any(m.phase == MeasurementPhase.FAILED for m in measurements)
 
     def _prometheus(self, subject: Subject, spec: ModelDeploymentSpec) -> PrometheusClient | NoPrometheus:
         source = spec.analysis.prometheus if spec.analysis else None
