@@ -57,6 +57,21 @@ def apply(cluster: Any, namespace: str, manifest: dict[str, Any]) -> None:
     )
 
 
+def patch_action(cluster: Any, namespace: str, action: dict[str, Any], name: str = "fraud") -> None:
+    """Exactly what the README documents: a merge patch of the status subresource."""
+    cluster.kubectl(
+        "-n",
+        namespace,
+        "patch",
+        "modeldeployment",
+        name,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"action": action}}),
+    )
+
+
 def get(cluster: Any, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
     result = cluster.kubectl("-n", namespace, "get", kind, name, "-o", "json", check=False)
     if result.returncode != 0:

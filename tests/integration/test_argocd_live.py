@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from kubetest import apply, fraud, get, wait_for, wait_phase
+from kubetest import apply, fraud, get, patch_action, wait_for, wait_phase
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -61,17 +61,7 @@ def test_health_of_live_objects_in_each_phase(cluster: Any, namespace: str) -> N
     )
     assert record("canary-waiting")["status"] in ("Progressing", "Suspended")
 
-    cluster.kubectl(
-        "-n",
-        namespace,
-        "patch",
-        "modeldeployment",
-        "fraud",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": {"action": {"type": "Abort"}}}),
-    )
+    patch_action(cluster, namespace, {"type": "Abort"})
     wait_phase(cluster, namespace, "fraud", "RolledBack")
     assert record("rolled-back")["status"] == "Degraded"
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from kubetest import apply, fraud, get, items, md_status, wait_for, wait_phase
 from modeldeploy.dev.metrics import Exporter, wait_for_value
+from webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -107,33 +105,10 @@ def test_drift_starts_one_job_per_cooldown_and_records_its_success(
     wait_for("drift cleared", lambda: drift_detected(cluster, namespace) == "False", timeout=30)
 
 
-class Hook:
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = statuses
-        self.bodies: list[dict[str, Any]] = []
-        self.times: list[float] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                owner.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                owner.times.append(time.monotonic())
-                self.send_response(owner.statuses.pop(0) if owner.statuses else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/retrain"
-
-
 def test_webhook_gets_the_facts_and_a_failing_one_is_retried_then_recorded_failed(
     cluster: Any, namespace: str, exporter: Exporter, prometheus: str
 ) -> None:
-    hook = Hook([500, 500, 500])
+    hook = WebhookReceiver([500, 500, 500])
     try:
         webhook = {"url": hook.url, "timeout": "2s", "retries": 2}
         apply(cluster, namespace, fraud("1.0.0", monitoring=monitoring(webhook=webhook)))
@@ -161,8 +136,7 @@ def test_webhook_gets_the_facts_and_a_failing_one_is_retried_then_recorded_faile
         assert "RetrainFailed" in {e["reason"] for e in items(cluster, namespace, "events")}
         assert retrain_jobs(cluster, namespace) == []
     finally:
-        hook.server.shutdown()
-        hook.server.server_close()
+        hook.close()
 
 
 def test_unreachable_prometheus_starts_nothing_and_leaves_the_condition_alone(

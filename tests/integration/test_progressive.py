@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from kubetest import apply, fraud, get, items, md_status, wait_for, wait_phase
+from kubetest import apply, fraud, get, items, md_status, patch_action, wait_for, wait_phase
 from modeldeploy.api import parse_spec
 from modeldeploy.dev.metrics import Exporter, scalar, wait_for_value
 from modeldeploy.dev.modelserver import ModelServer
@@ -64,21 +64,6 @@ def error_rate_analysis(**extra: Any) -> dict[str, Any]:
 def stable_v1(cluster: Any, namespace: str, **spec: Any) -> str:
     apply(cluster, namespace, manifest("1.0.0", **spec))
     return str(wait_phase(cluster, namespace, "fraud", "Stable")["stable"]["revision"])
-
-
-def patch_action(cluster: Any, namespace: str, action: dict[str, Any]) -> None:
-    """Exactly what the README documents: a merge patch of the status subresource."""
-    cluster.kubectl(
-        "-n",
-        namespace,
-        "patch",
-        "modeldeployment",
-        "fraud",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": {"action": action}}),
-    )
 
 
 def test_good_candidate_goes_warmup_shadow_canary_stable_with_weights_seen_in_the_route(
