@@ -13,20 +13,20 @@ PYTEST_ARGS ?=
 help: ## List the targets with what each does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml devtools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./devtools
 	touch $@
 
-install: $(BIN)/.installed ## Create the virtualenv and install modeldeploy with its dev tools
+install: $(BIN)/.installed ## Create the virtualenv: modeldeploy with its dev tools, and the harness (devtools/)
 
 binaries: install ## Find or build etcd, Kubernetes, kwok, helm and Prometheus into the version-stamped cache
-	$(BIN)/modeldeploy dev binaries
+	$(BIN)/modeldeploy-dev binaries
 
 lint: install ## ruff, mypy --strict on the package, import-linter's layering contract
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator devtools tests
+	$(BIN)/ruff format --check operator devtools tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -39,10 +39,10 @@ integration: binaries ## The integration tier against one local control plane (o
 test: lint unit integration ## Lint, then both test tiers: the README's test command
 
 cluster-up: binaries ## Start the local control plane and Prometheus; prints PROMETHEUS_URL and, last, KUBECONFIG
-	@$(BIN)/modeldeploy dev up --state-dir $(STATE_DIR)
+	@$(BIN)/modeldeploy-dev up --state-dir $(STATE_DIR)
 
 cluster-down: install ## Stop the local control plane; no process is left behind
-	@$(BIN)/modeldeploy dev down --state-dir $(STATE_DIR)
+	@$(BIN)/modeldeploy-dev down --state-dir $(STATE_DIR)
 
 crds: install ## Regenerate crds/modeldeployment.yaml from the API models (and the chart's copy)
 	$(BIN)/python -m modeldeploy.api.crd > crds/modeldeployment.yaml
@@ -50,8 +50,8 @@ crds: install ## Regenerate crds/modeldeployment.yaml from the API models (and t
 
 DEMO_ARGS ?=
 demo: binaries ## Show a model rollout: a better model promoted, a worse one rolled back by accuracy (DEMO_ARGS=--fast)
-	$(BIN)/python -m modeldeploy.dev.demo $(DEMO_ARGS)
+	$(BIN)/python -m modeldeploy_dev.demo $(DEMO_ARGS)
 
 BENCH_ARGS ?=
 bench: binaries ## Benchmarks: convergence vs baseline, API cost, footprint, canaries (N=1000: BENCH_ARGS="--n 100 300 1000")
-	$(BIN)/python -m modeldeploy.dev.bench $(BENCH_ARGS)
+	$(BIN)/python -m modeldeploy_dev.bench $(BENCH_ARGS)

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modeldeploy.dev.binaries import ensure_binaries
-from modeldeploy.dev.cluster import LocalCluster
-from modeldeploy.dev.modelserver import ModelServer
-from modeldeploy.dev.operator import OperatorProcess
-from modeldeploy.dev.processes import wait_until
+from modeldeploy_dev.binaries import ensure_binaries
+from modeldeploy_dev.cluster import LocalCluster
+from modeldeploy_dev.modelserver import ModelServer
+from modeldeploy_dev.operator import OperatorProcess
+from modeldeploy_dev.processes import wait_until
 
 TESTS = Path(__file__).resolve().parent
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from modeldeploy.dev.binaries import REPO_ROOT
+from modeldeploy_dev.binaries import REPO_ROOT
 
 T = TypeVar("T")
 EXAMPLES = REPO_ROOT / "examples"

@@ -31,8 +31,8 @@ from modeldeploy.analysis import (
     rollout_variables,
 )
 from modeldeploy.api import AnalysisMetric, CompareToStable, MeasurementPhase
-from modeldeploy.dev.cluster import LocalCluster
-from modeldeploy.dev.metrics import Exporter, query, wait_for_value
+from modeldeploy_dev.cluster import LocalCluster
+from modeldeploy_dev.metrics import Exporter, query, wait_for_value
 
 SUITE = f"analysis-{uuid.uuid4().hex[:8]}"
 METRIC = "modeldeploy_test_analysis_value"

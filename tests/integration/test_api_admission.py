@@ -22,7 +22,7 @@ import yaml
 from modeldeploy.api import LOCKED_MESSAGE
 
 if TYPE_CHECKING:
-    from modeldeploy.dev.cluster import LocalCluster
+    from modeldeploy_dev.cluster import LocalCluster
 
 pytestmark = pytest.mark.integration
 

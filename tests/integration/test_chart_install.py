@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from modeldeploy.dev.binaries import ensure_binaries
-from modeldeploy.dev.cluster import LocalCluster
+from modeldeploy_dev.binaries import ensure_binaries
+from modeldeploy_dev.cluster import LocalCluster
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "modeldeploy"
 

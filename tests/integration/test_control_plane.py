@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modeldeploy.dev import binaries
-from modeldeploy.dev.cluster import LocalCluster
-from modeldeploy.dev.metrics import Exporter, wait_for_value
-from modeldeploy.dev.processes import pid_alive, wait_until
+from modeldeploy_dev import binaries
+from modeldeploy_dev.cluster import LocalCluster
+from modeldeploy_dev.metrics import Exporter, wait_for_value
+from modeldeploy_dev.processes import pid_alive, wait_until
 
 
 def _json(cluster: LocalCluster, *args: str) -> dict:  # type: ignore[type-arg]

@@ -1,4 +1,4 @@
-"""`make demo` as CI runs it: `python -m modeldeploy.dev.demo --fast`, its own control plane, end to end.
+"""`make demo` as CI runs it: `python -m modeldeploy_dev.demo --fast`, its own control plane, end to end.
 
 The demo starts a second local control plane (its own etcd, API server,
 kwok, Prometheus), so it skips against an existing cluster.
@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from modeldeploy.dev.binaries import REPO_ROOT
+from modeldeploy_dev.binaries import REPO_ROOT
 
 TIMEOUT = 420  # seconds: the fast demo takes about two minutes on the 2-core build machine
 
@@ -25,7 +25,7 @@ def test_fast_demo_promotes_the_better_model_and_rolls_back_the_corrupted_one_by
         pytest.skip("the demo starts its own local control plane")
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "modeldeploy.dev.demo", "--fast"],
+        [sys.executable, "-m", "modeldeploy_dev.demo", "--fast"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -33,7 +33,7 @@ def test_fast_demo_promotes_the_better_model_and_rolls_back_the_corrupted_one_by
         stdin=subprocess.DEVNULL,
     )
     elapsed = time.monotonic() - started
-    print(f"\n`python -m modeldeploy.dev.demo --fast` took {elapsed:.0f}s")
+    print(f"\n`python -m modeldeploy_dev.demo --fast` took {elapsed:.0f}s")
     output = result.stdout + result.stderr
     summary = output[output.find("=== Summary ===") :]
     print(summary)
@@ -47,6 +47,6 @@ def test_fast_demo_promotes_the_better_model_and_rolls_back_the_corrupted_one_by
     assert "3.0.0: 0 answers (never served live)" in summary  # rolled back in shadow: no user saw it
     assert "OK: every scenario ended as expected" in summary
     leftovers = subprocess.run(
-        ["pgrep", "-f", "modeldeploy.dev.demo.server"], capture_output=True, text=True, check=False
+        ["pgrep", "-f", "modeldeploy_dev.demo.server"], capture_output=True, text=True, check=False
     )
     assert leftovers.stdout.strip() == "", "a model server outlived the demo"

@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any
 
 from kubetest import apply, example, md_status, wait_for
-from modeldeploy.dev.operator import OperatorProcess
+from modeldeploy_dev.operator import OperatorProcess
 
 MODELS = 20
 IDLE_SECONDS = 60

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kubetest import apply, fraud, get, items, md_status, wait_for, wait_phase
-from modeldeploy.dev.metrics import Exporter, wait_for_value
+from modeldeploy_dev.metrics import Exporter, wait_for_value
 from webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.usefixtures("operator")

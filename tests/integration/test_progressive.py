@@ -15,11 +15,11 @@ import pytest
 
 from kubetest import apply, fraud, get, items, md_status, patch_action, wait_for, wait_phase
 from modeldeploy.api import parse_spec
-from modeldeploy.dev.metrics import Exporter, scalar, wait_for_value
-from modeldeploy.dev.modelserver import ModelServer
 from modeldeploy.kube.client import KubeClient
 from modeldeploy.kube.kinds import HTTPROUTE
 from modeldeploy.plan.revisions import revision_name, revision_source
+from modeldeploy_dev.metrics import Exporter, scalar, wait_for_value
+from modeldeploy_dev.modelserver import ModelServer
 
 pytestmark = pytest.mark.usefixtures("operator")
 

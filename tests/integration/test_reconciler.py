@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kubetest import apply, condition, example, get, items, md_status, wait_for, wait_phase
-from modeldeploy.dev.operator import OperatorProcess
+from modeldeploy_dev.operator import OperatorProcess
 
 pytestmark = pytest.mark.usefixtures("operator")
 

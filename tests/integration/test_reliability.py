@@ -23,8 +23,6 @@ import yaml
 
 from kubetest import fraud, wait_for
 from modeldeploy.api import parse_spec
-from modeldeploy.dev.metrics import Exporter, wait_for_value
-from modeldeploy.dev.operator import OperatorProcess
 from modeldeploy.kube.client import ApiError, Kind, KubeClient
 from modeldeploy.kube.kinds import DEPLOYMENT, HTTPROUTE, MODEL_DEPLOYMENT, SERVICE
 from modeldeploy.plan.revisions import (
@@ -34,6 +32,8 @@ from modeldeploy.plan.revisions import (
     revision_name,
     revision_source,
 )
+from modeldeploy_dev.metrics import Exporter, wait_for_value
+from modeldeploy_dev.operator import OperatorProcess
 
 INTERVAL = 5  # seconds: the shortest analysis interval the API allows
 ERROR_RATE = 'max(model_error_rate{namespace="{{namespace}}",revision="{{revision}}"})'

@@ -25,9 +25,9 @@ from test_reliability import (
 )
 
 from kubetest import apply, wait_for, wait_phase
-from modeldeploy.dev.metrics import Exporter
 from modeldeploy.kube.client import KubeClient
 from modeldeploy.kube.kinds import DEPLOYMENT, HTTPROUTE
+from modeldeploy_dev.metrics import Exporter
 
 pytestmark = pytest.mark.usefixtures("operator")
 

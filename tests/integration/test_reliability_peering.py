@@ -33,10 +33,10 @@ from test_reliability import (  # noqa: F401  (fixtures, found by their names)
 )
 
 from kubetest import apply, wait_for, wait_phase
-from modeldeploy.dev.metrics import Exporter
-from modeldeploy.dev.operator import OperatorProcess
 from modeldeploy.kube.client import WRITE_VERBS
 from modeldeploy.kube.kinds import HTTPROUTE
+from modeldeploy_dev.metrics import Exporter
+from modeldeploy_dev.operator import OperatorProcess
 
 PEERING_CRDS = Path(__file__).resolve().parents[2] / "charts" / "modeldeploy" / "crds" / "kopf-peering.yaml"
 REQUESTS = re.compile(r"^modeldeploy_kube_api_requests_total\{([^}]*)\} ([0-9.e+]+)$")

@@ -19,7 +19,7 @@ FORBIDDEN = (
     "modeldeploy.reconcile",
     "modeldeploy.handlers",
     "modeldeploy.cli",
-    "modeldeploy.dev",
+    "modeldeploy_dev",
 )
 
 

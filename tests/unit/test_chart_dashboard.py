@@ -21,7 +21,7 @@ import pytest
 import yaml
 from test_chart_helm import CHART
 
-from modeldeploy.dev.binaries import find_prometheus
+from modeldeploy_dev.binaries import find_prometheus
 
 DASHBOARD = CHART / "dashboards" / "modeldeploy.json"
 METRICS: dict[str, dict[str, Any]] = yaml.safe_load((CHART / "dashboards" / "metrics.yaml").read_text())

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modeldeploy.dev.binaries import find_existing
+from modeldeploy_dev.binaries import find_existing
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "modeldeploy"
 RELEASE, NAMESPACE = "md", "ops"

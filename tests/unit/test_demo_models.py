@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from modeldeploy.dev.demo.models import corrupt, load, path_for, train_all, uri_for
-from modeldeploy.dev.demo.server import Scoring
+from modeldeploy_dev.demo.models import corrupt, load, path_for, train_all, uri_for
+from modeldeploy_dev.demo.server import Scoring
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from modeldeploy.dev.demo.routing import choose, mirrored, parse_route, service_revisions
+from modeldeploy_dev.demo.routing import choose, mirrored, parse_route, service_revisions
 
 pytestmark = pytest.mark.unit
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from modeldeploy.dev.demo.manifests import FAST, thresholds
-from modeldeploy.dev.demo.view import Scenario, live_line, per_second, summary
+from modeldeploy_dev.demo.manifests import FAST, thresholds
+from modeldeploy_dev.demo.view import Scenario, live_line, per_second, summary
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from modeldeploy.cli import dev, plugin, run
+from modeldeploy.cli import plugin, run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,7 +16,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.register(commands)
-    dev.register(commands)
     plugin.register(commands)
     return parser
 

@@ -1,4 +1,4 @@
-"""Entry point of ``python -m modeldeploy.dev.demo``: start everything, run the scenarios, stop everything."""
+"""Entry point of ``python -m modeldeploy_dev.demo``: start everything, run the scenarios, stop everything."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
 
-from modeldeploy.dev.binaries import REPO_ROOT
-from modeldeploy.dev.cluster import LocalCluster
-from modeldeploy.dev.demo.fleet import Fleet
-from modeldeploy.dev.demo.load import Load
-from modeldeploy.dev.demo.manifests import DEFAULT, FAST, NAME, NAMESPACE
-from modeldeploy.dev.demo.models import train_all
-from modeldeploy.dev.demo.proxy import Proxy
-from modeldeploy.dev.demo.scenario import Scenarios
-from modeldeploy.dev.demo.view import summary
-from modeldeploy.dev.operator import OperatorProcess
 from modeldeploy.kube.client import KubeClient
+from modeldeploy_dev.binaries import REPO_ROOT
+from modeldeploy_dev.cluster import LocalCluster
+from modeldeploy_dev.demo.fleet import Fleet
+from modeldeploy_dev.demo.load import Load
+from modeldeploy_dev.demo.manifests import DEFAULT, FAST, NAME, NAMESPACE
+from modeldeploy_dev.demo.models import train_all
+from modeldeploy_dev.demo.proxy import Proxy
+from modeldeploy_dev.demo.scenario import Scenarios
+from modeldeploy_dev.demo.view import summary
+from modeldeploy_dev.operator import OperatorProcess
 
 
 def say(message: str) -> None:
@@ -41,7 +41,7 @@ def run(fast: bool, keep: bool) -> int:
         say("starting the local control plane (etcd, kube-apiserver, controllers, kwok, Prometheus)")
         cluster.start(log=say)
         if keep:
-            say(f"--keep: the control plane stays up; stop it with: modeldeploy dev down --state-dir {state}")
+            say(f"--keep: the control plane stays up; stop it with: modeldeploy-dev down --state-dir {state}")
         else:
             cleanup.callback(say, "local control plane stopped")
             cleanup.callback(cluster.stop)
@@ -110,7 +110,7 @@ def run(fast: bool, keep: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m modeldeploy.dev.demo",
+        prog="python -m modeldeploy_dev.demo",
         description="Show a model rollout end to end on a local control plane: "
         "a better model promoted, a worse one rolled back by its accuracy.",
     )

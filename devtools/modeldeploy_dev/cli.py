@@ -1,4 +1,8 @@
-"""`modeldeploy dev ...`: build the binaries, start and stop the local control plane."""
+"""`modeldeploy-dev ...`: build the binaries, start and stop the local control plane.
+
+The harness is its own distribution (`devtools/`): the operator package never imports it,
+and nothing here ships in the operator's wheel or image.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,22 @@ import argparse
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from modeldeploy.dev.binaries import cache_root, ensure_binaries
+from modeldeploy_dev.binaries import cache_root, ensure_binaries
 
 
 def default_state_dir() -> Path:
     return cache_root() / "clusters" / "default"
 
 
-def register(commands: Any) -> None:
-    dev = commands.add_parser("dev", help="the local control plane for development, tests and the demo")
-    sub = dev.add_subparsers(dest="dev_command", required=True, metavar="DEV_COMMAND")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modeldeploy-dev",
+        description="The local control plane for modeldeploy's development, tests, demo and benchmarks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     binaries = sub.add_parser("binaries", help="find or build every binary the local control plane needs")
     binaries.set_defaults(handler=_binaries)
@@ -35,6 +42,13 @@ def register(commands: Any) -> None:
     down.add_argument("--state-dir", type=Path, default=default_state_dir())
     down.add_argument("--keep", action="store_true", help="keep the state directory (logs, data)")
     down.set_defaults(handler=_down)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.handler(args)
+    return result
 
 
 def _log(message: str) -> None:
@@ -51,12 +65,11 @@ def _binaries(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    # Imported here: the control plane needs the dev extras (cryptography); `modeldeploy run` must not.
-    from modeldeploy.dev.cluster import LocalCluster
+    from modeldeploy_dev.cluster import LocalCluster
 
     cluster = LocalCluster(args.state_dir, nodes=args.nodes, audit=args.audit)
     if any(cluster.running().values()) if cluster.table else False:
-        _log(f"a cluster is already running from {args.state_dir}; `modeldeploy dev down` stops it")
+        _log(f"a cluster is already running from {args.state_dir}; `modeldeploy-dev down` stops it")
         return 1
     cluster.start(log=_log)
     _log(f"local control plane up in {cluster.info['startSeconds']}s; state in {cluster.directory}")
@@ -66,7 +79,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    from modeldeploy.dev.cluster import LocalCluster
+    from modeldeploy_dev.cluster import LocalCluster
 
     cluster = LocalCluster(args.state_dir)
     cluster.stop()

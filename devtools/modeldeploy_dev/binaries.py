@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 GO_WRAPPERS = REPO_ROOT / "tools" / "go"
 
 KUBERNETES_VERSION = "v1.35.4"

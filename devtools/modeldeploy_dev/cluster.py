@@ -23,9 +23,9 @@ from typing import Any
 
 import yaml
 
-from modeldeploy.dev.binaries import Binaries, ensure_binaries, third_party_crd_files
-from modeldeploy.dev.pki import Pki, create_pki
-from modeldeploy.dev.processes import ProcessTable, wait_until
+from modeldeploy_dev.binaries import Binaries, ensure_binaries, third_party_crd_files
+from modeldeploy_dev.pki import Pki, create_pki
+from modeldeploy_dev.processes import ProcessTable, wait_until
 
 KWOK_STAGES = Path(__file__).with_name("kwok-stages.yaml")
 ISTIO_KINDS = {"VirtualService", "DestinationRule"}

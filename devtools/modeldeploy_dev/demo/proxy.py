@@ -25,9 +25,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from modeldeploy.dev.demo.routing import Route, choose, mirrored, parse_route, service_revisions
 from modeldeploy.kube.client import KubeClient
 from modeldeploy.kube.kinds import HTTPROUTE, SERVICE
+from modeldeploy_dev.demo.routing import Route, choose, mirrored, parse_route, service_revisions
 
 REFRESH_SECONDS = 0.5
 UPSTREAM_TIMEOUT = 5.0

@@ -1,6 +1,6 @@
 """`make demo`: real models, a real rollout, on a control plane started from nothing.
 
-``python -m modeldeploy.dev.demo [--fast] [--keep]`` starts the local control
+``python -m modeldeploy_dev.demo [--fast] [--keep]`` starts the local control
 plane and Prometheus (all on 127.0.0.1), installs the CRD, trains three
 scikit-learn models on a dataset that ships with scikit-learn, starts the
 operator, and runs a local data plane that makes the rollout real:

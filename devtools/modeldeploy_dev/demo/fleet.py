@@ -1,7 +1,7 @@
 """One local model server process per revision the operator creates: the demo's stand-in for pods.
 
 Every half second it lists the Deployments in the demo namespace. For each
-revision that should run (replicas > 0) it starts ``modeldeploy.dev.demo.server``
+revision that should run (replicas > 0) it starts ``modeldeploy_dev.demo.server``
 on a free 127.0.0.1 port with the model that the Deployment's MODEL_URI names;
 once that server answers ``/ready`` it registers it as a Prometheus scrape
 target and marks the revision's pods Ready (the demo's manifests start pods
@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modeldeploy.dev.cluster import free_port
-from modeldeploy.dev.demo.models import path_for
-from modeldeploy.dev.demo.routing import REVISION_LABEL
 from modeldeploy.kube.client import Kind, KubeClient
 from modeldeploy.kube.kinds import DEPLOYMENT
+from modeldeploy_dev.cluster import free_port
+from modeldeploy_dev.demo.models import path_for
+from modeldeploy_dev.demo.routing import REVISION_LABEL
 
 POD = Kind("v1", "Pod", "pods")
 UNREADY = "kwok.modeldeploy.io/unready"
@@ -168,7 +168,7 @@ class Fleet:
         command = [
             sys.executable,
             "-m",
-            "modeldeploy.dev.demo.server",
+            "modeldeploy_dev.demo.server",
             "--model",
             str(path_for(self.store, uri)),
             "--revision",

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modeldeploy.dev.cluster import LocalCluster
-from modeldeploy.dev.operator import OperatorProcess
 from modeldeploy.kube.client import KubeClient
 from modeldeploy.kube.kinds import BY_KIND, DEPLOYMENT, MODEL_DEPLOYMENT
 from modeldeploy.plan.model import Observed, RevisionState, Subject
 from modeldeploy.plan.planner import plan
+from modeldeploy_dev.cluster import LocalCluster
+from modeldeploy_dev.operator import OperatorProcess
 
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 THREADS = 32

@@ -1,6 +1,6 @@
 """`make bench`: how fast, how cheap. Writes bench/results/<date>-<machine>.{json,md} and prints the table.
 
-python -m modeldeploy.dev.bench [--n 100 300 1000] [--idle 300] [--skip-canaries]
+python -m modeldeploy_dev.bench [--n 100 300 1000] [--idle 300] [--skip-canaries]
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from modeldeploy.dev.bench import canaries, convergence
-from modeldeploy.dev.binaries import REPO_ROOT
-from modeldeploy.dev.cluster import LocalCluster
+from modeldeploy_dev.bench import canaries, convergence
+from modeldeploy_dev.binaries import REPO_ROOT
+from modeldeploy_dev.cluster import LocalCluster
 
 TARGETS = {
     "convergence ratio at N=1000": "<= 1.5",

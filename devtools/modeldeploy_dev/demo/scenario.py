@@ -20,10 +20,12 @@ from typing import Any
 
 import yaml
 
-from modeldeploy.dev.cluster import LocalCluster
-from modeldeploy.dev.demo.fleet import Fleet
-from modeldeploy.dev.demo.load import Load
-from modeldeploy.dev.demo.manifests import (
+from modeldeploy.kube.client import KubeClient
+from modeldeploy.kube.kinds import MODEL_DEPLOYMENT
+from modeldeploy_dev.cluster import LocalCluster
+from modeldeploy_dev.demo.fleet import Fleet
+from modeldeploy_dev.demo.load import Load
+from modeldeploy_dev.demo.manifests import (
     NAME,
     NAMESPACE,
     Timings,
@@ -31,12 +33,10 @@ from modeldeploy.dev.demo.manifests import (
     thresholds,
     warmup_configmap,
 )
-from modeldeploy.dev.demo.models import HeldOut
-from modeldeploy.dev.demo.proxy import Proxy
-from modeldeploy.dev.demo.view import Scenario, live_line, per_second, stage_text
-from modeldeploy.dev.metrics import wait_for_value
-from modeldeploy.kube.client import KubeClient
-from modeldeploy.kube.kinds import MODEL_DEPLOYMENT
+from modeldeploy_dev.demo.models import HeldOut
+from modeldeploy_dev.demo.proxy import Proxy
+from modeldeploy_dev.demo.view import Scenario, live_line, per_second, stage_text
+from modeldeploy_dev.metrics import wait_for_value
 
 
 def clock() -> str:

@@ -15,8 +15,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from modeldeploy.dev.demo.models import HeldOut
-from modeldeploy.dev.demo.proxy import SERVED_BY
+from modeldeploy_dev.demo.models import HeldOut
+from modeldeploy_dev.demo.proxy import SERVED_BY
 
 PREDICT_PATH = "/v1/models/digits:predict"
 

@@ -15,8 +15,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from modeldeploy.dev.cluster import free_port
-from modeldeploy.dev.processes import StartupError, log_tail
+from modeldeploy_dev.cluster import free_port
+from modeldeploy_dev.processes import StartupError, log_tail
 
 
 class OperatorProcess:

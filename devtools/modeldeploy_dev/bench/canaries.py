@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from modeldeploy.api import parse_spec
-from modeldeploy.dev.bench.convergence import wait
-from modeldeploy.dev.cluster import LocalCluster
-from modeldeploy.dev.metrics import Exporter, query
-from modeldeploy.dev.operator import OperatorProcess
 from modeldeploy.kube.client import KubeClient
 from modeldeploy.kube.kinds import HTTPROUTE, MODEL_DEPLOYMENT
 from modeldeploy.plan.revisions import revision_name, revision_source
+from modeldeploy_dev.bench.convergence import wait
+from modeldeploy_dev.cluster import LocalCluster
+from modeldeploy_dev.metrics import Exporter, query
+from modeldeploy_dev.operator import OperatorProcess
 
 CANARIES = 20
 PAUSE = 5.0

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from modeldeploy.dev.demo.models import DESCRIPTIONS, HeldOut, uri_for
+from modeldeploy_dev.demo.models import DESCRIPTIONS, HeldOut, uri_for
 
 NAMESPACE = "demo"
 NAME = "digits"

@@ -1,6 +1,6 @@
 """One model server: the process the demo runs for one revision, on 127.0.0.1.
 
-Run as ``python -m modeldeploy.dev.demo.server --model FILE --revision R
+Run as ``python -m modeldeploy_dev.demo.server --model FILE --revision R
 --namespace NS --port P``. It loads one pickled model and answers
 
 - ``POST <any path>`` with ``{"features": [64 numbers], "label": 3?}``: the
@@ -27,7 +27,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
-from modeldeploy.dev.demo.models import Classifier, load
+from modeldeploy_dev.demo.models import Classifier, load
 
 LABELS = ("namespace", "revision")
 FEATURES = 64

@@ -3,7 +3,7 @@
 Every process starts in a session of its own, so that stopping it can signal
 its whole process group and nothing it forked is left behind. What was started
 is written to ``processes.json`` in the state directory, so that another
-process (``modeldeploy dev down``) can stop a cluster that ``dev up`` left
+process (``modeldeploy-dev down``) can stop a cluster that ``dev up`` left
 running.
 """
 
