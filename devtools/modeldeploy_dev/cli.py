@@ -87,3 +87,7 @@ def _down(args: argparse.Namespace) -> int:
         shutil.rmtree(args.state_dir)
     _log(f"local control plane stopped ({args.state_dir})")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

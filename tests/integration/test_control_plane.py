@@ -168,7 +168,7 @@ def test_cluster_up_prints_kubeconfig_and_down_leaves_no_process(
     if not getattr(cluster, "local", False):
         pytest.skip("starts a second local control plane")
     state = tmp_path / "second"
-    cli = [sys.executable, "-m", "modeldeploy.cli.main", "dev"]
+    cli = [sys.executable, "-m", "modeldeploy_dev.cli"]
     up = subprocess.run(
         [*cli, "up", "--state-dir", str(state), "--nodes", "2"], capture_output=True, text=True, timeout=300
     )
