@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from modeldeploy.api.base import DnsLabel, SpecModel
+from modeldeploy.api.base import DnsLabel, DnsSubdomain, SpecModel
 from modeldeploy.api.durations import Interval
 from modeldeploy.api.rules import CelCheck, cel_rule
 
@@ -51,7 +51,7 @@ class InconclusivePolicy(StrEnum):
 class SecretKeySelector(SpecModel):
     """A key of a Secret in the ModelDeployment's namespace."""
 
-    name: Annotated[str, Field(min_length=1, max_length=253)] = Field(description="Name of the Secret.")
+    name: DnsSubdomain = Field(description="Name of the Secret, in the ModelDeployment's own namespace.")
     key: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")] = Field(
         description="Key within the Secret."
     )
@@ -181,7 +181,26 @@ class Analysis(SpecModel):
         default=InconclusivePolicy.HOLD,
         description="Hold (stay at the current step until data returns) or Rollback. Default Hold.",
     )
+    provider: DnsLabel | None = Field(
+        default=None,
+        description=(
+            "Metric provider to query, by name: one the cluster admin configured for the operator "
+            "(address, TLS, credentials and headers stay with the admin). The admin's default provider "
+            "when absent. Also used by spec.monitoring and spec.fallback.trigger."
+        ),
+    )
     prometheus: PrometheusSource | None = Field(
-        default=None, description="Where to query; the operator's configured Prometheus when absent."
+        default=None,
+        description=(
+            "An inline Prometheus address, honoured only when the admin allows inline providers; "
+            "its bearer token Secret is read from this ModelDeployment's namespace. Prefer provider."
+        ),
     )
     metrics: AnalysisMetrics = Field(description="The checks; all must pass for the rollout to advance.")
+
+    @cel_rule(
+        "!has(self.provider) || !has(self.prometheus)",
+        "{path}: set provider or prometheus, not both",
+    )
+    def _one_source(self) -> bool:
+        return self.provider is None or self.prometheus is None

@@ -36,6 +36,17 @@ DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DnsLabel = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
 """A lowercase name of at most 63 characters (``error-rate``, ``fraud-warmup``)."""
 
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+"""An RFC 1123 subdomain: dot-separated labels, the format of Secret, ConfigMap,
+ServiceAccount and most other object names (``k8s.io/apimachinery`` IsDNS1123Subdomain)."""
+
+DnsSubdomain = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]
+"""An object name such as ``prometheus-token`` or ``payloads.v2``: never ``/``, ``..`` or upper case.
+
+Every spec field that names a Kubernetes object uses this type (or :data:`DnsLabel`
+where Kubernetes requires a label, e.g. namespaces), so a reference cannot
+escape into another namespace's API path or another resource."""
+
 
 def _add_object_rules(schema: dict[str, Any], cls: type) -> None:
     """Put the CEL rules declared on a model (object and transition rules) into its JSON schema."""

@@ -14,11 +14,10 @@ needs a router that can mirror; that cross-section rule lives on the spec (see
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Annotated
 
 from pydantic import Field
 
-from modeldeploy.api.base import SpecModel
+from modeldeploy.api.base import DnsSubdomain, SpecModel
 from modeldeploy.api.durations import Duration
 from modeldeploy.api.rules import cel_rule
 
@@ -35,7 +34,7 @@ class Warmup(SpecModel):
     path: str = Field(
         min_length=1, max_length=1024, pattern=r"^/", description="Request path, e.g. /v2/models/fraud/infer."
     )
-    payload_config_map: Annotated[str, Field(min_length=1, max_length=253)] | None = Field(
+    payload_config_map: DnsSubdomain | None = Field(
         default=None,
         description=(
             "ConfigMap in the same namespace whose values are request bodies, sent as POSTs in turn. "

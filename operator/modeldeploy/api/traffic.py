@@ -19,10 +19,27 @@ from typing import Annotated
 
 from pydantic import Field
 
-from modeldeploy.api.base import DnsLabel, SpecModel
+from modeldeploy.api.base import DNS_SUBDOMAIN_PATTERN, DnsLabel, DnsSubdomain, SpecModel
 from modeldeploy.api.rules import cel_rule
 
-Hostname = Annotated[str, Field(min_length=1, max_length=253)]
+_SUBDOMAIN = DNS_SUBDOMAIN_PATTERN.removeprefix("^").removesuffix("$")
+
+Hostname = Annotated[str, Field(min_length=1, max_length=253, pattern=rf"^(\*\.)?{_SUBDOMAIN}$")]
+"""Gateway API's Hostname: a lowercase DNS name, optionally with a ``*.`` wildcard prefix."""
+
+IstioHost = Annotated[str, Field(min_length=1, max_length=253, pattern=rf"^(\*|(\*\.)?{_SUBDOMAIN})$")]
+"""An Istio VirtualService host: a DNS name (optionally ``*.``-prefixed), or ``*``."""
+
+IstioGateway = Annotated[
+    str, Field(min_length=1, max_length=317, pattern=rf"^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?{_SUBDOMAIN}$")
+]
+"""An Istio Gateway reference: ``name``, ``namespace/name`` or ``mesh``."""
+
+GROUP_PATTERN = rf"^$|^{_SUBDOMAIN}$"
+"""Gateway API's Group: empty (the core group) or a DNS subdomain."""
+
+KIND_PATTERN = r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"
+"""Gateway API's Kind: a CamelCase identifier."""
 
 
 class Router(StrEnum):
@@ -36,19 +53,24 @@ class Router(StrEnum):
 class ParentReference(SpecModel):
     """A Gateway (or other parent) the HTTPRoute attaches to, as in Gateway API's ParentReference."""
 
-    name: DnsLabel = Field(description="Name of the parent, usually a Gateway.")
+    name: DnsSubdomain = Field(description="Name of the parent, usually a Gateway.")
     namespace: DnsLabel | None = Field(
         default=None, description="Namespace of the parent; the ModelDeployment's namespace when absent."
     )
     group: str | None = Field(
         default=None,
         max_length=253,
+        pattern=GROUP_PATTERN,
         description="API group of the parent; gateway.networking.k8s.io when absent.",
     )
     kind: str | None = Field(
-        default=None, max_length=63, description="Kind of the parent; Gateway when absent."
+        default=None,
+        min_length=1,
+        max_length=63,
+        pattern=KIND_PATTERN,
+        description="Kind of the parent; Gateway when absent.",
     )
-    section_name: DnsLabel | None = Field(default=None, description="A listener of the Gateway, by name.")
+    section_name: DnsSubdomain | None = Field(default=None, description="A listener of the Gateway, by name.")
     port: int | None = Field(default=None, ge=1, le=65535, description="A listener of the Gateway, by port.")
 
 
@@ -68,12 +90,12 @@ class GatewayAPIRouting(SpecModel):
 class IstioRouting(SpecModel):
     """Settings of the istio router: which gateways and hosts the VirtualService binds."""
 
-    gateways: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+    gateways: list[IstioGateway] = Field(
         default_factory=list,
         max_length=16,
         description="Istio Gateways (namespace/name) to bind; in-mesh traffic only when empty.",
     )
-    hosts: list[Hostname] = Field(
+    hosts: list[IstioHost] = Field(
         default_factory=list,
         max_length=16,
         description="Hosts the VirtualService matches; the stable Service's name when empty.",

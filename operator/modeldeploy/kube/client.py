@@ -16,6 +16,7 @@ exported with the operator's metrics).
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -69,15 +70,60 @@ class Kind:
         return f"/api/{self.api_version}" if "/" not in self.api_version else f"/apis/{self.api_version}"
 
     def path(self, namespace: str | None = None, name: str | None = None, subresource: str = "") -> str:
+        """The REST path; refuses a namespace, name or subresource that is not a valid name.
+
+        A name that holds ``/`` (or ``..``) would address another namespace or
+        resource with the operator's rights, so it is refused before any request
+        is made, as client-go's request builder does.
+        """
         parts = [self.base]
         if self.namespaced and namespace:
-            parts.append(f"namespaces/{quote(namespace)}")
+            parts.append(f"namespaces/{quote(check_namespace(namespace), safe='')}")
         parts.append(self.plural)
-        if name:
-            parts.append(quote(name))
+        if name is not None:
+            parts.append(quote(check_path_segment(name, "name"), safe=""))
         if subresource:
+            if subresource not in SUBRESOURCES:
+                raise InvalidNameError(f"invalid subresource {subresource!r}: one of {sorted(SUBRESOURCES)}")
             parts.append(subresource)
         return "/".join(parts)
+
+
+SUBRESOURCES = frozenset({"status", "scale", "finalizers"})
+
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_NAME_MAX_LENGTH = 253
+
+
+class InvalidNameError(ValueError):
+    """A namespace or name that cannot be put into an API path; no request was made."""
+
+
+def check_namespace(namespace: str) -> str:
+    """``namespace`` if it is an RFC 1123 label (what Kubernetes requires of namespaces), else raise."""
+    if len(namespace) > 63 or not _NAMESPACE.fullmatch(namespace):
+        raise InvalidNameError(f"invalid namespace {namespace!r}: must be a DNS-1123 label")
+    return namespace
+
+
+def check_path_segment(name: str, what: str = "name") -> str:
+    """``name`` if it can be one path segment, else raise (client-go's ``IsValidPathSegmentName``).
+
+    Refused: empty, ``.`` and ``..``, anything holding ``/`` or ``%``, control
+    characters, and names longer than any Kubernetes object name.
+    """
+    problem = None
+    if not name or len(name) > _NAME_MAX_LENGTH:
+        problem = f"must be 1 to {_NAME_MAX_LENGTH} characters"
+    elif name in (".", ".."):
+        problem = "may not be '.' or '..'"
+    elif "/" in name or "%" in name:
+        problem = "may not contain '/' or '%'"
+    elif any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        problem = "may not contain control characters"
+    if problem:
+        raise InvalidNameError(f"invalid {what} {name!r}: {problem}")
+    return name
 
 
 class Counts:
