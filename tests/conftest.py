@@ -153,7 +153,10 @@ def chart_identity(cluster: LocalCluster, directory: Path) -> tuple[Path, str]:
     """
     helm = cluster.helm_path()
     rendered = subprocess.run(
-        [helm, "template", "modeldeploy", str(CHART), "--namespace", OPERATOR_NAMESPACE],
+        [
+            *(helm, "template", "modeldeploy", str(CHART), "--namespace", OPERATOR_NAMESPACE),
+            *("--set", "rbac.readSecrets=true"),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -204,7 +207,9 @@ def operator(
         kubeconfig, username = chart_identity(cluster, directory)
     else:
         kubeconfig, username = cluster.kubeconfig, ""
-    args = ["--resync", "20", "--service-url-template", model_server.url]
+    # The suite's manifests name their Prometheus inline (spec.analysis.prometheus), which an
+    # admin must allow; its bearer token Secret is then read in the tenant's namespace.
+    args = ["--resync", "20", "--service-url-template", model_server.url, "--inline-providers"]
     if getattr(cluster, "prometheus_url", ""):
         args += ["--prometheus-url", cluster.prometheus_url]
     process = OperatorProcess(kubeconfig, directory / "operator.log", *args)

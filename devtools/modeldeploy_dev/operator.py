@@ -46,6 +46,11 @@ class OperatorProcess:
             str(self.metrics_port),
             "--health-port",
             str(self.health_port),
+            # Everything the local cluster runs (Prometheus, model servers, webhook
+            # receivers) listens on 127.0.0.1, which the operator refuses unless the
+            # admin lists it: this harness is the admin here.
+            "--egress-allow",
+            "127.0.0.0/8",
             *self.extra_args,
         ]
         self.log.parent.mkdir(parents=True, exist_ok=True)

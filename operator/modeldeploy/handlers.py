@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 import kopf
 
+from modeldeploy.analysis.outbound import IN_CLUSTER_DEFAULT, EgressPolicy, Outbound
 from modeldeploy.api import GROUP, PLURAL, VERSION
 from modeldeploy.kube.client import Kind, KubeClient
 from modeldeploy.kube.kinds import CHILD_KINDS
 from modeldeploy.kube.store import Store
 from modeldeploy.plan.model import FINALIZER
 from modeldeploy.plan.revisions import LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
+from modeldeploy.providers import OperatorConfig, load_config
 from modeldeploy.reconcile.measure import Measurer
 from modeldeploy.reconcile.peering import follow_peering
 from modeldeploy.reconcile.queue import WorkQueue
@@ -32,12 +37,56 @@ from modeldeploy.settings import OperatorSettings
 logger = logging.getLogger("modeldeploy.handlers")
 
 
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def in_cluster_namespace() -> str | None:
+    try:
+        return open(SERVICE_ACCOUNT_NAMESPACE).read().strip() or None
+    except OSError:
+        return None
+
+
+def api_server_endpoints(server: str) -> set[tuple[str, int]]:
+    """The API server's addresses and ports (its URL, resolved, and the in-cluster Service)."""
+    endpoints: set[tuple[str, int]] = set()
+    parts = urlsplit(server)
+    if parts.hostname:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            for info in socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM):
+                endpoints.add((str(info[4][0]), port))
+        except OSError:
+            logger.warning("cannot resolve the API server %s to refuse outbound calls to it", parts.hostname)
+    host, port_text = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
+    if host and port_text and port_text.isdigit():
+        endpoints.add((host, int(port_text)))
+    return endpoints
+
+
+def egress_policy(config: OperatorConfig, settings: OperatorSettings, client: KubeClient) -> EgressPolicy:
+    """The admin's allow-list (config file plus flags; private addresses when neither gives one)."""
+    allow = [*(config.egress.allow or ()), *settings.egress_allow]
+    if config.egress.allow is None and not settings.egress_allow:
+        allow = list(IN_CLUSTER_DEFAULT)
+    return EgressPolicy.parse(allow, api_server_endpoints(client.server))
+
+
 def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.OperatorRegistry:
     operator_settings = settings
     background: list[asyncio.Task[None]] = []
     registry = kopf.OperatorRegistry()
     store = Store()
-    measurer = Measurer(client, settings.prometheus_url, settings.service_url_template)
+    config = load_config(settings.config).with_prometheus_url(settings.prometheus_url)
+    if settings.inline_providers:
+        config = config.model_copy(update={"inline_providers": True})
+    measurer = Measurer(
+        client,
+        config,
+        Outbound(egress_policy(config, settings, client)),
+        settings.service_url_template,
+        settings.operator_namespace or in_cluster_namespace(),
+    )
     reconciler = Reconciler(client, store, measurer, resync_seconds=settings.resync_seconds)
     queue = WorkQueue(reconciler, workers=settings.workers)
 

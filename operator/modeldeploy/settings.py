@@ -23,6 +23,10 @@ class OperatorSettings:
     service_url_template: str = "http://{service}.{namespace}.svc:{port}"
     resync_seconds: float = 300.0
     workers: int = 4
+    config: str | None = None
+    egress_allow: tuple[str, ...] = ()
+    inline_providers: bool = False
+    operator_namespace: str | None = None
 
     @property
     def clusterwide(self) -> bool:
@@ -99,6 +103,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="reconciles that may run at once",
     )
 
+    parser.add_argument(
+        "--config",
+        default=env("MODELDEPLOY_CONFIG"),
+        help="the admin's YAML config: metricProviders, inlineProviders, egress.allow",
+    )
+    parser.add_argument(
+        "--egress-allow",
+        action="append",
+        dest="egress_allow",
+        default=[e for e in env("MODELDEPLOY_EGRESS_ALLOW", "").split(",") if e],
+        help=(
+            "where outbound calls may go: CIDR, host name, *.suffix or apiserver (repeatable; "
+            "adds to the config's egress.allow; default private addresses only)"
+        ),
+    )
+    parser.add_argument(
+        "--inline-providers",
+        action="store_true",
+        default=env("MODELDEPLOY_INLINE_PROVIDERS", "") in ("1", "true"),
+        help="honour spec.analysis.prometheus (an address written by the tenant); default off",
+    )
+    parser.add_argument(
+        "--operator-namespace",
+        default=env("MODELDEPLOY_OPERATOR_NAMESPACE"),
+        help="where the providers' Secrets live (default: the in-cluster ServiceAccount's namespace)",
+    )
+
 
 def from_arguments(args: argparse.Namespace) -> OperatorSettings:
     return OperatorSettings(
@@ -117,4 +148,8 @@ def from_arguments(args: argparse.Namespace) -> OperatorSettings:
         service_url_template=args.service_url_template,
         resync_seconds=args.resync,
         workers=args.workers,
+        config=args.config,
+        egress_allow=tuple(args.egress_allow),
+        inline_providers=args.inline_providers,
+        operator_namespace=args.operator_namespace,
     )

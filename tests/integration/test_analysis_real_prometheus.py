@@ -30,6 +30,7 @@ from modeldeploy.analysis import (
     render_query,
     rollout_variables,
 )
+from modeldeploy.analysis.outbound import EgressPolicy, Outbound
 from modeldeploy.api import AnalysisMetric, CompareToStable, MeasurementPhase
 from modeldeploy_dev.cluster import LocalCluster
 from modeldeploy_dev.metrics import Exporter, query, wait_for_value
@@ -70,6 +71,9 @@ SUCCESSFUL, FAILED, INCONCLUSIVE = (
     MeasurementPhase.INCONCLUSIVE,
 )
 
+LOCAL = Outbound(EgressPolicy.parse(["127.0.0.0/8"]))
+"""The local Prometheus and recorders listen on 127.0.0.1, which only an explicit listing allows."""
+
 
 @pytest.fixture(scope="module")
 def prometheus_url(cluster: LocalCluster) -> Iterator[str]:
@@ -101,7 +105,7 @@ def variables(
 def measure_one(
     url: str, metric: AnalysisMetric, namespace: str, candidate: str, stable: str | None = None
 ) -> Measurement:
-    with PrometheusClient(url, timeout=5) as client:
+    with PrometheusClient(url, outbound=LOCAL, timeout=5) as client:
         (measurement,) = measure([metric], *variables(namespace, candidate, stable), client)
     return measurement
 
@@ -260,7 +264,7 @@ def recorder() -> Iterator[RecordingServer]:
 
 
 def test_the_bearer_token_is_sent_and_the_path_prefix_kept(recorder: RecordingServer) -> None:
-    with PrometheusClient(recorder.url, bearer_token="s3cret-token\n") as client:
+    with PrometheusClient(recorder.url, bearer_token="s3cret-token\n", outbound=LOCAL) as client:
         result = client.query("up")
     assert result.value == 0.5
     (request,) = recorder.requests
@@ -271,7 +275,7 @@ def test_the_bearer_token_is_sent_and_the_path_prefix_kept(recorder: RecordingSe
 def test_a_slow_prometheus_times_out_into_inconclusive(recorder: RecordingServer) -> None:
     recorder.delay = 1.0
     started = time.monotonic()
-    with PrometheusClient(recorder.url, timeout=0.3) as client:
+    with PrometheusClient(recorder.url, outbound=LOCAL, timeout=0.3) as client:
         (measurement,) = measure([error_rate(max=0.01)], *variables("judge", "good"), client)
     assert time.monotonic() - started < 1.0
     assert (measurement.phase, measurement.message) == (INCONCLUSIVE, "error-rate: timed out after 0.3s")
@@ -280,7 +284,7 @@ def test_a_slow_prometheus_times_out_into_inconclusive(recorder: RecordingServer
 def test_an_injection_attempt_reaches_prometheus_as_one_escaped_label_value(
     recorder: RecordingServer,
 ) -> None:
-    with PrometheusClient(recorder.url) as client:
+    with PrometheusClient(recorder.url, outbound=LOCAL) as client:
         measure([error_rate(max=1.0)], *variables("judge", INJECTION), client)
     (request,) = recorder.requests
     assert request.query == (
@@ -315,6 +319,6 @@ def test_prometheus_matches_a_value_in_a_regex_matcher_as_itself_only(
     prometheus_url: str, value: str
 ) -> None:
     template = SELECTOR.replace('revision="{{revision}}"', 'revision=~"{{revision}}"')
-    with PrometheusClient(prometheus_url) as client:
+    with PrometheusClient(prometheus_url, outbound=LOCAL) as client:
         result = client.query(render_query(template, {"namespace": "regex", "revision": value}))
     assert (result.outcome, result.value) == (QueryOutcome.SUCCESS, REGEX_VALUES[value])

@@ -1,26 +1,26 @@
 """The Prometheus client: every answer becomes one number or a reason, and nothing raises.
 
-The HTTP exchange is replaced by a requests transport adapter, so these tests
-use no network; tests/integration/test_analysis_prometheus.py talks to a real
-Prometheus and to a recording server on 127.0.0.1.
+The HTTP exchange is replaced by a fake of the outbound module (one method), so
+these tests use no network; tests/unit/test_analysis_outbound.py tests that
+module over real sockets, and tests/integration/test_analysis_real_prometheus.py
+talks to a real Prometheus and to a recording server on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from prometheus_client import REGISTRY
-from requests.adapters import BaseAdapter
 
 from modeldeploy.analysis import prometheus
 from modeldeploy.analysis.metrics import QueryOutcome
+from modeldeploy.analysis.outbound import Answer, Outbound, OutboundError
 from modeldeploy.analysis.prometheus import PrometheusClient, QueryResult, parse_answer
-from modeldeploy.api import PrometheusSource
 
 Q = "up"
 
@@ -76,16 +76,25 @@ def test_a_native_histogram_sample_is_not_one_number() -> None:
     assert "histogram_quantile" in (answer(body).error or "")
 
 
-def test_a_promql_error_carries_prometheus_message() -> None:
-    body = {"status": "error", "errorType": "bad_data", "error": 'parse error: unexpected "}"'}
+def test_a_promql_error_names_its_type_but_never_copies_the_answer_text() -> None:
+    body = {"status": "error", "errorType": "bad_data", "error": 'parse error: unexpected "}" SECRET'}
     result = answer(body, status=400)
     assert result.outcome == QueryOutcome.ERROR
-    assert result.error == 'Prometheus bad_data (HTTP 400): parse error: unexpected "}"'
+    assert result.error == "Prometheus bad_data (HTTP 400): run the query in Prometheus to see why"
 
 
-def test_an_http_error_without_a_prometheus_body_is_reported_with_its_status() -> None:
-    result = answer("<html>502 Bad Gateway</html>", status=502)
-    assert result.error == "HTTP 502: not a Prometheus answer: '<html>502 Bad Gateway</html>'"
+def test_an_unknown_error_type_is_not_echoed() -> None:
+    result = answer({"status": "error", "errorType": "root:x:0:0", "error": "e"}, status=422)
+    assert result.error == "Prometheus error (HTTP 422): run the query in Prometheus to see why"
+
+
+def test_an_http_error_without_a_prometheus_body_is_reported_with_its_status_only() -> None:
+    result = answer("<html>502 Bad Gateway: internal-admin-token=abc</html>", status=502)
+    assert result.error == "HTTP 502: not a Prometheus answer"
+
+
+def test_a_redirect_is_reported_not_followed() -> None:
+    assert answer("", status=302).error == "HTTP 302: redirects are not followed"
 
 
 @pytest.mark.parametrize(
@@ -104,165 +113,111 @@ def test_malformed_answers_are_errors_not_exceptions(body: dict[str, Any] | str)
     assert result.outcome == QueryOutcome.ERROR and result.value is None and result.error
 
 
-def test_long_error_texts_are_cut() -> None:
-    result = answer({"status": "error", "errorType": "x", "error": "e" * 5000}, status=422)
-    assert len(result.error or "") == prometheus.MAX_ERROR_LENGTH
+@dataclass(frozen=True)
+class FakeOutbound(Outbound):
+    """Records each call and answers with ``respond(method, url, headers, body)``."""
+
+    respond: Callable[..., Answer] = field(default=lambda *a: Answer(200, {}, b""))
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def request(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        **kwargs: Any,
+    ) -> Answer:
+        self.calls.append(
+            {"method": method, "url": url, "headers": dict(headers or {}), "body": body, **kwargs}
+        )
+        return self.respond(method, url, headers, body)
 
 
-class FakeAdapter(BaseAdapter):
-    """A transport that records requests and answers with ``respond(request)``."""
-
-    def __init__(self, respond: Callable[[requests.PreparedRequest], requests.Response]) -> None:
-        super().__init__()
-        self.respond = respond
-        self.requests: list[requests.PreparedRequest] = []
-        self.timeouts: list[Any] = []
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        self.requests.append(request)
-        self.timeouts.append(kwargs.get("timeout"))
-        return self.respond(request)
-
-    def close(self) -> None:
-        pass
+def respond_with(body: dict[str, Any] | bytes, status: int = 200) -> Callable[..., Answer]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return lambda *_: Answer(status, {}, data)
 
 
-def respond_with(
-    body: dict[str, Any] | bytes, status: int = 200
-) -> Callable[[requests.PreparedRequest], requests.Response]:
-    def respond(request: requests.PreparedRequest) -> requests.Response:
-        response = requests.Response()
-        response.status_code = status
-        response.raw = _Raw(body if isinstance(body, bytes) else json.dumps(body).encode())
-        response.request = request
-        return response
-
-    return respond
-
-
-class _Raw:
-    """Enough of urllib3's response for requests' iter_content."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def stream(self, chunk_size: int, decode_content: bool = True) -> Iterator[bytes]:
-        for start in range(0, len(self.data), chunk_size):
-            yield self.data[start : start + chunk_size]
-
-    def close(self) -> None:
-        pass
-
-    def release_conn(self) -> None:
-        pass
-
-
-@pytest.fixture
-def client() -> Iterator[PrometheusClient]:
-    with PrometheusClient("http://prometheus.test:9090/prefix/", bearer_token=" s3cret\n", timeout=2.5) as c:
-        yield c
-
-
-def mount(
-    client: PrometheusClient, respond: Callable[[requests.PreparedRequest], requests.Response]
-) -> FakeAdapter:
-    adapter = FakeAdapter(respond)
-    client.session.mount("http://", adapter)
-    client.session.mount("https://", adapter)
-    return adapter
-
-
-def test_a_query_is_a_get_with_the_token_and_a_timeout(client: PrometheusClient) -> None:
-    adapter = mount(client, respond_with(vector("0.5")))
-    assert client.query('rate(x{a="b"}[1m])').value == 0.5
-    (request,) = adapter.requests
-    url = urlsplit(request.url or "")
-    assert (request.method, url.netloc, url.path) == ("GET", "prometheus.test:9090", "/prefix/api/v1/query")
-    assert parse_qs(url.query) == {"query": ['rate(x{a="b"}[1m])'], "timeout": ["2.5"]}
-    assert request.headers["Authorization"] == "Bearer s3cret"
-    assert adapter.timeouts == [2.5]
-
-
-def test_a_long_query_is_posted_form_encoded(client: PrometheusClient) -> None:
-    adapter = mount(client, respond_with(vector("1")))
-    long_query = "sum(" + " + ".join(f'x{{i="{i}"}}' for i in range(400)) + ")"
-    assert client.query(long_query).value == 1.0
-    (request,) = adapter.requests
-    assert request.method == "POST"
-    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
-    body = request.body if isinstance(request.body, str) else (request.body or b"").decode()
-    assert parse_qs(body)["query"] == [long_query]
-
-
-def test_no_token_sends_no_authorization_header() -> None:
-    with PrometheusClient("http://p:9090", bearer_token="  ") as client:
-        adapter = mount(client, respond_with(vector("1")))
-        client.query(Q)
-    assert "Authorization" not in adapter.requests[0].headers
-
-
-def test_the_environment_is_not_trusted_and_tls_is_verified_by_default() -> None:
-    with PrometheusClient("https://p:9090") as client:
-        assert client.session.trust_env is False
-        assert client.session.verify is True
-    with PrometheusClient("https://p:9090", ca_file="/etc/ca.pem") as client:
-        assert client.session.verify == "/etc/ca.pem"
-    source = PrometheusSource(address="https://p:9090", insecure_skip_verify=True)
-    with PrometheusClient.from_source(source, "t") as client:
-        assert client.session.verify is False
-        assert client.session.headers["Authorization"] == "Bearer t"
-
-
-def _raising(error: Exception) -> Callable[[requests.PreparedRequest], requests.Response]:
-    def respond(request: requests.PreparedRequest) -> requests.Response:
+def raising(error: Exception) -> Callable[..., Answer]:
+    def respond(*_: object) -> Answer:
         raise error
 
     return respond
 
 
+def make(respond: Callable[..., Answer], **kwargs: Any) -> tuple[PrometheusClient, FakeOutbound]:
+    outbound = FakeOutbound(respond=respond)
+    kwargs.setdefault("bearer_token", " s3cret\n")
+    kwargs.setdefault("timeout", 2.5)
+    return PrometheusClient("http://prometheus.test:9090/prefix/", outbound=outbound, **kwargs), outbound
+
+
+def test_a_query_is_a_get_with_the_token_a_deadline_and_a_capped_answer() -> None:
+    client, outbound = make(respond_with(vector("0.5")))
+    assert client.query('rate(x{a="b"}[1m])').value == 0.5
+    (call,) = outbound.calls
+    url = urlsplit(call["url"])
+    assert (call["method"], url.netloc, url.path) == ("GET", "prometheus.test:9090", "/prefix/api/v1/query")
+    assert parse_qs(url.query) == {"query": ['rate(x{a="b"}[1m])'], "timeout": ["2.5"]}
+    assert call["headers"]["Authorization"] == "Bearer s3cret"
+    assert (call["deadline"], call["max_body"]) == (2.5, prometheus.MAX_ANSWER_BYTES)
+    assert call["verify"] is True
+
+
+def test_a_long_query_is_posted_form_encoded() -> None:
+    client, outbound = make(respond_with(vector("1")))
+    long_query = "sum(" + " + ".join(f'x{{i="{i}"}}' for i in range(400)) + ")"
+    assert client.query(long_query).value == 1.0
+    (call,) = outbound.calls
+    assert call["method"] == "POST"
+    assert call["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
+    assert parse_qs(call["body"].decode())["query"] == [long_query]
+
+
+def test_no_token_sends_no_authorization_header_and_provider_headers_are_sent() -> None:
+    client, outbound = make(respond_with(vector("1")), bearer_token="  ", headers={"X-Scope-OrgID": "team-a"})
+    client.query(Q)
+    assert "Authorization" not in outbound.calls[0]["headers"]
+    assert outbound.calls[0]["headers"]["X-Scope-OrgID"] == "team-a"
+
+
+def test_tls_is_verified_unless_told_otherwise() -> None:
+    client, outbound = make(respond_with(vector("1")), verify=False, ca_file="/etc/ca.pem")
+    client.query(Q)
+    assert (outbound.calls[0]["verify"], outbound.calls[0]["ca_file"]) == (False, "/etc/ca.pem")
+
+
 @pytest.mark.parametrize(
     ("error", "message"),
     [
-        (requests.ReadTimeout("read timed out"), "timed out after 2.5s"),
-        (requests.ConnectTimeout("connect timed out"), "timed out after 2.5s"),
+        (OutboundError("timeout", "after 2.5s"), "timed out after 2.5s"),
+        (OutboundError("connection refused"), "cannot query Prometheus: connection refused"),
+        (OutboundError("TLS error", "CERTIFICATE_VERIFY_FAILED"), "cannot query Prometheus: TLS error"),
         (
-            requests.ConnectionError(
-                "HTTPConnectionPool(host='p', port=1): Max retries exceeded with url: "
-                "/api/v1/query?query=secret (Caused by NewConnectionError('<urllib3.connection."
-                "HTTPConnection>: Failed to establish a new connection: [Errno 111] Connection refused'))"
-            ),
-            "cannot reach Prometheus: [Errno 111] Connection refused",
+            OutboundError("refused by egress policy", "169.254.169.254: a link-local address"),
+            "cannot query Prometheus: refused by egress policy",
         ),
-        (
-            requests.exceptions.SSLError(
-                "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed (_ssl.c:1006)"
-            ),
-            "TLS error: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed (_ssl.c:1006)",
-        ),
-        (requests.ConnectionError("something else"), "cannot reach Prometheus: ConnectionError"),
     ],
 )
-def test_network_trouble_is_a_reason_not_an_exception(
-    client: PrometheusClient, error: Exception, message: str
-) -> None:
-    mount(client, _raising(error))
+def test_network_trouble_is_a_short_reason_not_an_exception(error: Exception, message: str) -> None:
+    client, _ = make(raising(error))
     result = client.query(Q)
     assert (result.outcome, result.value, result.error) == (QueryOutcome.ERROR, None, message)
 
 
 def test_a_token_that_is_not_one_line_is_a_reason_not_an_exception() -> None:
-    with PrometheusClient("http://p:9090", bearer_token="a\nb") as client:
-        mount(client, respond_with(vector("1")))
-        result = client.query(Q)
-    assert result.error == "invalid bearer token: it must be one line of printable text"
-    assert "a\nb" not in (result.error or "")
-
-
-def test_an_oversized_answer_is_refused(client: PrometheusClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(prometheus, "MAX_ANSWER_BYTES", 1000)
-    mount(client, respond_with(vector(*["1"] * 100)))
+    client, outbound = make(respond_with(vector("1")), bearer_token="a\nb")
     result = client.query(Q)
-    assert result.outcome == QueryOutcome.ERROR and "larger than 1000 bytes" in (result.error or "")
+    assert result.error == "invalid bearer token: it must be one line of printable text"
+    assert outbound.calls == []
+
+
+def test_an_oversized_answer_is_refused() -> None:
+    client, _ = make(raising(OutboundError(f"answer larger than {prometheus.MAX_ANSWER_BYTES} bytes")))
+    result = client.query(Q)
+    assert result.outcome == QueryOutcome.ERROR and "larger than" in (result.error or "")
 
 
 def _count(outcome: QueryOutcome) -> float:
@@ -278,15 +233,11 @@ def _count(outcome: QueryOutcome) -> float:
         (respond_with(vector()), QueryOutcome.EMPTY),
         (respond_with(vector("NaN")), QueryOutcome.NAN),
         (respond_with({"status": "error", "errorType": "bad_data", "error": "x"}, 400), QueryOutcome.ERROR),
-        (_raising(requests.ConnectionError("refused")), QueryOutcome.ERROR),
+        (raising(OutboundError("connection refused")), QueryOutcome.ERROR),
     ],
 )
-def test_each_query_is_counted_by_outcome(
-    client: PrometheusClient,
-    respond: Callable[[requests.PreparedRequest], requests.Response],
-    outcome: QueryOutcome,
-) -> None:
-    mount(client, respond)
+def test_each_query_is_counted_by_outcome(respond: Callable[..., Answer], outcome: QueryOutcome) -> None:
+    client, _ = make(respond)
     before = {o: _count(o) for o in QueryOutcome}
     client.query(Q)
     after = {o: _count(o) for o in QueryOutcome}

@@ -17,14 +17,17 @@ Choices, and why:
   proxies in front of Prometheus (kube-rbac-proxy maps GET to the ``get`` verb)
   allow; a query whose URL would exceed :data:`MAX_GET_QUERY_LENGTH` is POSTed
   form-encoded, which Prometheus accepts too, to stay under proxies' URL limits.
-- **Secure by default.** TLS certificates are verified unless the spec says
-  ``insecureSkipVerify``; a CA bundle can be given. The bearer token is passed
-  in as a string (the kube layer reads it from a Secret) and is never logged or
-  put in an error message.
-- **No ambient configuration.** ``trust_env=False``: no proxy variables or
-  ``.netrc`` credentials leak into requests to Prometheus.
-- **Bounded.** Every request has a timeout (also sent to Prometheus as its own
-  query timeout) and answers larger than :data:`MAX_ANSWER_BYTES` are refused.
+- **Secure by default.** TLS certificates are verified unless the provider
+  says ``insecureSkipVerify``; a CA bundle can be given. The bearer token is
+  passed in as a string (read by the caller from a Secret) and is never logged
+  or put in an error message.
+- **Under the egress rules.** Every call goes through
+  :class:`~modeldeploy.analysis.outbound.Outbound`: allow-list checked after DNS
+  resolution, no redirects, a total deadline (also sent to Prometheus as its
+  own query timeout), answers capped at :data:`MAX_ANSWER_BYTES`.
+- **Nothing of the answer's text in status.** An error is a short class
+  (``HTTP 503``, ``timeout``, ``Prometheus bad_data``): a tenant who points a
+  query at something that is not Prometheus learns nothing of its body.
 
 Each query is counted in :data:`modeldeploy.analysis.metrics.PROMETHEUS_QUERIES`
 by outcome and timed.
@@ -34,16 +37,14 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import requests
-
 from modeldeploy.analysis.metrics import PROMETHEUS_QUERIES, PROMETHEUS_QUERY_SECONDS, QueryOutcome
-from modeldeploy.api import PrometheusSource
+from modeldeploy.analysis.outbound import Outbound, OutboundError
 
 MAX_GET_QUERY_LENGTH = 2048
 """Longest URL-encoded query sent with GET; longer ones are POSTed."""
@@ -56,8 +57,10 @@ MAX_ERROR_LENGTH = 300
 
 API_PATH = "/api/v1/query"
 
-_REASON = re.compile(r"\[(Errno -?\d+|SSL: \w+)\] [^'\"]+")
-"""The useful part of a urllib3 error text: ``[Errno 111] Connection refused``, ``[SSL: ...] ...``."""
+PROMETHEUS_ERROR_TYPES = frozenset(
+    {"timeout", "canceled", "execution", "bad_data", "internal", "unavailable", "not_found", "not_acceptable"}
+)
+"""The ``errorType`` values Prometheus documents; anything else is reported as ``error``."""
 
 
 @dataclass(frozen=True)
@@ -76,13 +79,13 @@ class QueryResult:
 
 
 class PrometheusClient:
-    """Instant queries against one Prometheus HTTP API.
+    """Instant queries against one Prometheus HTTP API, through ``outbound``.
 
     ``address`` is the base URL (``http://prometheus.monitoring:9090``, possibly
     with a path prefix). ``verify=False`` skips TLS verification; ``ca_file``
-    names a CA bundle to verify against instead of the system's. One client holds
-    one connection pool (``session``, a ``requests.Session``); use it from one
-    thread at a time and :meth:`close` it.
+    names a CA bundle to verify against instead of the system's; ``headers`` are
+    sent with every query (e.g. Mimir's ``X-Scope-OrgID``). The client holds no
+    connection: it may be used from several threads.
     """
 
     def __init__(
@@ -90,39 +93,23 @@ class PrometheusClient:
         address: str,
         bearer_token: str | None = None,
         *,
+        outbound: Outbound,
         verify: bool = True,
         ca_file: str | None = None,
         timeout: float = 10.0,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.address = address.rstrip("/")
         self.url = self.address + API_PATH
         self.timeout = timeout
-        self.session = requests.Session()
-        self.session.trust_env = False
-        self.session.verify = ca_file if ca_file else verify
-        self.session.headers["Accept"] = "application/json"
-        self.session.headers["User-Agent"] = "modeldeploy"
+        self.outbound = outbound
+        self.verify = verify
+        self.ca_file = ca_file
+        self.headers = {"Accept": "application/json", **(headers or {})}
         token = (bearer_token or "").strip()
-        if token:
-            self.session.headers["Authorization"] = f"Bearer {token}"
-
-    @classmethod
-    def from_source(
-        cls,
-        source: PrometheusSource,
-        bearer_token: str | None = None,
-        *,
-        ca_file: str | None = None,
-        timeout: float = 10.0,
-    ) -> PrometheusClient:
-        """A client for ``spec.analysis.prometheus``; the caller has read its bearer token Secret."""
-        return cls(
-            source.address,
-            bearer_token,
-            verify=not source.insecure_skip_verify,
-            ca_file=ca_file,
-            timeout=timeout,
-        )
+        self.token_invalid = any(ord(c) < 0x20 or ord(c) == 0x7F for c in token)
+        if token and not self.token_invalid:
+            self.headers["Authorization"] = f"Bearer {token}"
 
     def query(self, promql: str) -> QueryResult:
         """Evaluate ``promql`` now. Never raises for network, HTTP or data problems."""
@@ -135,7 +122,7 @@ class PrometheusClient:
         return result
 
     def close(self) -> None:
-        self.session.close()
+        """Nothing to release (kept so callers can use the client as a context manager)."""
 
     def __enter__(self) -> PrometheusClient:
         return self
@@ -144,22 +131,35 @@ class PrometheusClient:
         self.close()
 
     def _query(self, promql: str) -> QueryResult:
+        if self.token_invalid:
+            return _failed(promql, "invalid bearer token: it must be one line of printable text")
         params = {"query": promql, "timeout": f"{self.timeout:g}"}
+        encoded = urlencode(params)
         try:
-            if len(urlencode(params)) <= MAX_GET_QUERY_LENGTH:
-                response = self.session.get(self.url, params=params, timeout=self.timeout, stream=True)
+            if len(encoded) <= MAX_GET_QUERY_LENGTH:
+                answer = self._call("GET", f"{self.url}?{encoded}", None, {})
             else:
-                response = self.session.post(self.url, data=params, timeout=self.timeout, stream=True)
-            with response:
-                body = _read_limited(response)
-        except requests.RequestException as error:
-            if isinstance(error, requests.Timeout) or "timed out" in str(error):
-                # a timeout while reading the body surfaces as a ConnectionError
+                form = {"Content-Type": "application/x-www-form-urlencoded"}
+                answer = self._call("POST", self.url, encoded.encode(), form)
+        except OutboundError as error:
+            if error.kind == "timeout":
                 return _failed(promql, f"timed out after {self.timeout:g}s")
-            return _failed(promql, _describe(error))
-        if body is None:
-            return _failed(promql, f"answer larger than {MAX_ANSWER_BYTES} bytes: aggregate the query")
-        return parse_answer(promql, response.status_code, body)
+            if error.kind.startswith("answer larger"):
+                return _failed(promql, f"{error.kind}: aggregate the query")
+            return _failed(promql, f"cannot query Prometheus: {error.kind}")
+        return parse_answer(promql, answer.status, answer.body)
+
+    def _call(self, method: str, url: str, body: bytes | None, extra: dict[str, str]) -> Any:
+        return self.outbound.request(
+            method,
+            url,
+            deadline=self.timeout,
+            max_body=MAX_ANSWER_BYTES,
+            headers={**self.headers, **extra},
+            body=body,
+            verify=self.verify,
+            ca_file=self.ca_file,
+        )
 
 
 def parse_answer(promql: str, status_code: int, body: bytes) -> QueryResult:
@@ -168,18 +168,23 @@ def parse_answer(promql: str, status_code: int, body: bytes) -> QueryResult:
         answer = json.loads(body)
     except ValueError:
         answer = None
+    if 300 <= status_code < 400:
+        return _failed(promql, f"HTTP {status_code}: redirects are not followed")
     if not isinstance(answer, dict) or "status" not in answer:
-        text = body[:MAX_ERROR_LENGTH].decode("utf-8", "replace").strip()
-        return _failed(promql, f"HTTP {status_code}: not a Prometheus answer: {text!r}")
+        return _failed(promql, f"HTTP {status_code}: not a Prometheus answer")
     if answer.get("status") != "success":
-        kind = answer.get("errorType", "error")
-        return _failed(promql, f"Prometheus {kind} (HTTP {status_code}): {answer.get('error', '')}")
+        kind = answer.get("errorType")
+        if kind not in PROMETHEUS_ERROR_TYPES:
+            kind = "error"
+        return _failed(
+            promql, f"Prometheus {kind} (HTTP {status_code}): run the query in Prometheus to see why"
+        )
     if not 200 <= status_code < 300:
         return _failed(promql, f"HTTP {status_code}")
     try:
         return _read_data(promql, answer["data"])
     except (KeyError, IndexError, TypeError, ValueError):
-        return _failed(promql, "unexpected answer shape: " + json.dumps(answer.get("data")))
+        return _failed(promql, "unexpected answer shape: not one number")
 
 
 def _read_data(promql: str, data: dict[str, Any]) -> QueryResult:
@@ -216,24 +221,3 @@ def _failed(promql: str, error: str) -> QueryResult:
     if len(error) > MAX_ERROR_LENGTH:
         error = error[: MAX_ERROR_LENGTH - 3] + "..."
     return QueryResult(promql, QueryOutcome.ERROR, error=error)
-
-
-def _read_limited(response: requests.Response) -> bytes | None:
-    """The body, or None when it is larger than MAX_ANSWER_BYTES."""
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(chunk_size=65536):
-        size += len(chunk)
-        if size > MAX_ANSWER_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _describe(error: requests.RequestException) -> str:
-    """A short reason for a network error, without the URL (which holds the whole query)."""
-    kind = "TLS error" if isinstance(error, requests.exceptions.SSLError) else "cannot reach Prometheus"
-    if isinstance(error, requests.exceptions.InvalidHeader):
-        return "invalid bearer token: it must be one line of printable text"
-    found = _REASON.search(str(error))
-    return f"{kind}: {found.group(0) if found else type(error).__name__}"

@@ -11,6 +11,10 @@ refused counts as an error.
 How the operator reaches a Service is configurable (``--service-url-template``)
 because where it runs decides it: in the cluster,
 ``http://{service}.{namespace}.svc:{port}``; in tests, a server on 127.0.0.1.
+Every request goes through :class:`~modeldeploy.analysis.outbound.Outbound`
+(egress rules, no redirects, a total deadline per request, answers capped at
+:data:`MAX_ANSWER_BYTES` and discarded), so a candidate that answers with
+gigabytes or one byte a second costs an error, not the operator's memory.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import requests
-
+from modeldeploy.analysis.outbound import Outbound, OutboundError
 from modeldeploy.api import Warmup, parse_duration
 
 DEFAULT_SERVICE_URL_TEMPLATE = "http://{service}.{namespace}.svc:{port}"
 REQUEST_TIMEOUT = 10.0
+MAX_ANSWER_BYTES = 1024 * 1024
+"""A warm-up answer is read (so its latency is honest) and dropped; larger ones count as errors."""
 
 
 def service_url(template: str, service: str, namespace: str, port: int) -> str:
@@ -55,7 +60,9 @@ def percentile(samples: Sequence[float], fraction: float) -> float | None:
     return ordered[rank - 1]
 
 
-def run_warmup(base_url: str, warmup: Warmup, payloads: Sequence[bytes], revision: str) -> WarmupResult:
+def run_warmup(
+    base_url: str, warmup: Warmup, payloads: Sequence[bytes], revision: str, outbound: Outbound
+) -> WarmupResult:
     """Send the warm-up requests and judge them against maxLatencyP99 and maxErrorRate."""
     deadline = time.monotonic() + parse_duration(warmup.timeout)
     url = base_url + warmup.path
@@ -68,27 +75,34 @@ def run_warmup(base_url: str, warmup: Warmup, payloads: Sequence[bytes], revisio
             return None
         started = time.perf_counter()
         headers = {"X-Modeldeploy-Warmup": "true", "X-Modeldeploy-Revision": revision}
+        budget = min(REQUEST_TIMEOUT, deadline - time.monotonic())
+        if budget <= 0:
+            return None
+        body = None
+        if payloads:
+            body = payloads[index % len(payloads)]
+            headers["Content-Type"] = "application/json"
         try:
-            if payloads:
-                body = payloads[index % len(payloads)]
-                headers["Content-Type"] = "application/json"
-                response = session.post(url, data=body, headers=headers, timeout=REQUEST_TIMEOUT)
-            else:
-                response = session.get(url, headers=headers, timeout=REQUEST_TIMEOUT)
-        except requests.RequestException:
+            answer = outbound.request(
+                "POST" if body is not None else "GET",
+                url,
+                deadline=budget,
+                max_body=MAX_ANSWER_BYTES,
+                headers=headers,
+                body=body,
+            )
+        except OutboundError:
             return None
         elapsed = time.perf_counter() - started
-        return elapsed if response.status_code < 500 else None
+        return elapsed if answer.status < 300 or 400 <= answer.status < 500 else None
 
-    with requests.Session() as session:
-        session.trust_env = False
-        with ThreadPoolExecutor(max_workers=warmup.concurrency) as pool:
-            for latency in pool.map(one, range(warmup.requests)):
-                sent += 1
-                if latency is None:
-                    errors += 1
-                else:
-                    latencies.append(latency)
+    with ThreadPoolExecutor(max_workers=warmup.concurrency) as pool:
+        for latency in pool.map(one, range(warmup.requests)):
+            sent += 1
+            if latency is None:
+                errors += 1
+            else:
+                latencies.append(latency)
     p99 = percentile(latencies, 0.99)
     return judge_warmup(warmup, sent, errors, p99, timed_out=time.monotonic() > deadline)
 

@@ -6,6 +6,14 @@ to it as :class:`~modeldeploy.plan.model.Inputs`. What is due is read from the
 status: analysis runs while the candidate is in an analysed stage it has
 entered, immediately on entry and then every ``spec.analysis.interval``;
 warm-up runs once the candidate is Ready in the Warmup stage.
+
+Where metrics come from is the admin's choice (:mod:`modeldeploy.providers`):
+the provider a ModelDeployment names in ``spec.analysis.provider``, or the
+default, and only if it serves the ModelDeployment's namespace; its Secret is
+read from the operator's namespace. An inline ``spec.analysis.prometheus`` is
+honoured only when the admin allows inline providers, with its Secret read
+from the ModelDeployment's own namespace. Every call goes through the admin's
+egress rules (:class:`~modeldeploy.analysis.outbound.Outbound`).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from modeldeploy.analysis import (
     rollout_variables,
 )
 from modeldeploy.analysis.metrics import QueryOutcome
+from modeldeploy.analysis.outbound import Outbound
 from modeldeploy.analysis.warmup import run_warmup, service_url
 from modeldeploy.analysis.webhook import call_webhook
 from modeldeploy.api import (
@@ -50,6 +59,7 @@ from modeldeploy.kube.kinds import CONFIG_MAP, SECRET
 from modeldeploy.plan.fallback import check_due
 from modeldeploy.plan.model import Inputs, Judgement, Subject, WarmupOutcome, WebhookOutcome
 from modeldeploy.plan.stages import Position, analysed
+from modeldeploy.providers import OperatorConfig
 
 logger = logging.getLogger("modeldeploy.measure")
 
@@ -62,22 +72,23 @@ JUDGEMENT_KINDS: dict[str, Literal["pending", "pass", "hold", "fail", "rollback"
 }
 
 
+@dataclass(frozen=True)
 class NoPrometheus:
-    """Stands in when no Prometheus address is configured: every query is Inconclusive, never a pass."""
+    """Stands in when no provider may be used: every query is Inconclusive with ``reason``, never a pass."""
+
+    reason: str = "no metric provider: set spec.analysis.provider or ask the admin for a default one"
 
     def query(self, promql: str) -> QueryResult:
-        return QueryResult(
-            query=promql,
-            outcome=QueryOutcome.ERROR,
-            error="no Prometheus address: set spec.analysis.prometheus.address or run with --prometheus-url",
-        )
+        return QueryResult(query=promql, outcome=QueryOutcome.ERROR, error=self.reason)
 
 
 @dataclass(frozen=True)
 class Measurer:
     client: KubeClient
-    prometheus_url: str | None
+    config: OperatorConfig
+    outbound: Outbound
     service_url_template: str
+    operator_namespace: str | None = None
 
     def inputs(self, subject: Subject, now: datetime) -> Inputs:
         try:
@@ -136,7 +147,7 @@ class Measurer:
             "value": retrain.value,
             "retrain": retrain.count,
         }
-        answer = call_webhook(hook.url, body, parse_duration(hook.timeout), hook.retries)
+        answer = call_webhook(hook.url, body, parse_duration(hook.timeout), hook.retries, self.outbound)
         return WebhookOutcome(answer.ok, answer.message)
 
     def _rollout(
@@ -216,22 +227,51 @@ class Measurer:
                 prometheus.close()
 
     def _prometheus(self, subject: Subject, spec: ModelDeploymentSpec) -> PrometheusClient | NoPrometheus:
-        source = spec.analysis.prometheus if spec.analysis else None
-        if source is None:
-            if not self.prometheus_url:
-                return NoPrometheus()
-            return PrometheusClient(self.prometheus_url)
-        token = None
-        if source.bearer_token_secret_ref is not None:
-            token = self._secret(
-                subject.namespace, source.bearer_token_secret_ref.name, source.bearer_token_secret_ref.key
+        analysis = spec.analysis
+        namespace = subject.namespace
+        if analysis is not None and analysis.prometheus is not None:
+            source = analysis.prometheus
+            if not self.config.inline_providers:
+                return NoPrometheus(
+                    "spec.analysis.prometheus is refused: the admin allows no inline address; "
+                    "name an admin-configured provider in spec.analysis.provider"
+                )
+            token = None
+            if source.bearer_token_secret_ref is not None:
+                ref = source.bearer_token_secret_ref
+                token = self._secret(namespace, ref.name, ref.key)
+            return PrometheusClient(
+                source.address, token, outbound=self.outbound, verify=not source.insecure_skip_verify
             )
-        return PrometheusClient.from_source(source, bearer_token=token)
+        name = analysis.provider if analysis is not None else None
+        provider = self.config.provider(name, namespace)
+        if provider is None:
+            if name is not None:
+                return NoPrometheus(
+                    f"metric provider {name!r} is not offered to namespace {namespace}: "
+                    "ask the cluster admin, or remove spec.analysis.provider to use the default"
+                )
+            return NoPrometheus()
+        token = None
+        if provider.bearer_token_secret_ref is not None:
+            if not self.operator_namespace:
+                return NoPrometheus(f"metric provider {provider.name!r}: the operator's namespace is unknown")
+            own = provider.bearer_token_secret_ref
+            token = self._secret(self.operator_namespace, own.name, own.key)
+        return PrometheusClient(
+            provider.address,
+            token,
+            outbound=self.outbound,
+            verify=not provider.tls.insecure_skip_verify,
+            ca_file=provider.tls.ca_file,
+            timeout=provider.timeout_seconds,
+            headers=provider.headers_for(namespace),
+        )
 
     def _secret(self, namespace: str, name: str, key: str) -> str | None:
         try:
             secret = self.client.get(SECRET, namespace, name)
-        except ApiError as error:
+        except (ApiError, ValueError) as error:
             logger.warning("cannot read Secret %s/%s: %s", namespace, name, error)
             return None
         data = (secret or {}).get("data") or {}
@@ -252,5 +292,5 @@ class Measurer:
             data = config_map.get("data") or {}
             payloads = [data[key].encode() for key in sorted(data)]
         url = service_url(self.service_url_template, f"{subject.name}-candidate", subject.namespace, 80)
-        result = run_warmup(url, warmup, payloads, revision)
+        result = run_warmup(url, warmup, payloads, revision, self.outbound)
         return WarmupOutcome(result.passed, result.message)

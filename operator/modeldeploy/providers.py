@@ -1,0 +1,144 @@
+"""The admin's side of tenancy: metric providers and egress rules, read once from the operator's config.
+
+Why the operator's configuration and not a cluster-scoped resource: this is
+where an SRE already sets the operator's Prometheus (``prometheusUrl`` in the
+chart), the way Flagger takes ``-metrics-server`` and Grafana provisions data
+sources from a file. It is reviewed and rolled out with the chart, lives in the
+operator's namespace beside the Secrets it names, and needs no extra watch,
+CRD or RBAC; tenants can neither read nor write it. The price is a rollout of
+the operator when it changes (the chart restarts it on a checksum change).
+
+A provider holds what a tenant must not choose: the address, TLS settings, a
+bearer token Secret *in the operator's namespace*, headers (``X-Scope-OrgID:
+"{{namespace}}"`` gives each namespace its own Mimir/Cortex tenant), and which
+namespaces may use it. A ModelDeployment names one in ``spec.analysis.provider``
+or gets the default. ``spec.analysis.prometheus`` (an inline address, its Secret
+in the ModelDeployment's own namespace) works only with ``inlineProviders: true``.
+
+The file (``--config``, YAML)::
+
+    metricProviders:
+    - name: mimir
+      default: true
+      address: https://mimir.monitoring:8080/prometheus
+      namespaces: ["*"]                 # or a list of namespace names
+      headers: {X-Scope-OrgID: "{{namespace}}"}
+      bearerTokenSecretRef: {name: mimir-token, key: token}
+      tls: {caFile: /etc/modeldeploy/ca/ca.crt, insecureSkipVerify: false}
+      timeout: 10s
+    inlineProviders: false
+    egress:
+      allow: [10.0.0.0/8, hooks.acme.io, "*.svc.cluster.local"]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from modeldeploy.api.base import DnsLabel, DnsSubdomain
+from modeldeploy.api.durations import Duration, parse_duration
+
+NAMESPACE_PLACEHOLDER = "{{namespace}}"
+ALL_NAMESPACES = "*"
+IMPLICIT_DEFAULT = "default"
+"""The name of the provider made from ``--prometheus-url`` when the config defines none."""
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, validate_by_name=True)
+
+
+class SecretKeyRef(_Config):
+    name: DnsSubdomain
+    key: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+
+
+class ProviderTls(_Config):
+    ca_file: str | None = None
+    insecure_skip_verify: bool = False
+
+
+HeaderName = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
+HeaderValue = Annotated[str, Field(max_length=4096, pattern=r"^[\t\x20-\x7e]*$")]
+
+
+class MetricProvider(_Config):
+    """A Prometheus-compatible endpoint the admin offers to some namespaces."""
+
+    name: DnsLabel
+    address: Annotated[str, Field(max_length=2048, pattern=r"^https?://")]
+    default: bool = False
+    namespaces: tuple[Annotated[str, Field(pattern=r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")], ...] = (
+        ALL_NAMESPACES,
+    )
+    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
+    bearer_token_secret_ref: SecretKeyRef | None = None
+    tls: ProviderTls = Field(default_factory=ProviderTls)
+    timeout: Duration = "10s"
+
+    def serves(self, namespace: str) -> bool:
+        return ALL_NAMESPACES in self.namespaces or namespace in self.namespaces
+
+    def headers_for(self, namespace: str) -> dict[str, str]:
+        """The headers with ``{{namespace}}`` filled in (a namespace is a DNS label: header-safe)."""
+        return {name: value.replace(NAMESPACE_PLACEHOLDER, namespace) for name, value in self.headers.items()}
+
+    @property
+    def timeout_seconds(self) -> float:
+        return parse_duration(self.timeout)
+
+
+class Egress(_Config):
+    allow: tuple[str, ...] | None = None
+    """None: the built-in default (private addresses); see :mod:`modeldeploy.analysis.outbound`."""
+
+
+class OperatorConfig(_Config):
+    metric_providers: tuple[MetricProvider, ...] = ()
+    inline_providers: bool = False
+    egress: Egress = Field(default_factory=Egress)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        names = [p.name for p in self.metric_providers]
+        if len(names) != len(set(names)):
+            raise ValueError("metricProviders: names must be unique")
+        if sum(p.default for p in self.metric_providers) > 1:
+            raise ValueError("metricProviders: at most one provider may be the default")
+        return self
+
+    def with_prometheus_url(self, url: str | None) -> OperatorConfig:
+        """``--prometheus-url`` as the default provider for every namespace, unless the file has a default."""
+        if not url or any(p.default for p in self.metric_providers):
+            return self
+        if any(p.name == IMPLICIT_DEFAULT for p in self.metric_providers):
+            raise ValueError(f"--prometheus-url makes a provider named {IMPLICIT_DEFAULT!r}: rename yours")
+        implicit = MetricProvider(name=IMPLICIT_DEFAULT, address=url, default=True)
+        return self.model_copy(update={"metric_providers": (*self.metric_providers, implicit)})
+
+    def provider(self, name: str | None, namespace: str) -> MetricProvider | None:
+        """The provider ``name`` (the default when None) if it serves ``namespace``, else None."""
+        for provider in self.metric_providers:
+            if (provider.name == name or (name is None and provider.default)) and provider.serves(namespace):
+                return provider
+        return None
+
+
+class ConfigError(ValueError):
+    """The config file cannot be used; the message names the file and the field."""
+
+
+def load_config(path: str | None) -> OperatorConfig:
+    """The config in ``path`` (YAML), or the defaults when no path is given."""
+    if not path:
+        return OperatorConfig()
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        return OperatorConfig.model_validate(data)
+    except (OSError, yaml.YAMLError, ValidationError, ValueError) as error:
+        raise ConfigError(f"{path}: {error}") from error
