@@ -44,9 +44,10 @@ cluster-up: binaries ## Start the local control plane and Prometheus; prints PRO
 cluster-down: install ## Stop the local control plane; no process is left behind
 	@$(BIN)/modeldeploy-dev down --state-dir $(STATE_DIR)
 
-crds: install ## Regenerate crds/modeldeployment.yaml from the API models (and the chart's copy)
+crds: install ## Regenerate the CRD (and the chart's copy) and the chart's admission policies from the API models
 	$(BIN)/python -m modeldeploy.api.crd > crds/modeldeployment.yaml
 	cp crds/modeldeployment.yaml charts/modeldeploy/crds/modeldeployment.yaml
+	$(BIN)/python -m modeldeploy.api.admission > charts/modeldeploy/templates/admission-policies.yaml
 
 DEMO_ARGS ?=
 demo: binaries ## Show a model rollout: a better model promoted, a worse one rolled back by accuracy (DEMO_ARGS=--fast)

@@ -21,7 +21,6 @@ NAMESPACED_RULES = {
     ("networking.istio.io", "virtualservices"): EVERYWHERE,
     ("batch", "jobs"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "configmaps"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("", "secrets"): {"get"},
     ("", "events"): {"create", "patch"},
 }
 CRDS = {("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"}}
@@ -89,9 +88,32 @@ def test_peering_adds_a_peering_per_namespace_in_namespaced_mode() -> None:
     assert not find(docs, "ClusterKopfPeering")
 
 
-def test_secrets_can_be_left_out_entirely() -> None:
-    table = rules(bound_roles(render("--set", "rbac.readSecrets=false"))[("ClusterRole", None)])
-    assert ("", "secrets") not in table
+def test_no_secret_is_readable_outside_the_operator_namespace_by_default() -> None:
+    for role in bound_roles(render()).values():
+        assert ("", "secrets") not in rules(role)
+    for role in bound_roles(render(*NAMESPACED)).values():
+        assert ("", "secrets") not in rules(role)
+
+
+def test_inline_provider_tokens_need_read_secrets_which_grants_get_only() -> None:
+    table = rules(bound_roles(render("--set", "rbac.readSecrets=true"))[("ClusterRole", None)])
+    assert table[("", "secrets")] == {"get"}
+
+
+def test_provider_secrets_are_readable_by_name_in_the_operator_namespace_only() -> None:
+    docs = render(
+        "--set",
+        "metricProviders[0].name=mimir,metricProviders[0].address=http://mimir:8080,"
+        "metricProviders[0].bearerTokenSecretRef.name=mimir-token,metricProviders[0].bearerTokenSecretRef.key=t",
+    )
+    role = one(docs, "Role", f"{RELEASE}-modeldeploy-provider-secrets")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["mimir-token"], "verbs": ["get"]}
+    ]
+    binding = one(docs, "RoleBinding", f"{RELEASE}-modeldeploy-provider-secrets")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": SA, "namespace": NAMESPACE}]
+    assert not find(render(), "Role", f"{RELEASE}-modeldeploy-provider-secrets")
 
 
 @pytest.mark.parametrize("args", [(), NAMESPACED], ids=["cluster-wide", "namespaced"])

@@ -68,3 +68,29 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- fail "metrics.port and health.port must differ" }}
 {{- end }}
 {{- end }}
+
+{{/* The operator's config file (see operator/modeldeploy/providers.py). */}}
+{{- define "modeldeploy.config" -}}
+metricProviders:
+{{- if .Values.metricProviders }}
+{{ toYaml .Values.metricProviders }}
+{{- else }} []
+{{- end }}
+inlineProviders: {{ .Values.inlineProviders }}
+{{- with .Values.egress.allow }}
+egress:
+  allow:
+{{ toYaml . | indent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Names of the Secrets the metric providers use, for the operator's Role in its namespace. */}}
+{{- define "modeldeploy.providerSecrets" -}}
+{{- $names := list -}}
+{{- range .Values.metricProviders -}}
+{{- with .bearerTokenSecretRef -}}
+{{- $names = append $names .name -}}
+{{- end -}}
+{{- end -}}
+{{- toJson (uniq $names) -}}
+{{- end }}

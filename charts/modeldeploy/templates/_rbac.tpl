@@ -4,7 +4,9 @@ The operator's permissions, least privilege, one rule per reason.
 "modeldeploy.rules.namespaced" is what the operator needs in every namespace it
 serves: a ClusterRole in cluster-wide mode, a Role per namespace with
 watchNamespaces. "modeldeploy.rules.discovery" is what kopf needs cluster-wide
-in either mode. Nothing here lists Secrets, touches Pods, Nodes or RBAC objects.
+in either mode. Nothing here lists Secrets, touches Pods, Nodes or RBAC objects,
+and by default nothing reads a Secret outside the operator's own namespace
+(see rbac-provider-secrets.yaml).
 */}}
 
 {{- define "modeldeploy.rules.namespaced" -}}
@@ -51,8 +53,10 @@ in either mode. Nothing here lists Secrets, touches Pods, Nodes or RBAC objects.
   resources: [configmaps]
   verbs: [get, list, watch, create, patch, delete]
 {{- if .Values.rbac.readSecrets }}
-# The Prometheus bearer token named by spec.analysis.prometheus.bearerTokenSecretRef:
-# get by name only; no list or watch, so the operator cannot enumerate Secrets.
+# Off by default. Only for inline providers (inlineProviders: true): the bearer
+# token named by spec.analysis.prometheus.bearerTokenSecretRef, in the
+# ModelDeployment's namespace. Get by name only; no list or watch. Admin-owned
+# providers need none of this: their Secrets are in the operator's namespace.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
