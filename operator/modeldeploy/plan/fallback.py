@@ -27,9 +27,11 @@ from typing import Any
 
 from modeldeploy.api import Fallback, FallbackMode, ModelDeploymentSpec, parse_duration
 from modeldeploy.plan.revisions import LABEL_REVISION, pod_labels
+from modeldeploy.plan.security import restricted
 from modeldeploy.plan.workloads import CONTAINER, PORT_NAME, Owner, service
 
-NGINX_IMAGE = "nginx:1.27-alpine"
+NGINX_IMAGE = "nginxinc/nginx-unprivileged:1.27-alpine"
+"""nginx as UID 101, listening on 8080: runs under Pod Security restricted."""
 NGINX_PORT = 8080
 RESPONSE_MOUNT = "/etc/modeldeploy-fallback"
 
@@ -140,7 +142,7 @@ def _deployment(owner: Owner, spec: ModelDeploymentSpec, pod_spec: dict[str, Any
         "spec": {
             "replicas": fallback.replicas,
             "selector": {"matchLabels": {LABEL_REVISION: name}},
-            "template": {"metadata": {"labels": pod_labels(owner.name, name)}, "spec": pod_spec},
+            "template": {"metadata": {"labels": pod_labels(owner.name, name)}, "spec": restricted(pod_spec)},
         },
     }
 

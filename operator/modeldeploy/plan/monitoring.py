@@ -40,6 +40,7 @@ from modeldeploy.api import (
 )
 from modeldeploy.plan.conditions import set_condition
 from modeldeploy.plan.model import Event, WebhookOutcome
+from modeldeploy.plan.security import restricted
 from modeldeploy.plan.workloads import Owner
 
 CONDITION_FOR = {
@@ -211,6 +212,7 @@ def retrain_job(
     for container in pod.get("containers", []):
         names = {e["name"] for e in env}
         container["env"] = [e for e in container.get("env", []) if e.get("name") not in names] + env
+    spec["template"]["spec"] = restricted(pod)
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
 
 

@@ -21,6 +21,7 @@ from modeldeploy.plan.revisions import (
     pod_labels,
     selector_for,
 )
+from modeldeploy.plan.security import restricted
 
 CONTAINER = "model"
 PORT_NAME = "http"
@@ -141,7 +142,7 @@ def revision_deployment(
             "selector": {"matchLabels": selector_for(revision)},
             "progressDeadlineSeconds": progress_deadline_seconds,
             "revisionHistoryLimit": 1,
-            "template": template,
+            "template": {**template, "spec": restricted(template.get("spec") or {})},
         },
     }
 
