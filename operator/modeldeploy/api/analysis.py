@@ -22,7 +22,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from modeldeploy.api.base import DnsLabel, DnsSubdomain, SpecModel
-from modeldeploy.api.durations import Interval
+from modeldeploy.api.durations import Interval, at_most
 from modeldeploy.api.rules import CelCheck, cel_rule
 
 QUERY_MAX_LENGTH = 4096
@@ -157,8 +157,8 @@ ThresholdMetrics = Annotated[
 class Analysis(SpecModel):
     """Metric checks run while a candidate is under test (warm-up excluded); failures roll it back."""
 
-    interval: Interval = Field(
-        default="1m", description="Time between measurements; at least 5s. Default 1m."
+    interval: Annotated[Interval, at_most("1h")] = Field(
+        default="1m", description="Time between measurements; 5s to 1h. Default 1m."
     )
     failure_limit: int = Field(
         default=1,

@@ -97,6 +97,26 @@ AT_LEAST_FIVE_SECONDS = CelCheck(
     check=_at_least_minimum_interval,
 )
 
+
+def at_most(limit: str) -> CelCheck:
+    """A CEL rule (and its twin) bounding a duration from above, e.g. a webhook timeout of at most 30s.
+
+    Every duration a tenant writes has a maximum, so that no manifest can hold a
+    reconcile worker, a retry loop or a rollout for absurd lengths of time (a
+    webhook timeout of 99999h); the message names the field and the limit.
+    """
+    seconds = parse_duration(limit)
+
+    def check(text: str) -> bool:
+        return not is_duration(text) or parse_duration(text) <= seconds
+
+    return CelCheck(
+        rule=f"!self.matches('{DURATION_PATTERN}') || duration(self) <= duration('{limit}')",
+        message=f"{{path}} must be at most {limit}",
+        check=check,
+    )
+
+
 Duration = Annotated[str, Field(max_length=DURATION_MAX_LENGTH), WELL_FORMED]
 """A duration string such as ``30s``, ``5m`` or ``1h30m``, checked at admission."""
 

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from modeldeploy.api.analysis import ThresholdMetrics
 from modeldeploy.api.base import SpecModel
-from modeldeploy.api.durations import Interval
+from modeldeploy.api.durations import Interval, at_most
 from modeldeploy.api.model import VERSION_PATTERN
 from modeldeploy.api.rules import cel_rule
 
@@ -73,7 +73,9 @@ class FallbackTrigger(SpecModel):
     metrics: ThresholdMetrics | None = Field(
         default=None, description="Fail over when one of these metrics fails failureLimit times in a row."
     )
-    interval: Interval = Field(default="30s", description="Time between checks; at least 5s. Default 30s.")
+    interval: Annotated[Interval, at_most("1h")] = Field(
+        default="30s", description="Time between checks; 5s to 1h. Default 30s."
+    )
     failure_limit: int = Field(
         default=2, ge=1, le=100, description="Consecutive failed checks before failing over. Default 2."
     )

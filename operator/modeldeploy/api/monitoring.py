@@ -17,7 +17,7 @@ from pydantic import Field
 
 from modeldeploy.api.analysis import METRICS_MAX_ITEMS, UNIQUE_NAMES, ThresholdMetric
 from modeldeploy.api.base import SpecModel
-from modeldeploy.api.durations import Duration, Interval
+from modeldeploy.api.durations import Duration, Interval, at_most
 from modeldeploy.api.model import OpenObject
 from modeldeploy.api.rules import cel_rule
 
@@ -54,9 +54,12 @@ class RetrainWebhook(SpecModel):
     url: str = Field(
         max_length=2048, pattern=r"^https?://", description="Where to POST, e.g. https://ml-platform/retrain."
     )
-    timeout: Duration = Field(default="10s", description="Timeout of one call. Default 10s.")
+    timeout: Annotated[Duration, at_most("30s")] = Field(
+        default="10s",
+        description="Total time one call may take (connect, send, answer); at most 30s. Default 10s.",
+    )
     retries: int = Field(
-        default=3, ge=0, le=10, description="Further attempts after a failed call. Default 3."
+        default=3, ge=0, le=5, description="Further attempts after a failed call (at most 5). Default 3."
     )
 
 
@@ -72,8 +75,8 @@ class Retrain(SpecModel):
         ),
     )
     webhook: RetrainWebhook | None = Field(default=None, description="An HTTP endpoint to notify.")
-    cooldown: Duration = Field(
-        default="24h", description="Minimum time between two retraining requests. Default 24h."
+    cooldown: Annotated[Duration, at_most("720h")] = Field(
+        default="24h", description="Minimum time between two retraining requests; at most 720h. Default 24h."
     )
 
     @cel_rule(
@@ -87,8 +90,8 @@ class Retrain(SpecModel):
 class Monitoring(SpecModel):
     """Post-promotion checks of the stable revision; failures set DriftDetected and may start retraining."""
 
-    interval: Interval = Field(
-        default="5m", description="Time between measurements; at least 5s. Default 5m."
+    interval: Annotated[Interval, at_most("24h")] = Field(
+        default="5m", description="Time between measurements; 5s to 24h. Default 5m."
     )
     metrics: MonitoringMetrics = Field(
         description=(

@@ -13,13 +13,13 @@ drops the field) is the one way out. Its Python twin is
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import Field
 
 from modeldeploy.api.analysis import Analysis
 from modeldeploy.api.base import SpecModel
-from modeldeploy.api.durations import Duration
+from modeldeploy.api.durations import Duration, at_most
 from modeldeploy.api.fallback import Fallback
 from modeldeploy.api.model import ModelSpec, RuntimeSpec
 from modeldeploy.api.monitoring import Monitoring
@@ -52,7 +52,7 @@ class ModelDeploymentSpec(SpecModel):
     monitoring: Monitoring | None = Field(
         default=None, description="Checks of the stable revision after promotion; drift may start retraining."
     )
-    progress_deadline: Duration = Field(
+    progress_deadline: Annotated[Duration, at_most("24h")] = Field(
         default="10m",
         description=(
             "How long a new revision may take to get all its replicas Ready before the rollout is marked "

@@ -14,11 +14,12 @@ needs a router that can mirror; that cross-section rule lives on the spec (see
 from __future__ import annotations
 
 from itertools import pairwise
+from typing import Annotated
 
 from pydantic import Field
 
 from modeldeploy.api.base import DnsSubdomain, SpecModel
-from modeldeploy.api.durations import Duration
+from modeldeploy.api.durations import Duration, at_most
 from modeldeploy.api.rules import cel_rule
 
 
@@ -26,10 +27,10 @@ class Warmup(SpecModel):
     """Synthetic requests sent to the candidate before it gets any real traffic, to fill caches and JITs."""
 
     requests: int = Field(
-        default=100, ge=1, le=100_000, description="How many requests to send. Default 100."
+        default=100, ge=1, le=10_000, description="How many requests to send (at most 10000). Default 100."
     )
     concurrency: int = Field(
-        default=1, ge=1, le=64, description="How many requests are in flight at once. Default 1."
+        default=1, ge=1, le=32, description="How many requests are in flight at once (at most 32). Default 1."
     )
     path: str = Field(
         min_length=1, max_length=1024, pattern=r"^/", description="Request path, e.g. /v2/models/fraud/infer."
@@ -41,7 +42,7 @@ class Warmup(SpecModel):
             "Without it the requests are GETs."
         ),
     )
-    max_latency_p99: Duration | None = Field(
+    max_latency_p99: Annotated[Duration, at_most("1m")] | None = Field(
         default=None, description="Warm-up fails if the 99th percentile latency is above this, e.g. 300ms."
     )
     max_error_rate: float | None = Field(
@@ -50,8 +51,8 @@ class Warmup(SpecModel):
         le=1,
         description="Warm-up fails if this fraction of requests fail (0..1), e.g. 0.01.",
     )
-    timeout: Duration = Field(
-        default="5m", description="Warm-up fails if it has not finished after this. Default 5m."
+    timeout: Annotated[Duration, at_most("30m")] = Field(
+        default="5m", description="Warm-up fails if it has not finished after this; at most 30m. Default 5m."
     )
 
 
@@ -61,8 +62,8 @@ class Shadow(SpecModel):
     percent: int = Field(
         default=100, ge=0, le=100, description="Share of live requests mirrored (0..100). Default 100."
     )
-    duration: Duration = Field(
-        default="10m", description="How long to mirror before the next phase. Default 10m."
+    duration: Annotated[Duration, at_most("168h")] = Field(
+        default="10m", description="How long to mirror before the next phase; at most 168h. Default 10m."
     )
 
 
@@ -70,7 +71,7 @@ class CanaryStep(SpecModel):
     """One step of a canary: a traffic weight held for a while."""
 
     weight: int = Field(ge=1, le=100, description="Percent of live traffic sent to the candidate (1..100).")
-    pause: Duration | None = Field(
+    pause: Annotated[Duration, at_most("168h")] | None = Field(
         default=None,
         description=(
             "How long to hold this weight, with analysis passing, before the next step. "
@@ -101,7 +102,7 @@ class Canary(SpecModel):
 class BlueGreen(SpecModel):
     """Run the candidate at full size beside the stable one, preview it, then switch all traffic at once."""
 
-    preview_duration: Duration | None = Field(
+    preview_duration: Annotated[Duration, at_most("168h")] | None = Field(
         default=None,
         description=(
             "How long the candidate is reachable only through the <name>-candidate Service (with analysis "
@@ -115,7 +116,7 @@ class BlueGreen(SpecModel):
             "Switch traffic by itself after the preview. When false, wait for `kubectl modeldeploy promote`."
         ),
     )
-    scale_down_delay: Duration = Field(
+    scale_down_delay: Annotated[Duration, at_most("24h")] = Field(
         default="5m",
         description="How long the old revision keeps running after the switch, for a fast undo. Default 5m.",
     )
