@@ -137,3 +137,56 @@ def test_a_provider_closed_to_the_namespace_is_refused_by_name(config: OperatorC
     refused = measurer(config, SecretsOnly({}))._prometheus(found, spec)
     assert isinstance(refused, NoPrometheus)
     assert refused.reason.startswith("metric provider 'finance-only' is not offered to namespace team-a")
+
+
+class Recording(SecretsOnly):
+    def __init__(self) -> None:
+        super().__init__({})
+        self.patches: list[dict[str, Any]] = []
+
+    def merge_patch(  # type: ignore[override]
+        self, kind: Kind, namespace: str | None, name: str, patch: dict[str, Any], subresource: str = ""
+    ) -> dict[str, Any]:
+        self.patches.append(patch)
+        return {}
+
+
+def retraining(message: str, url: str) -> tuple[Subject, Any, Any]:
+    from modeldeploy.api import parse_status
+
+    spec = {
+        "model": {"name": "m", "version": "1"},
+        "runtime": {"image": "i"},
+        "monitoring": {
+            "metrics": [{"name": "drift", "query": "up", "max": 1}],
+            "retrain": {"webhook": {"url": url, "timeout": "2s", "retries": 0}},
+        },
+    }
+    status = {
+        "retrain": {
+            "count": 1,
+            "webhook": url,
+            "outcome": "Pending",
+            "at": "2026-01-01T00:00:00Z",
+            "metric": "drift",
+            "message": message,
+        }
+    }
+    subject = Subject(namespace="team-a", name="m", uid="u", generation=1, spec=spec, status=status)
+    return subject, parse_spec(spec), parse_status(status)
+
+
+def test_a_webhook_call_is_recorded_before_it_is_made_and_counted() -> None:
+    client = Recording()
+    found, spec, status = retraining("drift 0.3 > 0.2", "http://127.0.0.1:9/hook")
+    outcome = Measurer(client, OperatorConfig(), Outbound(), "x")._webhook(found, spec, status)
+    assert client.patches == [{"status": {"retrain": {"message": "webhook call started: 1 of 3"}}}]
+    assert outcome is not None and outcome.message.endswith("refused by egress policy")
+
+
+def test_a_webhook_whose_calls_never_finished_is_given_up_not_called_again() -> None:
+    client = Recording()
+    found, spec, status = retraining("webhook call started: 3 of 3", "http://127.0.0.1:9/hook")
+    outcome = Measurer(client, OperatorConfig(), Outbound(), "x")._webhook(found, spec, status)
+    assert client.patches == []
+    assert outcome is not None and not outcome.ok and "3 calls started and none finished" in outcome.message

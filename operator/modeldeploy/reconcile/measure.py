@@ -55,7 +55,7 @@ from modeldeploy.api import (
     parse_status,
 )
 from modeldeploy.kube.client import ApiError, KubeClient
-from modeldeploy.kube.kinds import CONFIG_MAP, SECRET
+from modeldeploy.kube.kinds import CONFIG_MAP, MODEL_DEPLOYMENT, SECRET
 from modeldeploy.plan.fallback import check_due
 from modeldeploy.plan.model import Inputs, Judgement, Subject, WarmupOutcome, WebhookOutcome
 from modeldeploy.plan.stages import Position, analysed
@@ -70,6 +70,20 @@ JUDGEMENT_KINDS: dict[str, Literal["pending", "pass", "hold", "fail", "rollback"
     "Fail": "fail",
     "RollbackInconclusive": "rollback",
 }
+
+
+MAX_WEBHOOK_STARTS = 3
+"""Webhook calls that may start and never finish (the operator restarted) before the webhook is given up."""
+
+WEBHOOK_STARTED = "webhook call started:"
+
+
+def _webhook_starts(message: str) -> int:
+    """How many calls ``status.retrain.message`` says were started and did not finish."""
+    if not message.startswith(WEBHOOK_STARTED):
+        return 0
+    number = message.removeprefix(WEBHOOK_STARTED).split()[0]
+    return int(number) if number.isdigit() else 0
 
 
 @dataclass(frozen=True)
@@ -124,17 +138,50 @@ class Measurer:
     def _webhook(
         self, subject: Subject, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
     ) -> WebhookOutcome | None:
-        """Call the retrain webhook once for a retraining the planner started (decided first, then called)."""
+        """Call the retrain webhook once for a retraining the planner started (decided first, then called).
+
+        The retraining is recorded before the call, so an operator that dies
+        during the call calls again after its restart. That must not repeat
+        forever (an answer that kills the operator would crash-loop it), so each
+        start is recorded in ``status.retrain.message`` first, and after
+        :data:`MAX_WEBHOOK_STARTS` starts that never finished the webhook is
+        given up as failed instead of being called again.
+        """
         retrain = status.retrain
         hook = spec.monitoring.retrain.webhook if spec.monitoring and spec.monitoring.retrain else None
+        message = retrain.message or "" if retrain is not None else ""
         if (
             retrain is None
             or hook is None
             or retrain.webhook is None
             or retrain.outcome not in (RetrainOutcome.PENDING, RetrainOutcome.RUNNING)
-            or (retrain.message or "").startswith("webhook")
+            or message.startswith(("webhook answered", "webhook failed"))
         ):
             return None
+        started = _webhook_starts(message)
+        if started >= MAX_WEBHOOK_STARTS:
+            return WebhookOutcome(
+                False,
+                f"webhook failed: {started} calls started and none finished (the operator restarted "
+                "during each); not called again",
+            )
+        try:
+            self.client.merge_patch(
+                MODEL_DEPLOYMENT,
+                subject.namespace,
+                subject.name,
+                {
+                    "status": {
+                        "retrain": {"message": f"{WEBHOOK_STARTED} {started + 1} of {MAX_WEBHOOK_STARTS}"}
+                    }
+                },
+                subresource="status",
+            )
+        except ApiError as error:
+            logger.warning(
+                "cannot record the webhook call for %s/%s: %s", subject.namespace, subject.name, error
+            )
+            return None  # not recorded, so not made: the next reconcile tries again
         stable = status.stable
         body = {
             "namespace": subject.namespace,
