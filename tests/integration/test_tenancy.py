@@ -361,7 +361,7 @@ def apply_as_alice(cluster: Any, namespace: str, manifest: dict[str, Any]) -> No
 def test_metrics_from_the_api_server_are_refused_by_the_egress_policy(cluster: Any, tenant: str) -> None:
     apply_as_alice(cluster, tenant, monitored({"prometheus": {"address": cluster.apiserver_url}}))
     message = wait_for("a monitoring result", lambda: monitoring_message(cluster, tenant), timeout=60)
-    assert message == "probe: cannot query Prometheus: refused by egress policy"
+    assert message == "probe: cannot reach Prometheus: refused by egress policy"
 
 
 def test_metrics_from_the_metadata_address_are_refused_by_the_egress_policy(
@@ -369,7 +369,7 @@ def test_metrics_from_the_metadata_address_are_refused_by_the_egress_policy(
 ) -> None:
     apply_as_alice(cluster, tenant, monitored({"prometheus": {"address": "http://169.254.169.254/latest"}}))
     message = wait_for("a monitoring result", lambda: monitoring_message(cluster, tenant), timeout=60)
-    assert message == "probe: cannot query Prometheus: refused by egress policy"
+    assert message == "probe: cannot reach Prometheus: refused by egress policy"
 
 
 def test_a_redirect_is_not_followed_and_a_body_is_never_copied_into_status(

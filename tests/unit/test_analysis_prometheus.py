@@ -193,11 +193,11 @@ def test_tls_is_verified_unless_told_otherwise() -> None:
     ("error", "message"),
     [
         (OutboundError("timeout", "after 2.5s"), "timed out after 2.5s"),
-        (OutboundError("connection refused"), "cannot query Prometheus: connection refused"),
-        (OutboundError("TLS error", "CERTIFICATE_VERIFY_FAILED"), "cannot query Prometheus: TLS error"),
+        (OutboundError("connection refused"), "cannot reach Prometheus: connection refused"),
+        (OutboundError("TLS error", "CERTIFICATE_VERIFY_FAILED"), "cannot reach Prometheus: TLS error"),
         (
             OutboundError("refused by egress policy", "169.254.169.254: a link-local address"),
-            "cannot query Prometheus: refused by egress policy",
+            "cannot reach Prometheus: refused by egress policy",
         ),
     ],
 )

@@ -200,7 +200,8 @@ class Outbound:
         address = self._checked_address(host, port)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         default_port = port == (443 if parts.scheme == "https" else 80)
-        sent = {"Host": host if default_port else f"{host}:{port}", "User-Agent": "modeldeploy"}
+        authority = f"[{host}]" if ":" in host else host
+        sent = {"Host": authority if default_port else f"{authority}:{port}", "User-Agent": "modeldeploy"}
         sent.update(headers or {})
         context = _tls_context(verify, ca_file) if parts.scheme == "https" else None
         connection = _PinnedConnection(host, address, port, context, _remaining(finish))

@@ -146,7 +146,7 @@ class PrometheusClient:
                 return _failed(promql, f"timed out after {self.timeout:g}s")
             if error.kind.startswith("answer larger"):
                 return _failed(promql, f"{error.kind}: aggregate the query")
-            return _failed(promql, f"cannot query Prometheus: {error.kind}")
+            return _failed(promql, f"cannot reach Prometheus: {error.kind}")
         return parse_answer(promql, answer.status, answer.body)
 
     def _call(self, method: str, url: str, body: bytes | None, extra: dict[str, str]) -> Any:
