@@ -61,6 +61,7 @@ def test_flags_come_from_values() -> None:
         "--log-format=json",
         "--workers=4",
         "--resync=300",
+        "--config=/etc/modeldeploy/config.yaml",
     ]
     args = container(
         *NAMESPACED,
@@ -70,7 +71,7 @@ def test_flags_come_from_values() -> None:
         "extraArgs={--workers=8}",
     )["args"]
     assert args[3] == "--log-format=text"
-    assert args[6:] == [
+    assert args[7:] == [
         "--namespace=a",
         "--namespace=b",
         "--prometheus-url=http://prometheus.monitoring:9090",
@@ -120,7 +121,21 @@ def test_dashboard_config_map_carries_the_dashboard_for_the_grafana_sidecar() ->
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     shipped = json.loads(dashboard["data"]["modeldeploy.json"])
     assert shipped == json.loads((CHART / "dashboards" / "modeldeploy.json").read_text())
-    assert not find(render("--set", "dashboard.enabled=false"), "ConfigMap")
+    assert not find(render("--set", "dashboard.enabled=false"), "ConfigMap", f"{FULLNAME}-dashboard")
+
+
+def test_the_operator_reads_its_config_from_a_config_map_and_restarts_when_it_changes() -> None:
+    def pod(*args: str) -> dict[str, Any]:
+        return one(render(*args), "Deployment")["spec"]["template"]  # type: ignore[no-any-return]
+
+    config = one(render(), "ConfigMap", f"{FULLNAME}-config")
+    assert config["data"]["config.yaml"] == "metricProviders: []\ninlineProviders: false\n"
+    mounted = pod()["spec"]["volumes"][1]
+    assert mounted == {"name": "config", "configMap": {"name": f"{FULLNAME}-config"}}
+    allowed = pod("--set", "egress.allow={10.1.0.0/16}")["metadata"]["annotations"]["checksum/config"]
+    assert allowed != pod()["metadata"]["annotations"]["checksum/config"]
+    env = {e["name"]: e.get("valueFrom") for e in container()["env"]}
+    assert env["MODELDEPLOY_OPERATOR_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
 
 
 def test_every_object_carries_the_chart_labels() -> None:
