@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from modeldeploy.providers import OperatorConfig
 from modeldeploy_dev.binaries import ensure_binaries
 from modeldeploy_dev.cluster import LocalCluster
 
@@ -121,7 +123,8 @@ CLUSTER_WIDE = [
     (True, "create", "configmaps", ""),
     (True, "create", "events", ""),
     (True, "watch", "customresourcedefinitions.apiextensions.k8s.io", ""),
-    (True, "get", "secrets", ""),
+    (False, "get", "secrets", ""),
+    (False, "get", "secrets", "--all-namespaces"),
     (False, "list", "secrets", "--all-namespaces"),
     (False, "watch", "secrets", "--all-namespaces"),
     (False, "list", "secrets", ""),
@@ -178,6 +181,26 @@ def test_namespaced_mode_confines_the_operator_to_its_namespaces(
     ]
     args = pod["spec"]["containers"][0]["args"]
     assert f"--namespace={release.namespace}" in args and f"--peering={release.fullname}" in args
+
+
+def test_provider_secrets_are_readable_by_name_in_the_release_namespace_only(
+    cluster: LocalCluster, release: Release, other_namespace: str
+) -> None:
+    release.install(
+        "metricProviders[0].name=mimir",
+        "metricProviders[0].address=http://mimir.monitoring:8080",
+        "metricProviders[0].bearerTokenSecretRef.name=mimir-token",
+        "metricProviders[0].bearerTokenSecretRef.key=token",
+    )
+    assert release.can("get", "secrets/mimir-token", "-n", release.namespace)
+    assert not release.can("get", "secrets/other-token", "-n", release.namespace)
+    assert not release.can("get", "secrets/mimir-token", "-n", other_namespace)
+    assert not release.can("list", "secrets", "-n", release.namespace)
+    config = get(cluster, "-n", release.namespace, "configmap", f"{release.fullname}-config")
+    parsed = OperatorConfig.model_validate(yaml.safe_load(config["data"]["config.yaml"]))
+    provider = parsed.provider(None, "any-namespace") or parsed.provider("mimir", "any-namespace")
+    assert provider is not None and provider.bearer_token_secret_ref is not None
+    assert provider.bearer_token_secret_ref.name == "mimir-token"
 
 
 def test_uninstall_removes_the_cluster_roles_but_keeps_the_crd(
