@@ -469,3 +469,26 @@ def test_a_webhook_at_the_api_server_is_refused_and_not_retried(cluster: Any, te
     )
     assert retrain["message"] == "webhook failed after 1 attempt(s): refused by egress policy"
     assert time.monotonic() - started < 60
+
+
+def trickle(handler: BaseHTTPRequestHandler) -> None:
+    """Headers at once, then one byte a second: no single read ever times out."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", "100000")
+    handler.end_headers()
+    try:
+        for _ in range(100000):
+            handler.wfile.write(b" ")
+            handler.wfile.flush()
+            time.sleep(1)
+    except OSError:
+        return
+
+
+def test_a_prometheus_answering_one_byte_a_second_is_cut_at_the_total_deadline(
+    cluster: Any, tenant: str, targets: Callable[..., Target]
+) -> None:
+    slow = targets(trickle)
+    apply_as_alice(cluster, tenant, monitored({"prometheus": {"address": slow.url}}))
+    message = wait_for("a monitoring result", lambda: monitoring_message(cluster, tenant), timeout=90)
+    assert message == "probe: timed out after 10s"
