@@ -76,7 +76,8 @@ def tenant(cluster: Any, namespace: str, policies: None) -> str:
     wait_for(
         "the admission policies",
         lambda: "privileged containers are refused" in attempt(cluster, namespace, privileged_pod_template()),
-        timeout=30,
+        timeout=90,
+        interval=1,
     )
     return namespace
 
