@@ -70,12 +70,17 @@ def tenant(cluster: Any, namespace: str, policies: None) -> str:
     wait_for(
         "alice's edit role",
         lambda: run(cluster, ALICE, namespace, "auth", "can-i", "create", "modeldeployments").returncode == 0,
-        timeout=20,
+        timeout=90,
+        interval=1,
     )
-    # A policy is enforced a moment after it is created: wait until one refuses.
+    # A policy is enforced a moment after it is created: wait until one refuses (a dry run, so
+    # that an early acceptance stores nothing that later unchanged applies would skip past).
     wait_for(
         "the admission policies",
-        lambda: "privileged containers are refused" in attempt(cluster, namespace, privileged_pod_template()),
+        lambda: (
+            "privileged containers are refused"
+            in attempt(cluster, namespace, privileged_pod_template(), dry_run=True)
+        ),
         timeout=90,
         interval=1,
     )
@@ -86,9 +91,16 @@ def run(cluster: Any, who: tuple[str, ...], namespace: str, *args: str, input: s
     return cluster.kubectl(*who, "-n", namespace, *args, input=input, check=False)
 
 
-def attempt(cluster: Any, namespace: str, manifest: dict[str, Any], who: tuple[str, ...] = ALICE) -> str:
+def attempt(
+    cluster: Any,
+    namespace: str,
+    manifest: dict[str, Any],
+    who: tuple[str, ...] = ALICE,
+    dry_run: bool = False,
+) -> str:
     """Apply ``manifest`` as ``who``; the API server's refusal, or "" when it was accepted."""
-    result = run(cluster, who, namespace, "apply", "-f", "-", input=yaml.safe_dump(manifest))
+    flags = ["--dry-run=server"] if dry_run else []
+    result = run(cluster, who, namespace, "apply", *flags, "-f", "-", input=yaml.safe_dump(manifest))
     return "" if result.returncode == 0 else result.stderr + result.stdout
 
 
