@@ -151,7 +151,7 @@ class Recording(SecretsOnly):
         return {}
 
 
-def retraining(message: str, url: str) -> tuple[Subject, Any, Any]:
+def retraining(message: str, url: str, starts: int = 0) -> tuple[Subject, Any, Any]:
     from modeldeploy.api import parse_status
 
     spec = {
@@ -170,6 +170,7 @@ def retraining(message: str, url: str) -> tuple[Subject, Any, Any]:
             "at": "2026-01-01T00:00:00Z",
             "metric": "drift",
             "message": message,
+            "webhookStarts": starts,
         }
     }
     subject = Subject(namespace="team-a", name="m", uid="u", generation=1, spec=spec, status=status)
@@ -180,13 +181,13 @@ def test_a_webhook_call_is_recorded_before_it_is_made_and_counted() -> None:
     client = Recording()
     found, spec, status = retraining("drift 0.3 > 0.2", "http://127.0.0.1:9/hook")
     outcome = Measurer(client, OperatorConfig(), Outbound(), "x")._webhook(found, spec, status)
-    assert client.patches == [{"status": {"retrain": {"message": "webhook call started: 1 of 3"}}}]
+    assert client.patches == [{"status": {"retrain": {"webhookStarts": 1}}}]
     assert outcome is not None and outcome.message.endswith("refused by egress policy")
 
 
 def test_a_webhook_whose_calls_never_finished_is_given_up_not_called_again() -> None:
     client = Recording()
-    found, spec, status = retraining("webhook call started: 3 of 3", "http://127.0.0.1:9/hook")
+    found, spec, status = retraining("drift 0.3 > 0.2", "http://127.0.0.1:9/hook", starts=3)
     outcome = Measurer(client, OperatorConfig(), Outbound(), "x")._webhook(found, spec, status)
     assert client.patches == []
     assert outcome is not None and not outcome.ok and "3 calls started and none finished" in outcome.message

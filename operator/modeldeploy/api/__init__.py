@@ -37,12 +37,15 @@ from modeldeploy.api.status import (
     Condition,
     ConditionStatus,
     ConditionType,
+    FallbackCounters,
     HistoryEntry,
     MeasurementPhase,
     MetricResult,
     ModelDeploymentStatus,
+    OperatorState,
     Outcome,
     Phase,
+    RejectedRevision,
     RetrainOutcome,
     RetrainStatus,
     Role,
@@ -51,6 +54,7 @@ from modeldeploy.api.status import (
     TrafficShare,
 )
 from modeldeploy.api.strategy import BlueGreen, Canary, CanaryStep, Shadow, Strategy, Warmup
+from modeldeploy.api.times import format_time
 from modeldeploy.api.traffic import GatewayAPIRouting, IstioRouting, ParentReference, Router, TrafficSpec
 from modeldeploy.api.validation import TEMPLATE_VARIABLES, check_spec, check_update, lint_manifest
 
@@ -77,6 +81,7 @@ __all__ = [
     "DurationError",
     "EnvVar",
     "Fallback",
+    "FallbackCounters",
     "FallbackMode",
     "FallbackModel",
     "FallbackTrigger",
@@ -97,11 +102,13 @@ __all__ = [
     "Monitoring",
     "MonitoringMetric",
     "ObjectMeta",
+    "OperatorState",
     "Outcome",
     "ParentReference",
     "Phase",
     "Problem",
     "PrometheusSource",
+    "RejectedRevision",
     "ResourceRequirements",
     "Retrain",
     "RetrainOutcome",
@@ -123,6 +130,7 @@ __all__ = [
     "check_spec",
     "check_update",
     "format_duration",
+    "format_time",
     "lint_manifest",
     "parse_duration",
     "parse_manifest",

@@ -23,13 +23,21 @@ reason, message, lastTransitionTime, observedGeneration), as metav1.Condition.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import (
+    AwareDatetime,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    WithJsonSchema,
+    model_serializer,
+)
 
 from modeldeploy.api.base import StatusModel
-from modeldeploy.api.model import OpenObject
+from modeldeploy.api.model import PRESERVE_UNKNOWN, OpenObject
 from modeldeploy.api.rules import cel_rule
+from modeldeploy.api.times import WireTime
 from modeldeploy.api.traffic import Router
 
 RevisionName = Annotated[str, Field(min_length=1, max_length=253)]
@@ -220,6 +228,14 @@ class RetrainStatus(StatusModel):
     message: Annotated[str, Field(max_length=1024)] | None = Field(
         default=None, description="Details: the Job's condition, the webhook's answer."
     )
+    webhook_called_at: AwareDatetime | None = Field(
+        default=None, description="When the webhook was called (its answer is in message); unset: not yet."
+    )
+    webhook_starts: int = Field(
+        default=0,
+        ge=0,
+        description="Webhook calls started for this retraining (each counted before it is made).",
+    )
 
 
 class ActionRequest(StatusModel):
@@ -245,6 +261,72 @@ class ActionRequest(StatusModel):
     )
     def _to_revision_with_undo(self) -> bool:
         return self.to_revision is None or self.type == ActionType.UNDO
+
+
+class RejectedRevision(StatusModel):
+    """A revision rolled back or aborted, kept out until the spec changes or someone asks for a retry.
+
+    Invariant: the rejection holds only for ``generation``; any spec change lifts it.
+    """
+
+    revision: RevisionName
+    generation: int = Field(ge=0)
+
+
+class FallbackCounters(StatusModel):
+    """The fallback trigger's memory: whether traffic is on the fallback, and the checks counted so far.
+
+    Invariants: ``failures`` counts failing metric checks in a row and
+    ``healthy`` healthy checks in a row since the last unhealthy one; a check is
+    counted at most once per ``trigger.interval`` after ``checked_at``.
+    """
+
+    active: bool = False
+    failures: int = Field(default=0, ge=0)
+    healthy: int = Field(default=0, ge=0)
+    checked_at: WireTime | None = None
+
+
+class OperatorState(StatusModel):
+    """The planner's own bookkeeping in ``status.operatorState``: typed here, open on the wire.
+
+    Invariants, worst first:
+
+    - ``revisions`` holds the source (model and runtime, as written) of every
+      revision still running or in the history, so any of them can be rendered
+      again (undo, fallback to the previous revision) after a restart;
+    - ``undo`` is true only while a candidate that an undo created is on its
+      way to stable; it is cleared at promotion and at rollback;
+    - ``scale_down_at`` holds only former stable revisions kept warm by
+      blue-green's scale-down delay, each with the time it may be scaled down;
+    - keys this model does not know (kopf's progress: ``kopf``, ``touch``,
+      ``lastHandledConfiguration``) pass through untouched.
+
+    The wire form is the one operators before this model wrote (``undo`` and
+    empty maps left out), so an operator upgraded mid-rollout reads it and an
+    object at rest sees no write.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    revisions: dict[str, OpenObject] = Field(default_factory=dict)
+    undo: bool = False
+    scale_down_at: dict[str, WireTime] = Field(default_factory=dict)
+    rejected: RejectedRevision | None = None
+    fallback: FallbackCounters | None = None
+
+    @model_serializer(mode="wrap")
+    def _leave_out_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        wire: dict[str, Any] = handler(self)
+        for key in ("undo", "scaleDownAt", "scale_down_at"):
+            if key in wire and not wire[key]:
+                del wire[key]
+        wire.update(self.model_extra or {})  # kopf's keys, exactly as read
+        return wire
+
+
+OpenOperatorState = Annotated[OperatorState, WithJsonSchema({"type": "object", PRESERVE_UNKNOWN: True})]
+"""The CRD keeps ``status.operatorState`` an open object: kopf writes its own keys there too."""
 
 
 class ModelDeploymentStatus(StatusModel):
@@ -297,7 +379,7 @@ class ModelDeploymentStatus(StatusModel):
             "subresource; the operator clears it once carried out."
         ),
     )
-    operator_state: OpenObject | None = Field(
+    operator_state: OpenOperatorState | None = Field(
         default=None,
         description="The operator's own bookkeeping (handler progress); not an interface.",
     )

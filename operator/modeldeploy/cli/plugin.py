@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from modeldeploy.api import API_VERSION, KIND, ActionType
+from modeldeploy.api import API_VERSION, KIND, ActionType, format_time
 from modeldeploy.cli import view
 from modeldeploy.cli.connection import CliError, Connection, connect, explain
 from modeldeploy.cli.lint import lint_files
@@ -222,7 +222,7 @@ def _request(args: argparse.Namespace, action: ActionType, to_revision: str | No
     conn = _connect(args)
     obj = _fetch(conn, args.name)
     status = obj.get("status") or {}
-    request: dict[str, Any] = {"type": action.value, "requestedAt": _now().strftime("%Y-%m-%dT%H:%M:%SZ")}
+    request: dict[str, Any] = {"type": action.value, "requestedAt": format_time(_now())}
     if to_revision:
         request["toRevision"] = to_revision
     what = f"modeldeployment {conn.namespace}/{args.name}"

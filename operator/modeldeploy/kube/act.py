@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from modeldeploy.api import format_time
 from modeldeploy.kube.client import ApiError, KubeClient
 from modeldeploy.kube.kinds import BY_KIND, DEPLOYMENT, EVENT, MODEL_DEPLOYMENT
 from modeldeploy.kube.store import Store, key_of
@@ -201,7 +202,7 @@ class Actor:
         self.store.put(result)
 
     def _post_event(self, subject: Subject, event: Event, now: datetime) -> None:
-        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = format_time(now)
         body = {
             "apiVersion": "v1",
             "kind": "Event",

@@ -21,11 +21,17 @@ The trigger's bookkeeping lives in ``status.operatorState.fallback``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from modeldeploy.api import Fallback, FallbackMode, ModelDeploymentSpec, parse_duration
+from modeldeploy.api import (
+    Fallback,
+    FallbackCounters,
+    FallbackMode,
+    ModelDeploymentSpec,
+    OperatorState,
+    parse_duration,
+)
 from modeldeploy.plan.revisions import LABEL_REVISION, pod_labels
 from modeldeploy.plan.security import restricted
 from modeldeploy.plan.workloads import CONTAINER, PORT_NAME, Owner, service
@@ -40,66 +46,42 @@ def fallback_name(owner: Owner) -> str:
     return f"{owner.name}-fallback"
 
 
-@dataclass(frozen=True)
-class FallbackState:
-    active: bool = False
-    failures: int = 0
-    healthy: int = 0
-    checked_at: str | None = None
-
-    @classmethod
-    def read(cls, state: dict[str, Any]) -> FallbackState:
-        raw = state.get("fallback") or {}
-        return cls(
-            bool(raw.get("active")),
-            int(raw.get("failures", 0)),
-            int(raw.get("healthy", 0)),
-            raw.get("checkedAt"),
-        )
-
-    def write(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"active": self.active, "failures": self.failures, "healthy": self.healthy}
-        if self.checked_at:
-            out["checkedAt"] = self.checked_at
-        return out
-
-
-def check_due(spec: ModelDeploymentSpec, state: dict[str, Any], now: datetime) -> bool:
+def check_due(spec: ModelDeploymentSpec, state: OperatorState | None, now: datetime) -> bool:
     """Whether a trigger check (metrics, and a healthy/unhealthy count) is due now."""
     if spec.fallback is None:
         return False
-    checked = FallbackState.read(state).checked_at
+    checked = state.fallback.checked_at if state is not None and state.fallback is not None else None
     if checked is None:
         return True
     interval = parse_duration(spec.fallback.trigger.interval)
-    return now >= datetime.fromisoformat(checked) + timedelta(seconds=interval)
+    return now >= checked + timedelta(seconds=interval)
 
 
-def next_check_in(spec: ModelDeploymentSpec, state: dict[str, Any], now: datetime) -> float | None:
+def next_check_in(spec: ModelDeploymentSpec, state: OperatorState, now: datetime) -> float | None:
     if spec.fallback is None:
         return None
-    checked = FallbackState.read(state).checked_at
+    checked = state.fallback.checked_at if state.fallback is not None else None
     if checked is None:
         return 0.5
-    due = datetime.fromisoformat(checked) + timedelta(seconds=parse_duration(spec.fallback.trigger.interval))
+    due = checked + timedelta(seconds=parse_duration(spec.fallback.trigger.interval))
     return max(0.5, (due - now).total_seconds())
 
 
 def step(
     fallback: Fallback,
-    previous: FallbackState,
+    previous: FallbackCounters,
     stable_ready: int,
     metrics_failing: bool | None,
     check: bool,
     backend_ready: bool,
     now: datetime,
-) -> tuple[FallbackState, str | None]:
+) -> tuple[FallbackCounters, str | None]:
     """The trigger's next state and, on a transition, the Event reason (FallbackActivated/Recovered)."""
     trigger = fallback.trigger
     down = trigger.no_ready_replicas and stable_ready == 0
     failures, healthy, checked = previous.failures, previous.healthy, previous.checked_at
     if check:
-        checked = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        checked = now.replace(microsecond=0)  # as the wire keeps it
         unhealthy = down or bool(metrics_failing)
         failures = failures + 1 if metrics_failing else 0
         healthy = 0 if unhealthy else healthy + 1
@@ -111,7 +93,7 @@ def step(
         active, healthy, reason = True, 0, "FallbackActivated"
     elif active and healthy >= trigger.recover_after and not down:
         active, failures, reason = False, 0, "FallbackRecovered"
-    return FallbackState(active, failures, healthy, checked), reason
+    return FallbackCounters(active=active, failures=failures, healthy=healthy, checked_at=checked), reason
 
 
 def backend_objects(

@@ -122,6 +122,7 @@ def _follow_retrain(
     update: dict[str, Any] = {}
     if webhook is not None and retrain.webhook is not None:
         update["message"] = webhook.message
+        update["webhook_called_at"] = now
         if retrain.job is None:
             update["outcome"] = RetrainOutcome.SUCCEEDED if webhook.ok else RetrainOutcome.FAILED
         elif not webhook.ok:

@@ -25,6 +25,7 @@ from modeldeploy.api import (
     ConditionType,
     ModelSpec,
     Phase,
+    RejectedRevision,
     Role,
     RuntimeSpec,
     StableRevision,
@@ -170,16 +171,14 @@ class Renderer:
             elif switched and state.replicas != 0:
                 scale.append((name, 0))
 
-        bookkeeping = dict(s.state)
-        bookkeeping["revisions"] = sources
-        if warm:
-            bookkeeping["scaleDownAt"] = warm
-        else:
-            bookkeeping.pop("scaleDownAt", None)
-        if s.rejected is not None:
-            bookkeeping["rejected"] = {"revision": s.rejected, "generation": s.subject.generation}
-        else:
-            bookkeeping.pop("rejected", None)
+        rejected = (
+            RejectedRevision(revision=s.rejected, generation=s.subject.generation)
+            if s.rejected is not None
+            else None
+        )
+        bookkeeping = s.state.model_copy(
+            update={"revisions": sources, "scale_down_at": warm, "rejected": rejected}
+        )
 
         new = s.status.model_copy(
             update={
@@ -225,13 +224,12 @@ class Renderer:
             return current
         return wanted
 
-    def _kept_warm(self, stable: StableRevision | None) -> dict[str, str]:
+    def _kept_warm(self, stable: StableRevision | None) -> dict[str, datetime]:
         """Old revisions still inside blue-green's scale-down delay (for an instant undo)."""
-        pending = self.s.state.get("scaleDownAt") or {}
         return {
             name: when
-            for name, when in pending.items()
-            if datetime.fromisoformat(when) > self.s.now and (stable is None or name != stable.revision)
+            for name, when in self.s.state.scale_down_at.items()
+            if when > self.s.now and (stable is None or name != stable.revision)
         }
 
     def _replicas(
@@ -241,7 +239,7 @@ class Renderer:
         serving = {r.revision for r in (stable, candidate) if r is not None}
         if revision == self.s.fallback_previous and spec.fallback is not None and revision not in serving:
             return spec.fallback.replicas
-        if candidate is None or revision != candidate.revision or stable is None or self.s.state.get("undo"):
+        if candidate is None or revision != candidate.revision or stable is None or self.s.state.undo:
             return spec.replicas
         position = Position(candidate.stage, candidate.step)
         if candidate.stage == Stage.DEPLOYING:

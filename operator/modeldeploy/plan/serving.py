@@ -11,22 +11,23 @@ measurements, then renders the objects for it (:mod:`modeldeploy.plan.render`).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from modeldeploy.api import (
     ActionType,
     CandidateRevision,
+    FallbackCounters,
     FallbackMode,
     HistoryEntry,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
+    OperatorState,
     Outcome,
     Phase,
     StableRevision,
     Stage,
     parse_duration,
 )
-from modeldeploy.plan.fallback import FallbackState, check_due, next_check_in, step
+from modeldeploy.plan.fallback import check_due, next_check_in, step
 from modeldeploy.plan.model import Event, Inputs, Observed, Plan, Subject
 from modeldeploy.plan.monitoring import MonitoringOutcome, monitor, next_measurement_in
 from modeldeploy.plan.render import Renderer
@@ -56,8 +57,8 @@ class Serving:
         self.subject, self.spec, self.observed, self.status, self.now = subject, spec, observed, status, now
         self.inputs = inputs
         self.desired = revision_name(subject.name, revision_source(spec.model, spec.runtime))
-        self.state: dict[str, Any] = dict(status.operator_state or {})
-        self.sources: dict[str, dict[str, Any]] = dict(self.state.get("revisions") or {})
+        self.state: OperatorState = status.operator_state or OperatorState()
+        self.sources = dict(self.state.revisions)
         self.sources[self.desired] = revision_source(spec.model, spec.runtime)
         self.history = list(status.history)
         self.events: list[Event] = []
@@ -127,7 +128,7 @@ class Serving:
         self.fallback_active = False
         self.fallback_previous = None
         if fallback is None or stable is None:
-            self.state.pop("fallback", None)
+            self.state = self.state.model_copy(update={"fallback": None})
             return None
         if fallback.mode == FallbackMode.PREVIOUS_REVISION:
             earlier = [
@@ -143,7 +144,7 @@ class Serving:
             backend = self.observed.fallback
         observed = self.observed.revisions.get(stable.revision)
         stable_ready = observed.ready if observed is not None else 0
-        previous = FallbackState.read(self.state)
+        previous = self.state.fallback or FallbackCounters()
         state, reason = step(
             fallback,
             previous,
@@ -153,7 +154,7 @@ class Serving:
             backend is not None and backend.ready > 0,
             self.now,
         )
-        self.state["fallback"] = state.write()
+        self.state = self.state.model_copy(update={"fallback": state})
         self.fallback_active = state.active
         why = "the stable revision has no Ready replica" if stable_ready == 0 else "the trigger metrics fail"
         if reason == "FallbackActivated":
@@ -198,7 +199,7 @@ class Serving:
             self.promote_step = candidate is not None
         elif kind == ActionType.PROMOTE_FULL:
             self.promote_full = candidate is not None
-        elif kind == ActionType.ABORT and candidate is not None and not self.state.get("undo"):
+        elif kind == ActionType.ABORT and candidate is not None and not self.state.undo:
             self._roll_back(candidate, Outcome.ABORTED, "Aborted", "aborted by request")
             return None
         elif kind == ActionType.RETRY and self.rejected is not None:
@@ -232,7 +233,7 @@ class Serving:
             self._record(candidate.revision, candidate.version, Outcome.ABORTED, "Undo", f"undo to {to}")
         version = str(self.sources[to]["model"]["version"])
         self.rejected = self.desired if self.desired != to else None
-        self.state["undo"] = True
+        self.state = self.state.model_copy(update={"undo": True})
         self.events.append(
             Event("Normal", "Undo", f"returning to {to} ({version}); it takes traffic when Ready")
         )
@@ -243,7 +244,7 @@ class Serving:
     def _supersede(
         self, stable: StableRevision | None, candidate: CandidateRevision | None
     ) -> CandidateRevision | None:
-        if candidate is None or self.state.get("undo"):
+        if candidate is None or self.state.undo:
             return candidate
         if candidate.revision == self.desired or (
             stable is not None and candidate.revision == stable.revision
@@ -291,7 +292,7 @@ class Serving:
             if self.status.phase != Phase.DEGRADED:
                 self.events.append(Event("Warning", "ProgressDeadlineExceeded", message))
             return stable, candidate, Phase.DEGRADED, message
-        if self.spec.paused and not self.state.get("undo"):
+        if self.spec.paused and not self.state.undo:
             return stable, candidate, Phase.PAUSED, f"paused at {_describe(self.spec, position)}"
         if self.promote_full and stable is not None and position.stage != Stage.PROMOTING:
             self.events.append(Event("Normal", "PromotedFull", "skipping the remaining stages by request"))
@@ -373,7 +374,7 @@ class Serving:
         return stable, candidate, Phase.PROGRESSING, f"{describe}: {waiting}{self._analysis_note()}"
 
     def _replicas_for(self, candidate: CandidateRevision, position: Position) -> int:
-        if self.state.get("undo") or self.status.stable is None:
+        if self.state.undo or self.status.stable is None:
             return self.spec.replicas
         return candidate_replicas(self.spec, position)
 
@@ -385,7 +386,8 @@ class Serving:
     def _switch(
         self, stable: StableRevision | None, candidate: CandidateRevision
     ) -> tuple[StableRevision | None, CandidateRevision | None, Phase, str]:
-        undo = bool(self.state.pop("undo", False))
+        undo = self.state.undo
+        self.state = self.state.model_copy(update={"undo": False})
         reason = "Undo" if undo else ("InitialRevisionReady" if stable is None else "AnalysisPassed")
         if stable is not None and not undo and self.spec.strategy is None:
             reason = "RevisionReady"
@@ -402,7 +404,8 @@ class Serving:
         delay = self._scale_down_delay()
         if stable is not None and delay > 0:
             when = self.now + timedelta(seconds=delay)
-            self.state["scaleDownAt"] = {**self.state.get("scaleDownAt", {}), stable.revision: _iso(when)}
+            scale_down_at = {**self.state.scale_down_at, stable.revision: when}
+            self.state = self.state.model_copy(update={"scale_down_at": scale_down_at})
         new = StableRevision(revision=candidate.revision, version=candidate.version, since=self.now)
         if undo and self.rejected is not None:
             return (
@@ -432,7 +435,7 @@ class Serving:
             )
         )
         self.rejected = candidate.revision
-        self.state.pop("undo", None)
+        self.state = self.state.model_copy(update={"undo": False})
 
     def _record(self, revision: str, version: str, outcome: Outcome, reason: str, message: str) -> None:
         self.history.append(
@@ -447,10 +450,10 @@ class Serving:
         )
 
     def _current_rejection(self) -> str | None:
-        rejected = self.state.get("rejected") or {}
-        if rejected.get("generation") != self.subject.generation:
+        rejected = self.state.rejected
+        if rejected is None or rejected.generation != self.subject.generation:
             return None  # any spec change lifts a rejection
-        return str(rejected["revision"]) if rejected.get("revision") else None
+        return rejected.revision
 
     def _analysis_note(self) -> str:
         judgement = self.inputs.judgement
@@ -472,8 +475,7 @@ class Serving:
                 interval = parse_duration(self.spec.analysis.interval)
                 measured = [r.measured_at for r in self.analysis if r.measured_at is not None]
                 times.append(min(measured) + timedelta(seconds=interval) if measured else self.now)
-        for when in (self.state.get("scaleDownAt") or {}).values():
-            times.append(datetime.fromisoformat(when))
+        times.extend(self.state.scale_down_at.values())
         stable = self.status.stable
         for seconds in (
             next_check_in(self.spec, self.state, self.now) if stable else None,
@@ -497,7 +499,3 @@ def _describe(spec: ModelDeploymentSpec, position: Position) -> str:
         Stage.PROMOTING: "promotion",
         Stage.DEPLOYING: "deployment",
     }[position.stage]
-
-
-def _iso(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")

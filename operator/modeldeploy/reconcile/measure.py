@@ -75,16 +75,6 @@ JUDGEMENT_KINDS: dict[str, Literal["pending", "pass", "hold", "fail", "rollback"
 MAX_WEBHOOK_STARTS = 3
 """Webhook calls that may start and never finish (the operator restarted) before the webhook is given up."""
 
-WEBHOOK_STARTED = "webhook call started:"
-
-
-def _webhook_starts(message: str) -> int:
-    """How many calls ``status.retrain.message`` says were started and did not finish."""
-    if not message.startswith(WEBHOOK_STARTED):
-        return 0
-    number = message.removeprefix(WEBHOOK_STARTED).split()[0]
-    return int(number) if number.isdigit() else 0
-
 
 @dataclass(frozen=True)
 class NoPrometheus:
@@ -143,22 +133,21 @@ class Measurer:
         The retraining is recorded before the call, so an operator that dies
         during the call calls again after its restart. That must not repeat
         forever (an answer that kills the operator would crash-loop it), so each
-        start is recorded in ``status.retrain.message`` first, and after
+        start is counted in ``status.retrain.webhookStarts`` first, and after
         :data:`MAX_WEBHOOK_STARTS` starts that never finished the webhook is
         given up as failed instead of being called again.
         """
         retrain = status.retrain
         hook = spec.monitoring.retrain.webhook if spec.monitoring and spec.monitoring.retrain else None
-        message = retrain.message or "" if retrain is not None else ""
         if (
             retrain is None
             or hook is None
             or retrain.webhook is None
             or retrain.outcome not in (RetrainOutcome.PENDING, RetrainOutcome.RUNNING)
-            or message.startswith(("webhook answered", "webhook failed"))
+            or retrain.webhook_called_at is not None
         ):
             return None
-        started = _webhook_starts(message)
+        started = retrain.webhook_starts
         if started >= MAX_WEBHOOK_STARTS:
             return WebhookOutcome(
                 False,
@@ -170,11 +159,7 @@ class Measurer:
                 MODEL_DEPLOYMENT,
                 subject.namespace,
                 subject.name,
-                {
-                    "status": {
-                        "retrain": {"message": f"{WEBHOOK_STARTED} {started + 1} of {MAX_WEBHOOK_STARTS}"}
-                    }
-                },
+                {"status": {"retrain": {"webhookStarts": started + 1}}},
                 subresource="status",
             )
         except ApiError as error:
@@ -239,7 +224,7 @@ class Measurer:
         stable = status.stable
         if fallback is None or not fallback.trigger.metrics or stable is None:
             return None
-        if not check_due(spec, dict(status.operator_state or {}), now):
+        if not check_due(spec, status.operator_state, now):
             return None
         measurements = self._measure(
             subject, spec, fallback.trigger.metrics, stable, stable, fallback.trigger.interval
