@@ -15,12 +15,12 @@ from modeldeploy.analysis.verdicts import (
     VerdictKind,
     advance,
     analysis_verdict,
-    next_measurement_at,
     pending_results,
     record,
     stage_verdict,
 )
 from modeldeploy.api import Analysis, InconclusivePolicy, MeasurementPhase, MetricResult
+from modeldeploy.plan.schedule import next_measurement_at
 
 SUCCESSFUL, FAILED, INCONCLUSIVE, PENDING = (
     MeasurementPhase.SUCCESSFUL,

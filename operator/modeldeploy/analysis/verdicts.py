@@ -28,7 +28,7 @@ Each interval the runner produces one :class:`Measurement` per metric.
 
 Pass means only "the metrics allow advancing now"; whether the stage has lasted
 long enough (pause, shadow duration, preview) is the planner's business, and
-:func:`next_measurement_at` tells it when the next round is due. Rule 4
+the planner's schedule (:mod:`modeldeploy.plan.schedule`) says when the next round is due. Rule 4
 of the design holds by construction: an Inconclusive latest measurement is never
 Pass, and an empty list of results is Pending, never a vacuous Pass.
 """
@@ -37,11 +37,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from modeldeploy.analysis.thresholds import MAX_MESSAGE_LENGTH, Measurement, judge
-from modeldeploy.api import Analysis, InconclusivePolicy, MeasurementPhase, MetricResult, parse_duration
+from modeldeploy.api import Analysis, InconclusivePolicy, MeasurementPhase, MetricResult
 
 __all__ = [
     "Measurement",
@@ -50,7 +50,6 @@ __all__ = [
     "advance",
     "analysis_verdict",
     "judge",
-    "next_measurement_at",
     "pending_results",
     "record",
     "stage_verdict",
@@ -143,18 +142,6 @@ def record(
         advance(by_name.get(measurement.metric), measurement, now, consecutive_failures=consecutive_failures)
         for measurement in measurements
     ]
-
-
-def next_measurement_at(results: Sequence[MetricResult], interval: str) -> datetime | None:
-    """When the next round of measurements is due: ``interval`` after the oldest latest measurement.
-
-    None when some result has never been measured (due now) or there are no
-    results. ``interval`` is a duration as the spec writes it (``1m``).
-    """
-    times = [result.measured_at for result in results]
-    if not times or None in times:
-        return None
-    return min(t for t in times if t is not None) + timedelta(seconds=parse_duration(interval))
 
 
 def analysis_verdict(analysis: Analysis, results: Sequence[MetricResult]) -> Verdict:

@@ -21,7 +21,7 @@ The trigger's bookkeeping lives in ``status.operatorState.fallback``:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from modeldeploy.api import (
@@ -29,8 +29,6 @@ from modeldeploy.api import (
     FallbackCounters,
     FallbackMode,
     ModelDeploymentSpec,
-    OperatorState,
-    parse_duration,
 )
 from modeldeploy.plan.revisions import LABEL_REVISION, pod_labels
 from modeldeploy.plan.security import restricted
@@ -44,27 +42,6 @@ RESPONSE_MOUNT = "/etc/modeldeploy-fallback"
 
 def fallback_name(owner: Owner) -> str:
     return f"{owner.name}-fallback"
-
-
-def check_due(spec: ModelDeploymentSpec, state: OperatorState | None, now: datetime) -> bool:
-    """Whether a trigger check (metrics, and a healthy/unhealthy count) is due now."""
-    if spec.fallback is None:
-        return False
-    checked = state.fallback.checked_at if state is not None and state.fallback is not None else None
-    if checked is None:
-        return True
-    interval = parse_duration(spec.fallback.trigger.interval)
-    return now >= checked + timedelta(seconds=interval)
-
-
-def next_check_in(spec: ModelDeploymentSpec, state: OperatorState, now: datetime) -> float | None:
-    if spec.fallback is None:
-        return None
-    checked = state.fallback.checked_at if state.fallback is not None else None
-    if checked is None:
-        return 0.5
-    due = checked + timedelta(seconds=parse_duration(spec.fallback.trigger.interval))
-    return max(0.5, (due - now).total_seconds())
 
 
 def step(

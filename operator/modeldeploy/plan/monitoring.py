@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from modeldeploy.api import (
@@ -36,10 +36,10 @@ from modeldeploy.api import (
     RetrainOutcome,
     RetrainStatus,
     StableRevision,
-    parse_duration,
 )
 from modeldeploy.plan.conditions import set_condition
 from modeldeploy.plan.model import Event, WebhookOutcome
+from modeldeploy.plan.schedule import retrain_cooling_down
 from modeldeploy.plan.security import restricted
 from modeldeploy.plan.workloads import Owner
 
@@ -159,8 +159,8 @@ def _maybe_start(
     last = out.retrain
     if last is not None and last.outcome in (RetrainOutcome.PENDING, RetrainOutcome.RUNNING):
         return  # one at a time
-    if last is not None and now < last.at + timedelta(seconds=parse_duration(retrain_spec.cooldown)):
-        return  # cooling down
+    if retrain_cooling_down(spec, last, now):
+        return
     count = (last.count if last else 0) + 1
     job_name = f"{owner.name}-retrain-{count}" if retrain_spec.job_template is not None else None
     if job_name is not None:
@@ -215,15 +215,3 @@ def retrain_job(
         container["env"] = [e for e in container.get("env", []) if e.get("name") not in names] + env
     spec["template"]["spec"] = restricted(pod)
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
-
-
-def next_measurement_in(
-    spec: ModelDeploymentSpec, results: Sequence[MetricResult], now: datetime
-) -> float | None:
-    if spec.monitoring is None:
-        return None
-    measured = [r.measured_at for r in results if r.measured_at is not None]
-    if not measured or len(measured) < len(spec.monitoring.metrics):
-        return 0.5
-    due = min(measured) + timedelta(seconds=parse_duration(spec.monitoring.interval))
-    return max(0.5, (due - now).total_seconds())

@@ -17,7 +17,6 @@ planner's bookkeeping. Traffic follows from it:
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from modeldeploy.api import (
@@ -38,6 +37,7 @@ from modeldeploy.plan.fallback import backend_objects
 from modeldeploy.plan.model import ObjectRef, Plan
 from modeldeploy.plan.revisions import LABEL_REVISION
 from modeldeploy.plan.routes import Backend, Split, render_route
+from modeldeploy.plan.schedule import kept_warm
 from modeldeploy.plan.stages import (
     Position,
     approximates_weights,
@@ -67,7 +67,7 @@ class Renderer:
     ) -> Plan:
         s, spec, observed = self.s, self.s.spec, self.s.observed
         history = s.history[-spec.revision_history_limit :] if spec.revision_history_limit > 0 else []
-        warm = self._kept_warm(stable)
+        warm = kept_warm(s.state, stable.revision if stable else None, s.now)
         live = {r.revision for r in (stable, candidate) if r is not None} | set(warm)
         if s.fallback_previous is not None:
             live.add(s.fallback_previous)
@@ -223,14 +223,6 @@ class Renderer:
         if current is not None and current != wanted and self.s.observed.candidate_routed:
             return current
         return wanted
-
-    def _kept_warm(self, stable: StableRevision | None) -> dict[str, datetime]:
-        """Old revisions still inside blue-green's scale-down delay (for an instant undo)."""
-        return {
-            name: when
-            for name, when in self.s.state.scale_down_at.items()
-            if when > self.s.now and (stable is None or name != stable.revision)
-        }
 
     def _replicas(
         self, revision: str, stable: StableRevision | None, candidate: CandidateRevision | None

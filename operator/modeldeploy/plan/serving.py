@@ -10,7 +10,7 @@ measurements, then renders the objects for it (:mod:`modeldeploy.plan.render`).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from modeldeploy.api import (
     ActionType,
@@ -25,13 +25,18 @@ from modeldeploy.api import (
     Phase,
     StableRevision,
     Stage,
-    parse_duration,
 )
-from modeldeploy.plan.fallback import check_due, next_check_in, step
+from modeldeploy.plan.fallback import step
 from modeldeploy.plan.model import Event, Inputs, Observed, Plan, Subject
-from modeldeploy.plan.monitoring import MonitoringOutcome, monitor, next_measurement_in
+from modeldeploy.plan.monitoring import MonitoringOutcome, monitor
 from modeldeploy.plan.render import Renderer
 from modeldeploy.plan.revisions import revision_name, revision_source
+from modeldeploy.plan.schedule import (
+    fallback_check_due,
+    next_wakeup,
+    scale_down_deadline,
+    stage_elapsed,
+)
 from modeldeploy.plan.stages import (
     Position,
     analysed,
@@ -150,7 +155,7 @@ class Serving:
             previous,
             stable_ready,
             self.inputs.fallback_failing,
-            check_due(self.spec, self.state, self.now),
+            fallback_check_due(self.spec, self.state, self.now),
             backend is not None and backend.ready > 0,
             self.now,
         )
@@ -343,8 +348,7 @@ class Serving:
                 outcome.message,
             )
 
-        assert candidate.stage_started_at is not None
-        elapsed = (self.now - candidate.stage_started_at).total_seconds()
+        elapsed = stage_elapsed(candidate, self.now)
         duration = position_seconds(self.spec, position)
         needs_pass = analysed(self.spec, position)
         passed = not needs_pass or (judgement is not None and judgement.kind == "pass")
@@ -401,9 +405,8 @@ class Serving:
         self.events.append(
             Event("Normal", "Promoted", f"{candidate.revision} ({candidate.version}) takes all traffic")
         )
-        delay = self._scale_down_delay()
-        if stable is not None and delay > 0:
-            when = self.now + timedelta(seconds=delay)
+        when = scale_down_deadline(self.spec, self.now)
+        if stable is not None and when is not None:
             scale_down_at = {**self.state.scale_down_at, stable.revision: when}
             self.state = self.state.model_copy(update={"scale_down_at": scale_down_at})
         new = StableRevision(revision=candidate.revision, version=candidate.version, since=self.now)
@@ -418,12 +421,6 @@ class Serving:
                 ),
             )
         return new, None, Phase.STABLE, f"{candidate.version} serving"
-
-    def _scale_down_delay(self) -> float:
-        strategy = self.spec.strategy
-        if strategy is not None and strategy.blue_green is not None:
-            return parse_duration(strategy.blue_green.scale_down_delay)
-        return 0.0
 
     def _roll_back(self, candidate: CandidateRevision, outcome: Outcome, reason: str, message: str) -> None:
         self._record(candidate.revision, candidate.version, outcome, reason, message)
@@ -461,31 +458,16 @@ class Serving:
             return ""
         return f"; {judgement.message}"
 
-    # --- timing ------------------------------------------------------------------------
-
     def next_wakeup(self, candidate: CandidateRevision | None) -> float | None:
-        """Seconds until something time-based is due (a pause ends, a measurement, a scale-down)."""
-        times: list[datetime] = []
-        if candidate is not None and candidate.stage_started_at is not None:
-            position = Position(candidate.stage, candidate.step)
-            duration = position_seconds(self.spec, position)
-            if duration:
-                times.append(candidate.stage_started_at + timedelta(seconds=duration))
-            if analysed(self.spec, position) and self.spec.analysis is not None:
-                interval = parse_duration(self.spec.analysis.interval)
-                measured = [r.measured_at for r in self.analysis if r.measured_at is not None]
-                times.append(min(measured) + timedelta(seconds=interval) if measured else self.now)
-        times.extend(self.state.scale_down_at.values())
-        stable = self.status.stable
-        for seconds in (
-            next_check_in(self.spec, self.state, self.now) if stable else None,
-            next_measurement_in(self.spec, self.watch.results, self.now) if stable else None,
-        ):
-            if seconds is not None:
-                times.append(self.now + timedelta(seconds=seconds))
-        if not times:
-            return None
-        return max(0.5, (min(times) - self.now).total_seconds())
+        return next_wakeup(
+            self.spec,
+            candidate,
+            self.analysis,
+            self.state,
+            self.status.stable is not None,
+            self.watch.results,
+            self.now,
+        )
 
 
 def _describe(spec: ModelDeploymentSpec, position: Position) -> str:

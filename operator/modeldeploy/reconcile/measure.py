@@ -31,7 +31,6 @@ from modeldeploy.analysis import (
     QueryResult,
     analysis_verdict,
     measure,
-    next_measurement_at,
     record,
     rollout_variables,
 )
@@ -56,8 +55,8 @@ from modeldeploy.api import (
 )
 from modeldeploy.kube.client import ApiError, KubeClient
 from modeldeploy.kube.kinds import CONFIG_MAP, MODEL_DEPLOYMENT, SECRET
-from modeldeploy.plan.fallback import check_due
 from modeldeploy.plan.model import Inputs, Judgement, Subject, WarmupOutcome, WebhookOutcome
+from modeldeploy.plan.schedule import analysis_due, fallback_check_due, monitoring_due
 from modeldeploy.plan.stages import Position, analysed
 from modeldeploy.providers import OperatorConfig
 
@@ -118,10 +117,9 @@ class Measurer:
         monitoring, stable = spec.monitoring, status.stable
         if monitoring is None or stable is None:
             return None
-        previous = [r for r in status.monitoring if r.metric in {m.name for m in monitoring.metrics}]
-        due = next_measurement_at(previous, monitoring.interval)
-        if len(previous) == len(monitoring.metrics) and due is not None and due > now:
+        if not monitoring_due(spec, status.monitoring, now):
             return None
+        previous = [r for r in status.monitoring if r.metric in {m.name for m in monitoring.metrics}]
         measurements = self._measure(subject, spec, monitoring.metrics, stable, stable, monitoring.interval)
         return tuple(record(previous, measurements, now, consecutive_failures=True))
 
@@ -203,8 +201,7 @@ class Measurer:
         assert analysis is not None and candidate is not None
         results = list(status.analysis)
         measured = None
-        due = next_measurement_at(results, analysis.interval)
-        if due is None or due <= now:
+        if analysis_due(spec, results, now):
             measurements = self._measure(
                 subject, spec, analysis.metrics, candidate, status.stable, analysis.interval
             )
@@ -224,7 +221,7 @@ class Measurer:
         stable = status.stable
         if fallback is None or not fallback.trigger.metrics or stable is None:
             return None
-        if not check_due(spec, status.operator_state, now):
+        if not fallback_check_due(spec, status.operator_state, now):
             return None
         measurements = self._measure(
             subject, spec, fallback.trigger.metrics, stable, stable, fallback.trigger.interval
