@@ -6,8 +6,8 @@ from typing import Any
 
 from planner_world import NAME, World, spec
 
-from modeldeploy.plan.fallback import nginx_config
 from modeldeploy.plan.model import Inputs
+from modeldeploy.plan.workloads import nginx_config
 
 RESPONSE = {
     "mode": "Response",

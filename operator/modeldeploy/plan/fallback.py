@@ -1,4 +1,4 @@
-"""Fallback: a standing backend that keeps answering when the model cannot.
+"""The fallback decision: when all traffic moves to a standing backend, and when it comes back.
 
 Three kinds of backend (``spec.fallback.mode``):
 
@@ -15,33 +15,84 @@ only after ``recoverAfter`` consecutive healthy checks, one per
 ``trigger.interval``, so a flapping model does not drag users back and forth.
 A fallback that is not Ready itself never takes traffic (rule 1).
 
-The trigger's bookkeeping lives in ``status.operatorState.fallback``:
-``active``, consecutive ``failures`` and ``healthy`` checks, ``checkedAt``.
+The trigger's bookkeeping lives in ``status.operatorState.fallback``
+(:class:`~modeldeploy.api.FallbackCounters`); this module decides, and
+:func:`~modeldeploy.plan.workloads.fallback_objects` builds the backend.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from modeldeploy.api import (
     Fallback,
     FallbackCounters,
     FallbackMode,
-    ModelDeploymentSpec,
+    Outcome,
+    Phase,
+    StableRevision,
 )
-from modeldeploy.plan.revisions import LABEL_REVISION, pod_labels
-from modeldeploy.plan.security import restricted
-from modeldeploy.plan.workloads import CONTAINER, PORT_NAME, Owner, service
-
-NGINX_IMAGE = "nginxinc/nginx-unprivileged:1.27-alpine"
-"""nginx as UID 101, listening on 8080: runs under Pod Security restricted."""
-NGINX_PORT = 8080
-RESPONSE_MOUNT = "/etc/modeldeploy-fallback"
+from modeldeploy.plan.decision import Context, FallbackDecision, Record
+from modeldeploy.plan.schedule import fallback_check_due
 
 
-def fallback_name(owner: Owner) -> str:
-    return f"{owner.name}-fallback"
+def decide_fallback(
+    ctx: Context, stable: StableRevision | None, record: Record
+) -> tuple[FallbackDecision, Record]:
+    """Advance the trigger: whether traffic is on the fallback now, with the counters and Events."""
+    fallback = ctx.spec.fallback
+    if fallback is None or stable is None:
+        return FallbackDecision(), record.with_state(fallback=None)
+    previous_revision = None
+    if fallback.mode == FallbackMode.PREVIOUS_REVISION:
+        earlier = [
+            h.revision
+            for h in reversed(record.history)
+            if h.outcome == Outcome.PROMOTED
+            and h.revision != stable.revision
+            and h.revision in record.state.revisions
+        ]
+        previous_revision = earlier[0] if earlier else None
+        backend = ctx.observed.revisions.get(previous_revision or "")
+    else:
+        backend = ctx.observed.fallback
+    observed = ctx.observed.revisions.get(stable.revision)
+    stable_ready = observed.ready if observed is not None else 0
+    previous = record.state.fallback or FallbackCounters()
+    counters, reason = step(
+        fallback,
+        previous,
+        stable_ready,
+        ctx.inputs.fallback_failing,
+        fallback_check_due(ctx.spec, record.state, ctx.now),
+        backend is not None and backend.ready > 0,
+        ctx.now,
+    )
+    record = record.with_state(fallback=counters)
+    why = "the stable revision has no Ready replica" if stable_ready == 0 else "the trigger metrics fail"
+    if reason == "FallbackActivated":
+        record = record.event(
+            "Warning", reason, f"all traffic to the fallback ({fallback.mode.value}): {why}"
+        )
+    elif reason == "FallbackRecovered":
+        record = record.event(
+            "Normal",
+            reason,
+            f"{stable.revision} healthy for {fallback.trigger.recover_after} checks; traffic is back on it",
+        )
+    elif (
+        not counters.active
+        and (stable_ready == 0 and fallback.trigger.no_ready_replicas)
+        and (backend is None or backend.ready == 0)
+        and not previous.active
+        and ctx.status.phase != Phase.DEGRADED
+    ):
+        record = record.event(
+            "Warning",
+            "FallbackNotReady",
+            "the stable revision has no Ready replica and the fallback is not Ready either",
+        )
+    return FallbackDecision(counters.active, previous_revision, why if counters.active else None), record
 
 
 def step(
@@ -71,105 +122,3 @@ def step(
     elif active and healthy >= trigger.recover_after and not down:
         active, failures, reason = False, 0, "FallbackRecovered"
     return FallbackCounters(active=active, failures=failures, healthy=healthy, checked_at=checked), reason
-
-
-def backend_objects(
-    owner: Owner, spec: ModelDeploymentSpec, previous_revision: str | None
-) -> list[dict[str, Any]]:
-    """The fallback Service and, for modes Model and Response, its Deployment (and ConfigMap)."""
-    fallback = spec.fallback
-    assert fallback is not None
-    name = fallback_name(owner)
-    target = previous_revision if fallback.mode == FallbackMode.PREVIOUS_REVISION else name
-    svc = service(owner, name, target, spec.runtime.port, "fallback")
-    svc["metadata"]["labels"]["app.kubernetes.io/component"] = "fallback"
-    if fallback.mode == FallbackMode.PREVIOUS_REVISION:
-        return [svc]
-    if fallback.mode == FallbackMode.MODEL:
-        return [_model_deployment(owner, spec), svc]
-    return [_response_config(owner, spec), _response_deployment(owner, spec), svc]
-
-
-def _deployment(owner: Owner, spec: ModelDeploymentSpec, pod_spec: dict[str, Any]) -> dict[str, Any]:
-    name = fallback_name(owner)
-    fallback = spec.fallback
-    assert fallback is not None
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": owner.metadata(name, "fallback", {LABEL_REVISION: name}),
-        "spec": {
-            "replicas": fallback.replicas,
-            "selector": {"matchLabels": {LABEL_REVISION: name}},
-            "template": {"metadata": {"labels": pod_labels(owner.name, name)}, "spec": restricted(pod_spec)},
-        },
-    }
-
-
-def _model_deployment(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
-    model = spec.fallback.model if spec.fallback else None
-    assert model is not None
-    env = [
-        {"name": "MODEL_NAME", "value": model.name or spec.model.name},
-        {"name": "MODEL_VERSION", "value": model.version},
-    ]
-    if model.uri:
-        env.append({"name": "MODEL_URI", "value": model.uri})
-    runtime = spec.runtime
-    probe: dict[str, Any] = (
-        {"httpGet": {"path": runtime.readiness_path, "port": PORT_NAME}}
-        if runtime.readiness_path
-        else {"tcpSocket": {"port": PORT_NAME}}
-    )
-    container = {
-        "name": CONTAINER,
-        "image": model.image or runtime.image,
-        "ports": [{"name": PORT_NAME, "containerPort": runtime.port, "protocol": "TCP"}],
-        "env": env,
-        "readinessProbe": {**probe, "periodSeconds": 5},
-    }
-    return _deployment(owner, spec, {"containers": [container]})
-
-
-def nginx_config(status: int, content_type: str) -> str:
-    """nginx answering every request with the body file; error_page carries a non-200 status."""
-    ctype = content_type.replace(";", "\\;").replace("'", "")
-    if status == 200:
-        location = f"location / {{ default_type '{ctype}'; try_files /body =500; }}"
-    else:
-        location = (
-            f"location / {{ return {status}; }}\n"
-            f"    error_page {status} /body;\n"
-            f"    location = /body {{ internal; default_type '{ctype}'; }}"
-        )
-    return f"server {{\n    listen {NGINX_PORT};\n    root {RESPONSE_MOUNT};\n    {location}\n}}\n"
-
-
-def _response_config(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
-    response = spec.fallback.response if spec.fallback else None
-    assert response is not None
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": owner.metadata(fallback_name(owner), "fallback"),
-        "data": {
-            "default.conf": nginx_config(response.status, response.content_type),
-            "body": response.body,
-        },
-    }
-
-
-def _response_deployment(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
-    name = fallback_name(owner)
-    container = {
-        "name": "response",
-        "image": NGINX_IMAGE,
-        "ports": [{"name": PORT_NAME, "containerPort": NGINX_PORT, "protocol": "TCP"}],
-        "readinessProbe": {"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 5},
-        "volumeMounts": [
-            {"name": "response", "mountPath": "/etc/nginx/conf.d/default.conf", "subPath": "default.conf"},
-            {"name": "response", "mountPath": f"{RESPONSE_MOUNT}/body", "subPath": "body"},
-        ],
-    }
-    pod = {"containers": [container], "volumes": [{"name": "response", "configMap": {"name": name}}]}
-    return _deployment(owner, spec, pod)

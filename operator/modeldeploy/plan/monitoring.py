@@ -50,13 +50,34 @@ CONDITION_FOR = {
 CLEARED_EVENT = {MetricKind.DRIFT: "DriftCleared", MetricKind.PERFORMANCE: "ModelRecovered"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class MonitoringOutcome:
+    """What monitoring decided this round: results, conditions, the retraining, Events, a Job to start.
+
+    Invariants: ``apply`` holds a Job only in the round that starts its
+    retraining (so a Job deleted by hand is not re-run); at most one
+    retraining is Pending or Running at a time.
+    """
+
+    results: tuple[MetricResult, ...]
+    conditions: tuple[Condition, ...]
+    retrain: RetrainStatus | None
+    events: tuple[Event, ...] = ()
+    apply: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass
+class _Draft:
     results: list[MetricResult]
     conditions: list[Condition]
     retrain: RetrainStatus | None
     events: list[Event] = field(default_factory=list)
     apply: list[dict[str, Any]] = field(default_factory=list)
+
+    def outcome(self) -> MonitoringOutcome:
+        return MonitoringOutcome(
+            tuple(self.results), tuple(self.conditions), self.retrain, tuple(self.events), tuple(self.apply)
+        )
 
 
 def monitor(
@@ -73,9 +94,9 @@ def monitor(
     generation: int,
 ) -> MonitoringOutcome:
     monitoring = spec.monitoring
-    out = MonitoringOutcome(list(results), list(conditions), retrain)
+    out = _Draft(list(results), list(conditions), retrain)
     if monitoring is None or stable is None:
-        return out
+        return out.outcome()
     latest = {r.metric: r for r in results}
     breaches: list[tuple[MetricKind, MetricResult]] = []
     for kind in MetricKind:
@@ -107,11 +128,11 @@ def monitor(
     out.retrain = _follow_retrain(out, retrain, jobs, webhook, now)
     if breaches and monitoring.retrain is not None:
         _maybe_start(out, owner, spec, stable, source, breaches[0][1], now)
-    return out
+    return out.outcome()
 
 
 def _follow_retrain(
-    out: MonitoringOutcome,
+    out: _Draft,
     retrain: RetrainStatus | None,
     jobs: Mapping[str, str],
     webhook: WebhookOutcome | None,
@@ -146,7 +167,7 @@ def _follow_retrain(
 
 
 def _maybe_start(
-    out: MonitoringOutcome,
+    out: _Draft,
     owner: Owner,
     spec: ModelDeploymentSpec,
     stable: StableRevision,

@@ -42,10 +42,11 @@ from modeldeploy.api import (
     parse_status,
 )
 from modeldeploy.plan.conditions import set_condition
+from modeldeploy.plan.decide import decide
 from modeldeploy.plan.model import FINALIZER, Event, Inputs, Observed, Plan, Subject
-from modeldeploy.plan.serving import Serving
-
-ROUTE_KINDS = ("HTTPRoute", "VirtualService")
+from modeldeploy.plan.render import render
+from modeldeploy.plan.routes import ROUTE_KINDS
+from modeldeploy.plan.status import trim_history, wire
 
 
 def plan(subject: Subject, observed: Observed, now: datetime, inputs: Inputs | None = None) -> Plan:
@@ -61,7 +62,7 @@ def plan(subject: Subject, observed: Observed, now: datetime, inputs: Inputs | N
         return _plan_invalid(subject, status, problems, now)
     if spec.retired:
         return _plan_retired(subject, spec, observed, status, now)
-    return Serving(subject, spec, observed, status, now, inputs or Inputs()).plan()
+    return render(*decide(subject, spec, observed, status, now, inputs or Inputs()))
 
 
 def _lenient_status(raw: Mapping[str, Any]) -> ModelDeploymentStatus:
@@ -71,10 +72,6 @@ def _lenient_status(raw: Mapping[str, Any]) -> ModelDeploymentStatus:
         # A status we cannot read (hand-edited, or from a future version) is started afresh
         # rather than crashing the operator; the children are found again by label.
         return ModelDeploymentStatus()
-
-
-def _wire(status: ModelDeploymentStatus) -> dict[str, Any]:
-    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 # --- deletion, invalid, retired -------------------------------------------------
@@ -111,7 +108,7 @@ def _plan_invalid(
     events: tuple[Event, ...] = ()
     if previous is None or previous.status != "True" or previous.message != message:
         events = (Event("Warning", "InvalidSpec", f"{message}; no serving object was changed"),)
-    return Plan(status=_wire(new), events=events)
+    return Plan(status=wire(new), events=events)
 
 
 def _plan_retired(
@@ -159,13 +156,9 @@ def _plan_retired(
             "stable": None,
             "candidate": None,
             "traffic": [],
-            "history": _trim(history, spec.revision_history_limit),
+            "history": trim_history(history, spec.revision_history_limit),
             "conditions": conditions,
             "operator_state": None,
         }
     )
-    return Plan(delete=deletions, status=_wire(new), events=tuple(events))
-
-
-def _trim(history: list[HistoryEntry], limit: int) -> list[HistoryEntry]:
-    return history[-limit:] if limit > 0 else []
+    return Plan(delete=deletions, status=wire(new), events=tuple(events))

@@ -19,6 +19,8 @@ from modeldeploy.plan.workloads import SERVICE_PORT, Owner
 
 HTTPROUTE = ("gateway.networking.k8s.io/v1", "HTTPRoute")
 VIRTUALSERVICE = ("networking.istio.io/v1", "VirtualService")
+ROUTE_KINDS = (HTTPROUTE[1], VIRTUALSERVICE[1])
+"""The kinds of route object a router may render; at most one exists at a time."""
 
 
 @dataclass(frozen=True)

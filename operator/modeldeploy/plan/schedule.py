@@ -33,7 +33,7 @@ from modeldeploy.api import (
     RetrainStatus,
     parse_duration,
 )
-from modeldeploy.plan.stages import Position, analysed, position_seconds
+from modeldeploy.plan.positions import Position, analysed, position_seconds
 
 SOONEST_SECONDS = 0.5
 """The shortest requeue: "due now" still lets the writes of this round land first."""

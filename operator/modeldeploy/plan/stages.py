@@ -1,124 +1,255 @@
-"""The stages a candidate passes through, and what each asks of replicas and traffic.
+"""Advancing a candidate: supersede, start, enter a stage, wait, move on, promote or roll back.
 
-Order is fixed: Deploying, then Warmup, Shadow, Canary (one step at a time)
-or BlueGreen, each only when the spec asks for it, then Promoting. A stage is
-*entered* when the candidate has all the replicas that stage needs Ready; only
-then does it receive the stage's traffic (mirror, canary weight, preview), and
-its clock (pause, duration, preview) starts. That is rule 1 of DESIGN.md at
-stage granularity: no live traffic to replicas that are not Ready.
+A candidate passes through the positions of :mod:`~modeldeploy.plan.positions`
+one at a time. A position is *entered* once the candidate has the replicas it
+needs Ready (only then does it get the position's traffic, and its clock
+starts); it is *left* when its time is up and the analysis passed, when
+someone promotes, or by a rollback when the analysis or warm-up fails. Each
+function here returns a :class:`~modeldeploy.plan.decision.Transition`.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
-from modeldeploy.api import ModelDeploymentSpec, Router, Stage, parse_duration
-
-PROGRESSION = (Stage.WARMUP, Stage.SHADOW, Stage.CANARY, Stage.BLUE_GREEN)
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where a candidate is: a stage and, for canary, a step index."""
-
-    stage: Stage
-    step: int | None = None
-
-
-def stages_of(spec: ModelDeploymentSpec) -> list[Position]:
-    """Every position a candidate passes through, in order, ending with Promoting."""
-    strategy = spec.strategy
-    positions: list[Position] = []
-    if strategy is not None:
-        if strategy.warmup is not None:
-            positions.append(Position(Stage.WARMUP))
-        if strategy.shadow is not None:
-            positions.append(Position(Stage.SHADOW))
-        if strategy.canary is not None:
-            positions += [Position(Stage.CANARY, i) for i in range(len(strategy.canary.steps))]
-        if strategy.blue_green is not None:
-            positions.append(Position(Stage.BLUE_GREEN))
-    positions.append(Position(Stage.PROMOTING))
-    return positions
+from modeldeploy.api import (
+    CandidateRevision,
+    ModelDeploymentSpec,
+    Outcome,
+    Phase,
+    StableRevision,
+    Stage,
+)
+from modeldeploy.plan.decision import Context, Record, Transition
+from modeldeploy.plan.positions import (
+    Position,
+    analysed,
+    canary_weight,
+    candidate_replicas,
+    next_position,
+    position_seconds,
+    stages_of,
+)
+from modeldeploy.plan.schedule import scale_down_deadline, stage_elapsed
 
 
-def next_position(spec: ModelDeploymentSpec, current: Position) -> Position:
-    positions = stages_of(spec)
-    if current.stage == Stage.DEPLOYING:
-        return positions[0]
-    try:
-        index = positions.index(current)
-    except ValueError:
-        return positions[-1]
-    return positions[min(index + 1, len(positions) - 1)]
+def advance(
+    ctx: Context,
+    stable: StableRevision | None,
+    candidate: CandidateRevision | None,
+    record: Record,
+    *,
+    promote_step: bool = False,
+    promote_full: bool = False,
+) -> Transition:
+    """The rollout's next state: the candidate (a new one for a changed spec) one step further."""
+    spec = ctx.spec
+    candidate, record = _supersede(ctx, stable, candidate, record)
+    if candidate is None:
+        serving = f"{stable.version} serving" if stable else "deploying"
+        if stable is not None and stable.revision == ctx.desired:
+            if spec.paused:
+                return Transition(stable, None, Phase.PAUSED, "paused", record)
+            return Transition(stable, None, Phase.STABLE, serving, record)
+        if stable is not None and record.rejected == ctx.desired:
+            message = (
+                (ctx.status.message or "rolled back")
+                if ctx.status.phase == Phase.ROLLED_BACK
+                else f"{spec.model.version} was rolled back; it waits for a spec change or retry"
+            )
+            return Transition(stable, None, Phase.ROLLED_BACK, message, record)
+        if stable is not None and spec.paused:
+            message = f"paused: {spec.model.version} waits for spec.paused false"
+            return Transition(stable, None, Phase.PAUSED, message, record)
+        candidate, record = _new_candidate(ctx, stable, record)
+    return _progress(ctx, stable, candidate, record, promote_step, promote_full)
 
 
-def canary_weight(spec: ModelDeploymentSpec, position: Position) -> int:
-    if position.stage != Stage.CANARY or position.step is None or spec.strategy is None:
-        return 0
-    assert spec.strategy.canary is not None
-    return spec.strategy.canary.steps[position.step].weight
+def roll_back(
+    ctx: Context, record: Record, candidate: CandidateRevision, outcome: Outcome, reason: str, message: str
+) -> Record:
+    """The candidate leaves: history, a Warning Event, rejected until the spec changes or a retry."""
+    return (
+        record.entry(ctx.now, candidate.revision, candidate.version, outcome, reason, message)
+        .event(
+            "Warning",
+            "RolledBack" if outcome == Outcome.ROLLED_BACK else "Aborted",
+            f"{candidate.revision}: {message}; all traffic back on stable",
+        )
+        .changed(rejected=candidate.revision)
+        .with_state(undo=False)
+    )
 
 
-def candidate_replicas(spec: ModelDeploymentSpec, position: Position) -> int:
-    """How many replicas the candidate runs at this position (never zero while under test)."""
-    replicas = spec.replicas
-    strategy = spec.strategy
-    if position.stage == Stage.PROMOTING or strategy is None:
-        return replicas
-    if position.stage == Stage.BLUE_GREEN:
-        return replicas
-    if position.stage == Stage.CANARY:
-        return max(1, math.ceil(replicas * canary_weight(spec, position) / 100))
-    first_weight = strategy.canary.steps[0].weight if strategy.canary else 100
-    if strategy.blue_green is not None:
-        first_weight = 100
-    shadow = strategy.shadow.percent if strategy.shadow else 0
-    return max(1, math.ceil(replicas * max(shadow, min(first_weight, 100)) / 100))
+def describe(spec: ModelDeploymentSpec, position: Position) -> str:
+    """A position as people read it: ``canary step 2/3 at 25%``."""
+    if position.stage == Stage.CANARY and position.step is not None:
+        steps = len([p for p in stages_of(spec) if p.stage == Stage.CANARY])
+        return f"canary step {position.step + 1}/{steps} at {canary_weight(spec, position)}%"
+    return {
+        Stage.WARMUP: "warm-up",
+        Stage.SHADOW: "shadow",
+        Stage.BLUE_GREEN: "blue-green preview",
+        Stage.PROMOTING: "promotion",
+        Stage.DEPLOYING: "deployment",
+    }[position.stage]
 
 
-def position_seconds(spec: ModelDeploymentSpec, position: Position) -> float | None:
-    """How long the position lasts once entered; None means until someone promotes."""
-    strategy = spec.strategy
-    if strategy is None:
-        return 0.0
-    if position.stage == Stage.SHADOW and strategy.shadow is not None:
-        return parse_duration(strategy.shadow.duration)
-    if position.stage == Stage.CANARY and strategy.canary is not None and position.step is not None:
-        pause = strategy.canary.steps[position.step].pause
-        return parse_duration(pause) if pause else None
-    if position.stage == Stage.BLUE_GREEN and strategy.blue_green is not None:
-        preview = strategy.blue_green.preview_duration
-        if not strategy.blue_green.auto_promote:
-            return None
-        return parse_duration(preview) if preview else 0.0
-    return 0.0
+def _supersede(
+    ctx: Context, stable: StableRevision | None, candidate: CandidateRevision | None, record: Record
+) -> tuple[CandidateRevision | None, Record]:
+    """A candidate the spec no longer asks for is dropped (recorded), unless an undo brought it."""
+    if candidate is None or record.state.undo:
+        return candidate, record
+    if candidate.revision == ctx.desired or (stable is not None and candidate.revision == stable.revision):
+        return candidate, record
+    record = record.entry(
+        ctx.now,
+        candidate.revision,
+        candidate.version,
+        Outcome.SUPERSEDED,
+        "SpecChanged",
+        f"replaced by {ctx.desired} before it was promoted",
+    ).event("Normal", "Superseded", f"candidate {candidate.revision} replaced by a newer spec")
+    return None, record
 
 
-def analysed(spec: ModelDeploymentSpec, position: Position) -> bool:
-    """Stages during which the analysis metrics run (not warm-up: no live data yet)."""
-    return spec.analysis is not None and position.stage in (Stage.SHADOW, Stage.CANARY, Stage.BLUE_GREEN)
+def _new_candidate(
+    ctx: Context, stable: StableRevision | None, record: Record
+) -> tuple[CandidateRevision, Record]:
+    what = "first revision" if stable is None else "new revision"
+    version = ctx.spec.model.version
+    record = record.event("Normal", "RevisionCreated", f"{what} {ctx.desired} ({version}) deploying").changed(
+        analysis=()
+    )
+    first = Stage.PROMOTING if stable is None else Stage.DEPLOYING
+    return CandidateRevision(revision=ctx.desired, version=version, stage=first, weight=0), record
 
 
-def mirror_percent(spec: ModelDeploymentSpec, position: Position) -> int:
-    if position.stage == Stage.SHADOW and spec.strategy is not None and spec.strategy.shadow is not None:
-        return spec.strategy.shadow.percent
-    return 0
+def _progress(
+    ctx: Context,
+    stable: StableRevision | None,
+    candidate: CandidateRevision,
+    record: Record,
+    promote_step: bool,
+    promote_full: bool,
+) -> Transition:
+    spec, now = ctx.spec, ctx.now
+    position = Position(candidate.stage, candidate.step)
+    observed = ctx.observed.revisions.get(candidate.revision)
+    judgement = ctx.inputs.judgement
+    entered = candidate.stage_started_at is not None
+
+    if entered and analysed(spec, position) and judgement and judgement.kind in ("fail", "rollback"):
+        record = roll_back(ctx, record, candidate, Outcome.ROLLED_BACK, judgement.reason, judgement.message)
+        return Transition(stable, None, Phase.ROLLED_BACK, f"rolled back: {judgement.message}", record)
+    if observed is not None and observed.deadline_exceeded and not entered:
+        message = (
+            f"{candidate.revision} did not get its replicas Ready within {spec.progress_deadline} "
+            f"({observed.ready} ready); traffic stays on {stable.revision if stable else 'nothing'}"
+        )
+        if ctx.status.phase != Phase.DEGRADED:
+            record = record.event("Warning", "ProgressDeadlineExceeded", message)
+        return Transition(stable, candidate, Phase.DEGRADED, message, record)
+    if spec.paused and not record.state.undo:
+        return Transition(stable, candidate, Phase.PAUSED, f"paused at {describe(spec, position)}", record)
+    if promote_full and stable is not None and position.stage != Stage.PROMOTING:
+        record = record.event("Normal", "PromotedFull", "skipping the remaining stages by request")
+        return Transition(
+            stable, _move(candidate, Position(Stage.PROMOTING)), Phase.PROGRESSING, "promoting", record
+        )
+    if position.stage == Stage.DEPLOYING:
+        moved = _move(candidate, next_position(spec, position))
+        return Transition(stable, moved, Phase.PROGRESSING, f"deploying {candidate.revision}", record)
+
+    if not entered:
+        wanted = _replicas_for(ctx, record, position)
+        if observed is None or not observed.ready_for(wanted):
+            ready = observed.ready if observed else 0
+            message = f"{candidate.revision}: {ready}/{wanted} replicas ready for {describe(spec, position)}"
+            return Transition(stable, candidate, Phase.PROGRESSING, message, record)
+        candidate = candidate.model_copy(
+            update={"stage_started_at": now, "weight": canary_weight(spec, position) or candidate.weight}
+        )
+        if position.stage == Stage.PROMOTING:
+            return _switch(ctx, stable, candidate, record)
+        started = f"{describe(spec, position)} started"
+        record = record.changed(analysis=()).event("Normal", "StageStarted", started)
+        return Transition(stable, candidate, Phase.PROGRESSING, started, record)
+
+    if position.stage == Stage.PROMOTING:
+        return _switch(ctx, stable, candidate, record)
+    if position.stage == Stage.WARMUP:
+        outcome = ctx.inputs.warmup
+        if outcome is None:
+            return Transition(stable, candidate, Phase.PROGRESSING, "warming up the candidate", record)
+        if not outcome.passed:
+            record = roll_back(ctx, record, candidate, Outcome.ROLLED_BACK, "WarmupFailed", outcome.message)
+            return Transition(stable, None, Phase.ROLLED_BACK, f"rolled back: {outcome.message}", record)
+        record = record.event("Normal", "WarmupPassed", outcome.message)
+        moved = _move(candidate, next_position(spec, position))
+        return Transition(stable, moved, Phase.PROGRESSING, outcome.message, record)
+
+    elapsed = stage_elapsed(candidate, now)
+    duration = position_seconds(spec, position)
+    passed = not analysed(spec, position) or (judgement is not None and judgement.kind == "pass")
+    described = describe(spec, position)
+    note = _analysis_note(ctx)
+    if promote_step:
+        moved = _move(candidate, next_position(spec, position))
+        return Transition(stable, moved, Phase.PROGRESSING, f"{described}: promoted by request", record)
+    if duration is None:
+        return Transition(
+            stable, candidate, Phase.PROGRESSING, f"{described}: waiting for promote{note}", record
+        )
+    if elapsed >= duration and passed:
+        moved = _move(candidate, next_position(spec, position))
+        return Transition(stable, moved, Phase.PROGRESSING, f"{described} passed{note}", record)
+    waiting = f"{max(0, int(duration - elapsed))}s left" if elapsed < duration else "analysis pending"
+    return Transition(stable, candidate, Phase.PROGRESSING, f"{described}: {waiting}{note}", record)
 
 
-def approximates_weights(spec: ModelDeploymentSpec) -> bool:
-    """The service router splits by replica ratio: the stable Service selects both revisions."""
-    return spec.router == Router.SERVICE
+def _switch(
+    ctx: Context, stable: StableRevision | None, candidate: CandidateRevision, record: Record
+) -> Transition:
+    """Promotion: the candidate takes all traffic; a blue-green stable stays warm for its delay."""
+    spec, now = ctx.spec, ctx.now
+    undo = record.state.undo
+    reason = "Undo" if undo else ("InitialRevisionReady" if stable is None else "AnalysisPassed")
+    if stable is not None and not undo and spec.strategy is None:
+        reason = "RevisionReady"
+    record = (
+        record.with_state(undo=False)
+        .entry(
+            now,
+            candidate.revision,
+            candidate.version,
+            Outcome.PROMOTED,
+            reason,
+            f"all {spec.replicas} replicas ready",
+        )
+        .event("Normal", "Promoted", f"{candidate.revision} ({candidate.version}) takes all traffic")
+    )
+    when = scale_down_deadline(spec, now)
+    if stable is not None and when is not None:
+        record = record.with_state(scale_down_at={**record.state.scale_down_at, stable.revision: when})
+    new = StableRevision(revision=candidate.revision, version=candidate.version, since=now)
+    if undo and record.rejected is not None:
+        message = f"undone to {candidate.revision}; {spec.model.version} waits for a spec change or retry"
+        return Transition(new, None, Phase.ROLLED_BACK, message, record)
+    return Transition(new, None, Phase.STABLE, f"{candidate.version} serving", record)
 
 
-def scaled_replicas(spec: ModelDeploymentSpec, position: Position) -> int:
-    """Replicas to run at a position: what it needs, and with an exact router already what the next
-    canary step needs, so that the next step starts the moment its pause ends."""
-    needed = candidate_replicas(spec, position)
-    if position.stage != Stage.CANARY or approximates_weights(spec):
-        return needed
-    following = next_position(spec, position)
-    if following.stage != Stage.CANARY:
-        return needed
-    return max(needed, candidate_replicas(spec, following))
+def _replicas_for(ctx: Context, record: Record, position: Position) -> int:
+    if record.state.undo or ctx.status.stable is None:
+        return ctx.spec.replicas
+    return candidate_replicas(ctx.spec, position)
+
+
+def _move(candidate: CandidateRevision, target: Position) -> CandidateRevision:
+    return candidate.model_copy(update={"stage": target.stage, "step": target.step, "stage_started_at": None})
+
+
+def _analysis_note(ctx: Context) -> str:
+    judgement = ctx.inputs.judgement
+    if judgement is None or judgement.kind == "pending":
+        return ""
+    return f"; {judgement.message}"

@@ -1,4 +1,4 @@
-"""Pure builders for the serving objects: a Deployment per revision, the stable and candidate Services.
+"""Pure builders for the serving objects: a Deployment per revision, the Services, the fallback backend.
 
 Each builder returns the complete object as the operator means it to be
 (server-side applied with field manager ``modeldeploy``). ``runtime.podTemplate``
@@ -14,15 +14,20 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from modeldeploy.api import ModelSpec, RuntimeSpec
+from modeldeploy.api import FallbackMode, ModelDeploymentSpec, ModelSpec, RuntimeSpec
 from modeldeploy.plan.revisions import (
     ANNOTATION_SOURCE,
+    LABEL_REVISION,
     instance_labels,
     pod_labels,
     selector_for,
 )
 from modeldeploy.plan.security import restricted
 
+NGINX_IMAGE = "nginxinc/nginx-unprivileged:1.27-alpine"
+"""nginx as UID 101, listening on 8080: runs under Pod Security restricted."""
+NGINX_PORT = 8080
+RESPONSE_MOUNT = "/etc/modeldeploy-fallback"
 CONTAINER = "model"
 PORT_NAME = "http"
 SERVICE_PORT = 80
@@ -62,7 +67,22 @@ class Owner:
 
     @property
     def candidate_service(self) -> str:
-        return f"{self.name}-candidate"
+        return candidate_service_name(self.name)
+
+    @property
+    def fallback_service(self) -> str:
+        """The fallback's Service and, for modes Model and Response, its Deployment and ConfigMap."""
+        return fallback_service_name(self.name)
+
+
+def candidate_service_name(name: str) -> str:
+    """``fraud-candidate``: the Service of the revision under test."""
+    return f"{name}-candidate"
+
+
+def fallback_service_name(name: str) -> str:
+    """``fraud-fallback``: the Service (and Deployment) of the fallback backend."""
+    return f"{name}-fallback"
 
 
 def deep_merge(base: Any, override: Any) -> Any:
@@ -168,3 +188,113 @@ def service(owner: Owner, name: str, revision: str | None, port: int, role: str)
 
 def _label_value(text: str) -> str:
     return text[:63].strip("-_.") or "unknown"
+
+
+# --- the fallback backend -------------------------------------------------------------
+#
+# PreviousRevision: only the Service <name>-fallback, selecting the earlier revision (kept
+# running at fallback.replicas). Model: a Deployment <name>-fallback serving fallback.model.
+# Response: a Deployment <name>-fallback running stock nginx that answers every request with
+# fallback.response, kept in a ConfigMap.
+
+
+def fallback_objects(
+    owner: Owner, spec: ModelDeploymentSpec, previous_revision: str | None
+) -> list[dict[str, Any]]:
+    """The fallback Service and, for modes Model and Response, its Deployment (and ConfigMap)."""
+    fallback = spec.fallback
+    assert fallback is not None
+    name = owner.fallback_service
+    target = previous_revision if fallback.mode == FallbackMode.PREVIOUS_REVISION else name
+    svc = service(owner, name, target, spec.runtime.port, "fallback")
+    svc["metadata"]["labels"]["app.kubernetes.io/component"] = "fallback"
+    if fallback.mode == FallbackMode.PREVIOUS_REVISION:
+        return [svc]
+    if fallback.mode == FallbackMode.MODEL:
+        return [_fallback_model_deployment(owner, spec), svc]
+    return [_fallback_response_config(owner, spec), _fallback_response_deployment(owner, spec), svc]
+
+
+def _fallback_deployment(owner: Owner, spec: ModelDeploymentSpec, pod_spec: dict[str, Any]) -> dict[str, Any]:
+    name = owner.fallback_service
+    fallback = spec.fallback
+    assert fallback is not None
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": owner.metadata(name, "fallback", {LABEL_REVISION: name}),
+        "spec": {
+            "replicas": fallback.replicas,
+            "selector": {"matchLabels": {LABEL_REVISION: name}},
+            "template": {"metadata": {"labels": pod_labels(owner.name, name)}, "spec": restricted(pod_spec)},
+        },
+    }
+
+
+def _fallback_model_deployment(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
+    model = spec.fallback.model if spec.fallback else None
+    assert model is not None
+    env = [
+        {"name": "MODEL_NAME", "value": model.name or spec.model.name},
+        {"name": "MODEL_VERSION", "value": model.version},
+    ]
+    if model.uri:
+        env.append({"name": "MODEL_URI", "value": model.uri})
+    runtime = spec.runtime
+    probe: dict[str, Any] = (
+        {"httpGet": {"path": runtime.readiness_path, "port": PORT_NAME}}
+        if runtime.readiness_path
+        else {"tcpSocket": {"port": PORT_NAME}}
+    )
+    container = {
+        "name": CONTAINER,
+        "image": model.image or runtime.image,
+        "ports": [{"name": PORT_NAME, "containerPort": runtime.port, "protocol": "TCP"}],
+        "env": env,
+        "readinessProbe": {**probe, "periodSeconds": 5},
+    }
+    return _fallback_deployment(owner, spec, {"containers": [container]})
+
+
+def nginx_config(status: int, content_type: str) -> str:
+    """nginx answering every request with the body file; error_page carries a non-200 status."""
+    ctype = content_type.replace(";", "\\;").replace("'", "")
+    if status == 200:
+        location = f"location / {{ default_type '{ctype}'; try_files /body =500; }}"
+    else:
+        location = (
+            f"location / {{ return {status}; }}\n"
+            f"    error_page {status} /body;\n"
+            f"    location = /body {{ internal; default_type '{ctype}'; }}"
+        )
+    return f"server {{\n    listen {NGINX_PORT};\n    root {RESPONSE_MOUNT};\n    {location}\n}}\n"
+
+
+def _fallback_response_config(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
+    response = spec.fallback.response if spec.fallback else None
+    assert response is not None
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": owner.metadata(owner.fallback_service, "fallback"),
+        "data": {
+            "default.conf": nginx_config(response.status, response.content_type),
+            "body": response.body,
+        },
+    }
+
+
+def _fallback_response_deployment(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
+    name = owner.fallback_service
+    container = {
+        "name": "response",
+        "image": NGINX_IMAGE,
+        "ports": [{"name": PORT_NAME, "containerPort": NGINX_PORT, "protocol": "TCP"}],
+        "readinessProbe": {"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 5},
+        "volumeMounts": [
+            {"name": "response", "mountPath": "/etc/nginx/conf.d/default.conf", "subPath": "default.conf"},
+            {"name": "response", "mountPath": f"{RESPONSE_MOUNT}/body", "subPath": "body"},
+        ],
+    }
+    pod = {"containers": [container], "volumes": [{"name": "response", "configMap": {"name": name}}]}
+    return _fallback_deployment(owner, spec, pod)

@@ -56,8 +56,8 @@ from modeldeploy.api import (
 from modeldeploy.kube.client import ApiError, KubeClient
 from modeldeploy.kube.kinds import CONFIG_MAP, MODEL_DEPLOYMENT, SECRET
 from modeldeploy.plan.model import Inputs, Judgement, Subject, WarmupOutcome, WebhookOutcome
+from modeldeploy.plan.positions import Position, analysed
 from modeldeploy.plan.schedule import analysis_due, fallback_check_due, monitoring_due
-from modeldeploy.plan.stages import Position, analysed
 from modeldeploy.providers import OperatorConfig
 
 logger = logging.getLogger("modeldeploy.measure")

@@ -1,0 +1,100 @@
+"""Deciding for a valid, live ModelDeployment: one pass over the concerns, in order of precedence.
+
+1. a manual action (:mod:`~modeldeploy.plan.actions`) may drop, replace or
+   hurry the candidate;
+2. the candidate advances (:mod:`~modeldeploy.plan.stages`): superseded by a
+   newer spec, started, one stage further, promoted or rolled back;
+3. the fallback trigger (:mod:`~modeldeploy.plan.fallback`) may take all
+   traffic off the stable revision, whatever the rollout decided;
+4. monitoring (:mod:`~modeldeploy.plan.monitoring`) watches the stable revision.
+
+State lives in ``status`` (rule 6): ``status.stable``, ``status.candidate``,
+``status.analysis`` and ``status.operatorState``; each step reads it through
+the :class:`~modeldeploy.plan.decision.Context` and hands a new
+:class:`~modeldeploy.plan.decision.Record` to the next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from modeldeploy.api import ModelDeploymentSpec, ModelDeploymentStatus, OperatorState, Phase
+from modeldeploy.plan.actions import carry_out
+from modeldeploy.plan.decision import Context, Decision, Record
+from modeldeploy.plan.fallback import decide_fallback
+from modeldeploy.plan.model import Inputs, Observed, Subject
+from modeldeploy.plan.monitoring import monitor
+from modeldeploy.plan.revisions import revision_name, revision_source
+from modeldeploy.plan.stages import advance
+
+
+def decide(
+    subject: Subject,
+    spec: ModelDeploymentSpec,
+    observed: Observed,
+    status: ModelDeploymentStatus,
+    now: datetime,
+    inputs: Inputs,
+) -> tuple[Context, Decision]:
+    """The next state of a valid, live ModelDeployment, and the context it was decided in."""
+    source = revision_source(spec.model, spec.runtime)
+    desired = revision_name(subject.name, source)
+    ctx = Context(subject, spec, observed, status, now, inputs, desired)
+    state = status.operator_state or OperatorState()
+    state = state.model_copy(update={"revisions": {**state.revisions, desired: source}})
+    record = Record(
+        state=state,
+        rejected=_current_rejection(state, subject.generation),
+        history=tuple(status.history),
+        analysis=tuple(inputs.analysis) if inputs.analysis is not None else tuple(status.analysis),
+    )
+
+    acted = carry_out(ctx, status.stable, status.candidate, record)
+    step = advance(
+        ctx,
+        status.stable,
+        acted.candidate,
+        acted.record,
+        promote_step=acted.promote_step,
+        promote_full=acted.promote_full,
+    )
+    fallback, record = decide_fallback(ctx, step.stable, step.record)
+    phase, message = step.phase, step.message
+    if fallback.why is not None:
+        phase, message = Phase.DEGRADED, f"serving the fallback: {fallback.why}"
+    stable = step.stable
+    watch = monitor(
+        ctx.owner,
+        spec,
+        stable,
+        record.state.revisions.get(stable.revision) if stable else None,
+        list(inputs.monitoring) if inputs.monitoring is not None else list(status.monitoring),
+        status.conditions,
+        status.retrain,
+        observed.jobs,
+        inputs.webhook,
+        now,
+        subject.generation,
+    )
+    record = replace(record, events=(*record.events, *watch.events))
+    return ctx, Decision(
+        stable=stable,
+        candidate=step.candidate,
+        phase=phase,
+        message=message,
+        events=record.events,
+        history=record.history,
+        analysis=record.analysis,
+        rejection=record.rejected,
+        fallback=fallback,
+        monitoring=watch,
+        state=record.state,
+    )
+
+
+def _current_rejection(state: OperatorState, generation: int) -> str | None:
+    rejected = state.rejected
+    if rejected is None or rejected.generation != generation:
+        return None  # any spec change lifts a rejection
+    return rejected.revision

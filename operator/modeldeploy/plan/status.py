@@ -1,0 +1,143 @@
+"""The status a decision leaves behind: conditions, the trimmed history, the bookkeeping, the wire form.
+
+Conditions follow the Kubernetes conventions (see
+:mod:`~modeldeploy.plan.conditions`): a condition's lastTransitionTime moves
+only when its status does, so an object at rest writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from modeldeploy.api import (
+    Condition,
+    ConditionType,
+    HistoryEntry,
+    ModelDeploymentStatus,
+    OperatorState,
+    Phase,
+    RejectedRevision,
+    TrafficShare,
+)
+from modeldeploy.plan.conditions import set_condition
+from modeldeploy.plan.decision import Context, Decision
+
+MESSAGE_LIMIT = 4000
+
+
+def trim_history(history: Sequence[HistoryEntry], limit: int) -> list[HistoryEntry]:
+    """The newest ``limit`` entries (``revisionHistoryLimit``; 0 keeps none)."""
+    return list(history[-limit:]) if limit > 0 else []
+
+
+def wire(status: ModelDeploymentStatus) -> dict[str, Any]:
+    """The status as the API server stores it."""
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def bookkeeping(
+    ctx: Context, decision: Decision, kept: Iterable[str], warm: Mapping[str, datetime]
+) -> OperatorState:
+    """The new ``status.operatorState``: sources of kept revisions only, live scale-down deadlines."""
+    names = set(kept)
+    rejected = (
+        RejectedRevision(revision=decision.rejection, generation=ctx.subject.generation)
+        if decision.rejection is not None
+        else None
+    )
+    return decision.state.model_copy(
+        update={
+            "revisions": {name: src for name, src in decision.state.revisions.items() if name in names},
+            "scale_down_at": dict(warm),
+            "rejected": rejected,
+        }
+    )
+
+
+def serving_status(
+    ctx: Context,
+    decision: Decision,
+    traffic: Sequence[TrafficShare],
+    history: Sequence[HistoryEntry],
+    state: OperatorState,
+) -> dict[str, Any]:
+    """The whole new status of a serving ModelDeployment, in wire form."""
+    spec = ctx.spec
+    new = ctx.status.model_copy(
+        update={
+            "phase": decision.phase,
+            "message": decision.message[:MESSAGE_LIMIT],
+            "observed_generation": ctx.subject.generation,
+            "router": spec.router,
+            "stable": decision.stable,
+            "candidate": decision.candidate,
+            "traffic": list(traffic),
+            "analysis": list(decision.analysis),
+            "monitoring": list(decision.monitoring.results) if spec.monitoring is not None else [],
+            "retrain": decision.monitoring.retrain,
+            "history": list(history),
+            "conditions": conditions(ctx, decision),
+            "operator_state": state,
+            "action": None,
+        }
+    )
+    return wire(new)
+
+
+def conditions(ctx: Context, decision: Decision) -> list[Condition]:
+    """Ready, Available, Progressing, FallbackActive and Degraded for the decision (InvalidSpec cleared)."""
+    generation, now = ctx.subject.generation, ctx.now
+    stable, candidate, phase, message = decision.stable, decision.candidate, decision.phase, decision.message
+    fallback_active = decision.fallback.active
+    observed = ctx.observed.revisions.get(stable.revision) if stable else None
+    ready = observed is not None and observed.serves(ctx.spec.replicas)
+    available = observed is not None and observed.ready > 0
+    result = set_condition(
+        decision.monitoring.conditions, ConditionType.INVALID_SPEC, False, "Valid", "", now, generation
+    )
+    result = set_condition(
+        result,
+        ConditionType.READY,
+        ready and phase == Phase.STABLE,
+        "RevisionReady" if ready else "RevisionNotReady",
+        message,
+        now,
+        generation,
+    )
+    result = set_condition(
+        result,
+        ConditionType.AVAILABLE,
+        available,
+        "MinimumReplicasReady" if available else "NoReadyReplicas",
+        f"{observed.ready if observed else 0} stable replicas ready",
+        now,
+        generation,
+    )
+    progressing = candidate is not None and phase in (Phase.PROGRESSING, Phase.PAUSED)
+    reason = {
+        Phase.DEGRADED: "FallbackActive" if fallback_active else "ProgressDeadlineExceeded",
+        Phase.PAUSED: "Paused",
+        Phase.ROLLED_BACK: "RolledBack",
+    }.get(phase, "NewRevisionProgressing" if progressing else "RolloutComplete")
+    result = set_condition(result, ConditionType.PROGRESSING, progressing, reason, message, now, generation)
+    result = set_condition(
+        result,
+        ConditionType.FALLBACK_ACTIVE,
+        fallback_active,
+        "StableUnavailable" if fallback_active else "StableServing",
+        message if fallback_active else "",
+        now,
+        generation,
+    )
+    degraded = phase in (Phase.DEGRADED, Phase.ROLLED_BACK)
+    return set_condition(
+        result,
+        ConditionType.DEGRADED,
+        degraded,
+        reason if degraded else "AsExpected",
+        message if degraded else "",
+        now,
+        generation,
+    )
