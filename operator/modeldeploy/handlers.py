@@ -25,7 +25,7 @@ from modeldeploy.api import GROUP, PLURAL, VERSION
 from modeldeploy.kube.client import Kind, KubeClient
 from modeldeploy.kube.kinds import CHILD_KINDS
 from modeldeploy.kube.store import Store
-from modeldeploy.plan.model import FINALIZER
+from modeldeploy.plan.outputs import FINALIZER
 from modeldeploy.plan.revisions import LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
 from modeldeploy.providers import OperatorConfig, load_config
 from modeldeploy.reconcile.measure import Measurer

@@ -7,6 +7,9 @@ import os
 import random
 from dataclasses import dataclass
 
+DEFAULT_SERVICE_URL_TEMPLATE = "http://{service}.{namespace}.svc:{port}"
+"""How the operator reaches a Service in the cluster (warm-up requests)."""
+
 
 @dataclass(frozen=True)
 class OperatorSettings:
@@ -20,7 +23,7 @@ class OperatorSettings:
     log_format: str = "text"
     peering: str | None = None
     priority: int = 0
-    service_url_template: str = "http://{service}.{namespace}.svc:{port}"
+    service_url_template: str = DEFAULT_SERVICE_URL_TEMPLATE
     resync_seconds: float = 300.0
     workers: int = 4
     config: str | None = None
@@ -81,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--service-url-template",
-        default=env("MODELDEPLOY_SERVICE_URL_TEMPLATE", "http://{service}.{namespace}.svc:{port}"),
+        default=env("MODELDEPLOY_SERVICE_URL_TEMPLATE", DEFAULT_SERVICE_URL_TEMPLATE),
         help="how the operator reaches a Service for warm-up requests ({service}, {namespace}, {port})",
     )
     parser.add_argument(

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modeldeploy.kube.act import routes_to
-from modeldeploy.plan.model import FINALIZER, Inputs, ObjectRef, Observed, Plan, RevisionState, Subject
+from modeldeploy.kube.observe import routes_to
+from modeldeploy.plan.inputs import Inputs, Observed, RevisionState, Subject
+from modeldeploy.plan.outputs import FINALIZER, ObjectRef, Plan
 from modeldeploy.plan.planner import plan
 
 NAMESPACE = "risk"

@@ -6,7 +6,7 @@ from typing import Any
 
 from planner_world import NAME, World, spec
 
-from modeldeploy.plan.model import Inputs
+from modeldeploy.plan.inputs import Inputs
 from modeldeploy.plan.workloads import nginx_config
 
 RESPONSE = {

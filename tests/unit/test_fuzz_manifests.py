@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from kubetest import EXAMPLES
 from modeldeploy.api import InvalidManifestError, check_spec, lint_manifest, parse_manifest, parse_spec
-from modeldeploy.plan.model import ObjectRef, Observed, RevisionState, Subject
+from modeldeploy.plan.inputs import Observed, RevisionState, Subject
+from modeldeploy.plan.outputs import ObjectRef
 from modeldeploy.plan.planner import plan
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)

@@ -21,15 +21,16 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from planner_world import NAME, World, spec
 
-from modeldeploy.plan.model import Inputs, Judgement
+from modeldeploy.api import Verdict, VerdictKind
+from modeldeploy.plan.inputs import Inputs
 
 VERDICTS = [
     None,
-    Inputs(judgement=Judgement("pass", "AnalysisPassed", "all metrics pass")),
-    Inputs(judgement=Judgement("hold", "MeasurementInconclusive", "error-rate: no data")),
-    Inputs(judgement=Judgement("pending", "AnalysisPending", "not measured yet")),
-    Inputs(judgement=Judgement("fail", "MetricFailed", "error-rate 0.2 > max 0.01")),
-    Inputs(judgement=Judgement("rollback", "InconclusiveLimitReached", "no data 3 times")),
+    Inputs(verdict=Verdict(VerdictKind.PASS, "AnalysisPassed", "all metrics pass")),
+    Inputs(verdict=Verdict(VerdictKind.HOLD, "MeasurementInconclusive", "error-rate: no data")),
+    Inputs(verdict=Verdict(VerdictKind.PENDING, "AnalysisPending", "not measured yet")),
+    Inputs(verdict=Verdict(VerdictKind.FAIL, "MetricFailed", "error-rate 0.2 > max 0.01")),
+    Inputs(verdict=Verdict(VerdictKind.ROLLBACK_INCONCLUSIVE, "InconclusiveLimitReached", "no data 3 times")),
     Inputs(fallback_failing=True),
     Inputs(fallback_failing=False),
 ]

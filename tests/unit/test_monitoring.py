@@ -7,8 +7,8 @@ from typing import Any
 
 from planner_world import NAME, World, spec
 
-from modeldeploy.api import MetricResult
-from modeldeploy.plan.model import Inputs, WebhookOutcome
+from modeldeploy.api import MetricResult, WebhookOutcome
+from modeldeploy.plan.inputs import Inputs
 
 JOB = {
     "spec": {

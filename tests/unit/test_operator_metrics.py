@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import modeldeploy.handlers  # noqa: F401 - registers every operator metric
-from modeldeploy.plan.model import Event, Plan
+from modeldeploy.plan.outputs import Event, Plan
 from modeldeploy.reconcile.metrics import export, forget
 
 CONTRACT = Path(__file__).resolve().parents[2] / "charts" / "modeldeploy" / "dashboards" / "metrics.yaml"

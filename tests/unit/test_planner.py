@@ -10,7 +10,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from planner_world import NAME, T0, World, spec
 
 from modeldeploy.api import parse_status
-from modeldeploy.plan.model import Observed
+from modeldeploy.plan.inputs import Observed
 from modeldeploy.plan.planner import plan
 from modeldeploy.plan.revisions import revision_name, revision_source
 

@@ -9,12 +9,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 from planner_world import NAME, World, spec
 
-from modeldeploy.plan.model import Inputs, Judgement, WarmupOutcome
+from modeldeploy.api import Verdict, VerdictKind
+from modeldeploy.plan.inputs import Inputs, WarmupOutcome
 
-PASS = Inputs(judgement=Judgement("pass", "AnalysisPassed", "all metrics pass"))
-HOLD = Inputs(judgement=Judgement("hold", "MeasurementInconclusive", "error-rate: no data"))
-PENDING = Inputs(judgement=Judgement("pending", "AnalysisPending", "not measured yet"))
-FAIL = Inputs(judgement=Judgement("fail", "MetricFailed", "error-rate 0.2 > max 0.01"))
+PASS = Inputs(verdict=Verdict(VerdictKind.PASS, "AnalysisPassed", "all metrics pass"))
+HOLD = Inputs(verdict=Verdict(VerdictKind.HOLD, "MeasurementInconclusive", "error-rate: no data"))
+PENDING = Inputs(verdict=Verdict(VerdictKind.PENDING, "AnalysisPending", "not measured yet"))
+FAIL = Inputs(verdict=Verdict(VerdictKind.FAIL, "MetricFailed", "error-rate 0.2 > max 0.01"))
 
 ANALYSIS = {"interval": "10s", "metrics": [{"name": "error-rate", "query": "up", "max": 0.01}]}
 CANARY = {
@@ -243,7 +244,7 @@ class CanaryMachine(RuleBasedStateMachine):
         after = world.candidate
         traffic = world.status.get("traffic", [])
         assert not traffic or sum(t["weight"] for t in traffic) == 100
-        assert judgement_allows(before, after, verdict), (before, after, verdict)
+        assert verdict_allows(before, after, verdict), (before, after, verdict)
         for share in traffic:
             if (
                 share["role"] == "candidate"
@@ -253,7 +254,7 @@ class CanaryMachine(RuleBasedStateMachine):
                 assert ready_before.get(share["revision"]), "canary weight applied before Ready"
 
 
-def judgement_allows(before: dict[str, Any], after: dict[str, Any], inputs: Inputs) -> bool:
+def verdict_allows(before: dict[str, Any], after: dict[str, Any], inputs: Inputs) -> bool:
     """A candidate moves from one entered canary step to the next only with a passing verdict."""
     moved = (
         before.get("stage") == "Canary"
@@ -261,7 +262,7 @@ def judgement_allows(before: dict[str, Any], after: dict[str, Any], inputs: Inpu
         and after.get("revision") == before.get("revision")
         and (after.get("step"), after.get("stage")) != (before.get("step"), before.get("stage"))
     )
-    return not moved or (inputs.judgement is not None and inputs.judgement.kind == "pass")
+    return not moved or (inputs.verdict is not None and inputs.verdict.passed)
 
 
 TestCanaryMachine = CanaryMachine.TestCase

@@ -12,7 +12,7 @@ from modeldeploy.analysis.outbound import Outbound
 from modeldeploy.analysis.prometheus import PrometheusClient
 from modeldeploy.api import parse_spec
 from modeldeploy.kube.client import Kind, KubeClient
-from modeldeploy.plan.model import Subject
+from modeldeploy.plan.inputs import Subject
 from modeldeploy.providers import ConfigError, OperatorConfig, load_config
 from modeldeploy.reconcile.measure import Measurer, NoPrometheus
 

@@ -17,7 +17,7 @@ from planner_world import NAME, World, spec
 from modeldeploy.analysis.outbound import EgressPolicy, Outbound
 from modeldeploy.api import MetricResult
 from modeldeploy.kube.client import Kind, KubeClient
-from modeldeploy.plan.model import Inputs
+from modeldeploy.plan.inputs import Inputs
 from modeldeploy.providers import OperatorConfig
 from modeldeploy.reconcile.measure import Measurer
 from webhook_receiver import WebhookReceiver

@@ -24,7 +24,7 @@ from typing import Any
 
 from modeldeploy.kube.client import KubeClient
 from modeldeploy.kube.kinds import BY_KIND, DEPLOYMENT, MODEL_DEPLOYMENT
-from modeldeploy.plan.model import Observed, RevisionState, Subject
+from modeldeploy.plan.inputs import Observed, RevisionState, Subject
 from modeldeploy.plan.planner import plan
 from modeldeploy_dev.cluster import LocalCluster
 from modeldeploy_dev.operator import OperatorProcess

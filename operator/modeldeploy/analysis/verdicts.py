@@ -36,12 +36,10 @@ Pass, and an empty list of results is Pending, never a vacuous Pass.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from modeldeploy.analysis.thresholds import MAX_MESSAGE_LENGTH, Measurement, judge
-from modeldeploy.api import Analysis, InconclusivePolicy, MeasurementPhase, MetricResult
+from modeldeploy.api import Analysis, InconclusivePolicy, MeasurementPhase, MetricResult, Verdict, VerdictKind
 
 __all__ = [
     "Measurement",
@@ -54,36 +52,6 @@ __all__ = [
     "record",
     "stage_verdict",
 ]
-
-
-class VerdictKind(StrEnum):
-    """What the metrics say a stage should do."""
-
-    PENDING = "Pending"
-    PASS = "Pass"
-    HOLD = "Hold"
-    FAIL = "Fail"
-    ROLLBACK_INCONCLUSIVE = "RollbackInconclusive"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The decision with a CamelCase ``reason`` (history, Events) and a ``message`` for people."""
-
-    kind: VerdictKind
-    reason: str
-    message: str
-    metric: str | None = None
-    """The metric that decided it (Fail, RollbackInconclusive, Hold), if one did."""
-
-    @property
-    def passed(self) -> bool:
-        return self.kind == VerdictKind.PASS
-
-    @property
-    def rollback(self) -> bool:
-        """Whether the candidate must be rolled back now."""
-        return self.kind in (VerdictKind.FAIL, VerdictKind.ROLLBACK_INCONCLUSIVE)
 
 
 def pending_results(metric_names: Iterable[str]) -> list[MetricResult]:

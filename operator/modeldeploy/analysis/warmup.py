@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from modeldeploy.analysis.outbound import Outbound, OutboundError
 from modeldeploy.api import Warmup, parse_duration
 
-DEFAULT_SERVICE_URL_TEMPLATE = "http://{service}.{namespace}.svc:{port}"
 REQUEST_TIMEOUT = 10.0
 MAX_ANSWER_BYTES = 1024 * 1024
 """A warm-up answer is read (so its latency is honest) and dropped; larger ones count as errors."""

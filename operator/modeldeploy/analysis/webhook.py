@@ -16,17 +16,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from modeldeploy.analysis.outbound import Outbound, OutboundError
-
-
-@dataclass(frozen=True)
-class WebhookOutcome:
-    ok: bool
-    message: str
-
+from modeldeploy.api import WebhookOutcome
 
 BACKOFF_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0

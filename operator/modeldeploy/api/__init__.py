@@ -25,10 +25,11 @@ from modeldeploy.api.analysis import (
 from modeldeploy.api.durations import DurationError, format_duration, parse_duration
 from modeldeploy.api.fallback import Fallback, FallbackMode, FallbackModel, FallbackTrigger, StaticResponse
 from modeldeploy.api.manifest import ModelDeployment, ObjectMeta, parse_manifest, parse_spec, parse_status
-from modeldeploy.api.model import EnvVar, ModelCard, ModelSpec, ResourceRequirements, RuntimeSpec
 from modeldeploy.api.monitoring import MetricKind, Monitoring, MonitoringMetric, Retrain, RetrainWebhook
 from modeldeploy.api.names import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from modeldeploy.api.outcomes import Verdict, VerdictKind, WebhookOutcome
 from modeldeploy.api.problems import InvalidManifestError, Problem
+from modeldeploy.api.revision import EnvVar, ModelCard, ModelSpec, ResourceRequirements, RuntimeSpec
 from modeldeploy.api.spec import LOCKED_MESSAGE, ModelDeploymentSpec
 from modeldeploy.api.status import (
     ActionRequest,
@@ -126,7 +127,10 @@ __all__ = [
     "ThresholdMetric",
     "TrafficShare",
     "TrafficSpec",
+    "Verdict",
+    "VerdictKind",
     "Warmup",
+    "WebhookOutcome",
     "check_spec",
     "check_update",
     "format_duration",

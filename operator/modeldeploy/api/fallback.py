@@ -20,7 +20,7 @@ from pydantic import Field
 from modeldeploy.api.analysis import ThresholdMetrics
 from modeldeploy.api.base import SpecModel
 from modeldeploy.api.durations import Interval, at_most
-from modeldeploy.api.model import VERSION_PATTERN
+from modeldeploy.api.revision import VERSION_PATTERN
 from modeldeploy.api.rules import cel_rule
 
 

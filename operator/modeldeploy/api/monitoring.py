@@ -18,7 +18,7 @@ from pydantic import Field
 from modeldeploy.api.analysis import METRICS_MAX_ITEMS, UNIQUE_NAMES, ThresholdMetric
 from modeldeploy.api.base import SpecModel
 from modeldeploy.api.durations import Duration, Interval, at_most
-from modeldeploy.api.model import OpenObject
+from modeldeploy.api.revision import OpenObject
 from modeldeploy.api.rules import cel_rule
 
 

@@ -21,8 +21,8 @@ from modeldeploy.api.analysis import Analysis
 from modeldeploy.api.base import SpecModel
 from modeldeploy.api.durations import Duration, at_most
 from modeldeploy.api.fallback import Fallback
-from modeldeploy.api.model import ModelSpec, RuntimeSpec
 from modeldeploy.api.monitoring import Monitoring
+from modeldeploy.api.revision import ModelSpec, RuntimeSpec
 from modeldeploy.api.rules import cel_rule, cel_transition_rule
 from modeldeploy.api.strategy import Strategy
 from modeldeploy.api.traffic import Router, TrafficSpec

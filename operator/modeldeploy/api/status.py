@@ -35,7 +35,7 @@ from pydantic import (
 )
 
 from modeldeploy.api.base import StatusModel
-from modeldeploy.api.model import PRESERVE_UNKNOWN, OpenObject
+from modeldeploy.api.revision import PRESERVE_UNKNOWN, OpenObject
 from modeldeploy.api.rules import cel_rule
 from modeldeploy.api.times import WireTime
 from modeldeploy.api.traffic import Router

@@ -23,7 +23,7 @@ from typing import Any
 
 from modeldeploy.api import HistoryEntry
 from modeldeploy.plan.decision import Context, Decision
-from modeldeploy.plan.model import ObjectRef
+from modeldeploy.plan.outputs import ObjectRef
 from modeldeploy.plan.routes import ROUTE_KINDS
 
 

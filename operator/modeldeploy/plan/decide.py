@@ -23,7 +23,7 @@ from modeldeploy.api import ModelDeploymentSpec, ModelDeploymentStatus, Operator
 from modeldeploy.plan.actions import carry_out
 from modeldeploy.plan.decision import Context, Decision, Record
 from modeldeploy.plan.fallback import decide_fallback
-from modeldeploy.plan.model import Inputs, Observed, Subject
+from modeldeploy.plan.inputs import Inputs, Observed, Subject
 from modeldeploy.plan.monitoring import monitor
 from modeldeploy.plan.revisions import revision_name, revision_source
 from modeldeploy.plan.stages import advance

@@ -29,8 +29,9 @@ from modeldeploy.api import (
     Phase,
     StableRevision,
 )
-from modeldeploy.plan.model import Event, Inputs, Observed, Subject
+from modeldeploy.plan.inputs import Inputs, Observed, Subject
 from modeldeploy.plan.monitoring import MonitoringOutcome
+from modeldeploy.plan.outputs import Event
 from modeldeploy.plan.workloads import Owner
 
 HISTORY_MESSAGE_LIMIT = 1024

@@ -36,9 +36,10 @@ from modeldeploy.api import (
     RetrainOutcome,
     RetrainStatus,
     StableRevision,
+    WebhookOutcome,
 )
 from modeldeploy.plan.conditions import set_condition
-from modeldeploy.plan.model import Event, WebhookOutcome
+from modeldeploy.plan.outputs import Event
 from modeldeploy.plan.schedule import retrain_cooling_down
 from modeldeploy.plan.security import restricted
 from modeldeploy.plan.workloads import Owner

@@ -43,7 +43,8 @@ from modeldeploy.api import (
 )
 from modeldeploy.plan.conditions import set_condition
 from modeldeploy.plan.decide import decide
-from modeldeploy.plan.model import FINALIZER, Event, Inputs, Observed, Plan, Subject
+from modeldeploy.plan.inputs import Inputs, Observed, Subject
+from modeldeploy.plan.outputs import FINALIZER, Event, Plan
 from modeldeploy.plan.render import render
 from modeldeploy.plan.routes import ROUTE_KINDS
 from modeldeploy.plan.status import trim_history, wire

@@ -20,7 +20,10 @@ PROGRESSION = (Stage.WARMUP, Stage.SHADOW, Stage.CANARY, Stage.BLUE_GREEN)
 
 @dataclass(frozen=True)
 class Position:
-    """Where a candidate is: a stage and, for canary, a step index."""
+    """Where a candidate is: a stage and, for canary, a step index.
+
+    Invariant: ``step`` is set for Canary only, and indexes ``strategy.canary.steps``.
+    """
 
     stage: Stage
     step: int | None = None

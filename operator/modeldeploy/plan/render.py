@@ -18,7 +18,7 @@ from typing import Any
 from modeldeploy.api import ModelSpec, RuntimeSpec, Stage, parse_duration
 from modeldeploy.plan.cleanup import clean_up, keep
 from modeldeploy.plan.decision import Context, Decision
-from modeldeploy.plan.model import Plan
+from modeldeploy.plan.outputs import Plan
 from modeldeploy.plan.positions import Position, next_position, scaled_replicas
 from modeldeploy.plan.revisions import LABEL_REVISION
 from modeldeploy.plan.schedule import kept_warm, next_wakeup

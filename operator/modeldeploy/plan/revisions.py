@@ -21,7 +21,6 @@ from typing import Any
 
 from modeldeploy.api import ModelSpec, RuntimeSpec
 
-LABEL_PREFIX = "modeldeploy.io/"
 LABEL_NAME = "modeldeploy.io/name"
 LABEL_REVISION = "modeldeploy.io/revision"
 LABEL_COMPONENT = "app.kubernetes.io/component"

@@ -25,6 +25,8 @@ ROUTE_KINDS = (HTTPROUTE[1], VIRTUALSERVICE[1])
 
 @dataclass(frozen=True)
 class Backend:
+    """One Service in a split, with its role and percent of live traffic."""
+
     role: str
     service: str
     weight: int
@@ -32,7 +34,11 @@ class Backend:
 
 @dataclass(frozen=True)
 class Split:
-    """Where live traffic goes: weights sum to 100; mirror percent of it is copied to the candidate."""
+    """Where live traffic goes: weights sum to 100; mirror percent of it is copied to the candidate.
+
+    Invariants (rule 2), checked on construction: the weights sum to 100 and
+    the mirror percent is within 0..100.
+    """
 
     backends: tuple[Backend, ...]
     mirror_service: str | None = None
@@ -44,17 +50,6 @@ class Split:
             raise ValueError(f"weights sum to {total}, not 100: {self.backends}")
         if not 0 <= self.mirror_percent <= 100:
             raise ValueError(f"mirror percent {self.mirror_percent} outside 0..100")
-
-    def weight_of(self, role: str) -> int:
-        return sum(b.weight for b in self.backends if b.role == role)
-
-
-def route_kind(router: Router) -> tuple[str, str] | None:
-    if router == Router.GATEWAY_API:
-        return HTTPROUTE
-    if router == Router.ISTIO:
-        return VIRTUALSERVICE
-    return None
 
 
 def render_route(owner: Owner, spec: ModelDeploymentSpec, split: Split) -> dict[str, Any] | None:

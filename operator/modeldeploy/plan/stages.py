@@ -17,6 +17,7 @@ from modeldeploy.api import (
     Phase,
     StableRevision,
     Stage,
+    VerdictKind,
 )
 from modeldeploy.plan.decision import Context, Record, Transition
 from modeldeploy.plan.positions import (
@@ -135,12 +136,12 @@ def _progress(
     spec, now = ctx.spec, ctx.now
     position = Position(candidate.stage, candidate.step)
     observed = ctx.observed.revisions.get(candidate.revision)
-    judgement = ctx.inputs.judgement
+    verdict = ctx.inputs.verdict
     entered = candidate.stage_started_at is not None
 
-    if entered and analysed(spec, position) and judgement and judgement.kind in ("fail", "rollback"):
-        record = roll_back(ctx, record, candidate, Outcome.ROLLED_BACK, judgement.reason, judgement.message)
-        return Transition(stable, None, Phase.ROLLED_BACK, f"rolled back: {judgement.message}", record)
+    if entered and analysed(spec, position) and verdict is not None and verdict.rollback:
+        record = roll_back(ctx, record, candidate, Outcome.ROLLED_BACK, verdict.reason, verdict.message)
+        return Transition(stable, None, Phase.ROLLED_BACK, f"rolled back: {verdict.message}", record)
     if observed is not None and observed.deadline_exceeded and not entered:
         message = (
             f"{candidate.revision} did not get its replicas Ready within {spec.progress_deadline} "
@@ -190,7 +191,7 @@ def _progress(
 
     elapsed = stage_elapsed(candidate, now)
     duration = position_seconds(spec, position)
-    passed = not analysed(spec, position) or (judgement is not None and judgement.kind == "pass")
+    passed = not analysed(spec, position) or (verdict is not None and verdict.passed)
     described = describe(spec, position)
     note = _analysis_note(ctx)
     if promote_step:
@@ -249,7 +250,7 @@ def _move(candidate: CandidateRevision, target: Position) -> CandidateRevision:
 
 
 def _analysis_note(ctx: Context) -> str:
-    judgement = ctx.inputs.judgement
-    if judgement is None or judgement.kind == "pending":
+    verdict = ctx.inputs.verdict
+    if verdict is None or verdict.kind == VerdictKind.PENDING:
         return ""
-    return f"; {judgement.message}"
+    return f"; {verdict.message}"

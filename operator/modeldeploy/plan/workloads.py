@@ -35,7 +35,11 @@ SERVICE_PORT = 80
 
 @dataclass(frozen=True)
 class Owner:
-    """The ModelDeployment that owns every child (for ownerReferences and names)."""
+    """The ModelDeployment that owns every child (for ownerReferences and names).
+
+    Invariant: the Service names (``<name>``, ``<name>-candidate``,
+    ``<name>-fallback``) are spelled here and nowhere else.
+    """
 
     name: str
     namespace: str
@@ -232,28 +236,20 @@ def _fallback_deployment(owner: Owner, spec: ModelDeploymentSpec, pod_spec: dict
 
 
 def _fallback_model_deployment(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
-    model = spec.fallback.model if spec.fallback else None
-    assert model is not None
-    env = [
-        {"name": "MODEL_NAME", "value": model.name or spec.model.name},
-        {"name": "MODEL_VERSION", "value": model.version},
-    ]
-    if model.uri:
-        env.append({"name": "MODEL_URI", "value": model.uri})
-    runtime = spec.runtime
-    probe: dict[str, Any] = (
-        {"httpGet": {"path": runtime.readiness_path, "port": PORT_NAME}}
-        if runtime.readiness_path
-        else {"tcpSocket": {"port": PORT_NAME}}
+    """The fallback model on the same server (its own image if it names one), probed the same way.
+
+    Only image, port and readiness path carry over from ``spec.runtime``: args,
+    env and resources are the main model's and may not suit another image.
+    """
+    fallback = spec.fallback.model if spec.fallback else None
+    assert fallback is not None
+    model = ModelSpec(name=fallback.name or spec.model.name, version=fallback.version, uri=fallback.uri)
+    runtime = RuntimeSpec(
+        image=fallback.image or spec.runtime.image,
+        port=spec.runtime.port,
+        readiness_path=spec.runtime.readiness_path,
     )
-    container = {
-        "name": CONTAINER,
-        "image": model.image or runtime.image,
-        "ports": [{"name": PORT_NAME, "containerPort": runtime.port, "protocol": "TCP"}],
-        "env": env,
-        "readinessProbe": {**probe, "periodSeconds": 5},
-    }
-    return _fallback_deployment(owner, spec, {"containers": [container]})
+    return _fallback_deployment(owner, spec, {"containers": [model_container(model, runtime)]})
 
 
 def nginx_config(status: int, content_type: str) -> str:

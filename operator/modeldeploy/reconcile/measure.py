@@ -2,7 +2,7 @@
 
 The planner is pure, so whatever needs I/O to know (what Prometheus says, how
 fast the candidate answers warm-up requests) is measured here first and handed
-to it as :class:`~modeldeploy.plan.model.Inputs`. What is due is read from the
+to it as :class:`~modeldeploy.plan.inputs.Inputs`. What is due is read from the
 status: analysis runs while the candidate is in an analysed stage it has
 entered, immediately on entry and then every ``spec.analysis.interval``;
 warm-up runs once the candidate is Ready in the Warmup stage.
@@ -23,7 +23,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
 
 from modeldeploy.analysis import (
     Measurement,
@@ -49,26 +48,20 @@ from modeldeploy.api import (
     RetrainOutcome,
     StableRevision,
     Stage,
+    WebhookOutcome,
     parse_duration,
     parse_spec,
     parse_status,
 )
 from modeldeploy.kube.client import ApiError, KubeClient
 from modeldeploy.kube.kinds import CONFIG_MAP, MODEL_DEPLOYMENT, SECRET
-from modeldeploy.plan.model import Inputs, Judgement, Subject, WarmupOutcome, WebhookOutcome
+from modeldeploy.plan.inputs import Inputs, Subject, WarmupOutcome
 from modeldeploy.plan.positions import Position, analysed
 from modeldeploy.plan.schedule import analysis_due, fallback_check_due, monitoring_due
+from modeldeploy.plan.workloads import SERVICE_PORT, candidate_service_name
 from modeldeploy.providers import OperatorConfig
 
 logger = logging.getLogger("modeldeploy.measure")
-
-JUDGEMENT_KINDS: dict[str, Literal["pending", "pass", "hold", "fail", "rollback"]] = {
-    "Pending": "pending",
-    "Pass": "pass",
-    "Hold": "hold",
-    "Fail": "fail",
-    "RollbackInconclusive": "rollback",
-}
 
 
 MAX_WEBHOOK_STARTS = 3
@@ -207,11 +200,7 @@ class Measurer:
             )
             results = record(results, measurements, now)
             measured = tuple(results)
-        verdict = analysis_verdict(analysis, results)
-        judgement = Judgement(
-            kind=JUDGEMENT_KINDS[verdict.kind.value], reason=verdict.reason, message=verdict.message
-        )
-        return Inputs(analysis=measured, judgement=judgement)
+        return Inputs(analysis=measured, verdict=analysis_verdict(analysis, results))
 
     def _fallback(
         self, subject: Subject, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
@@ -320,6 +309,8 @@ class Measurer:
                 )
             data = config_map.get("data") or {}
             payloads = [data[key].encode() for key in sorted(data)]
-        url = service_url(self.service_url_template, f"{subject.name}-candidate", subject.namespace, 80)
+        url = service_url(
+            self.service_url_template, candidate_service_name(subject.name), subject.namespace, SERVICE_PORT
+        )
         result = run_warmup(url, warmup, payloads, revision, self.outbound)
         return WarmupOutcome(result.passed, result.message)

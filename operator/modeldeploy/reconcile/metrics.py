@@ -20,7 +20,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 from modeldeploy.api import MeasurementPhase, Phase, Role
-from modeldeploy.plan.model import Plan
+from modeldeploy.plan.outputs import Plan
 
 PHASE = Gauge(
     "modeldeploy_phase",

@@ -14,10 +14,12 @@ from typing import cast
 
 from prometheus_client import Histogram
 
-from modeldeploy.kube.act import Actor, observe
+from modeldeploy.kube.apply import Actor
 from modeldeploy.kube.client import KubeClient
+from modeldeploy.kube.observe import observe
 from modeldeploy.kube.store import Store
-from modeldeploy.plan.model import Plan, Subject
+from modeldeploy.plan.inputs import Subject
+from modeldeploy.plan.outputs import Plan
 from modeldeploy.plan.planner import plan
 from modeldeploy.reconcile.measure import Measurer
 from modeldeploy.reconcile.metrics import export, forget

@@ -1,4 +1,4 @@
-"""Carrying out a Plan against the API server, writing only what differs.
+"""Applying: carrying out a Plan against the API server, writing only what differs.
 
 Each desired object is compared with the cached one first: when everything the
 operator sets is already there (server defaults may add more), no request is
@@ -26,8 +26,8 @@ from modeldeploy.api import format_time
 from modeldeploy.kube.client import ApiError, KubeClient
 from modeldeploy.kube.kinds import BY_KIND, DEPLOYMENT, EVENT, MODEL_DEPLOYMENT
 from modeldeploy.kube.store import Store, key_of
-from modeldeploy.plan.model import Event, ObjectRef, Observed, Plan, RevisionState, Subject
-from modeldeploy.plan.revisions import LABEL_REVISION
+from modeldeploy.plan.inputs import Subject
+from modeldeploy.plan.outputs import Event, Plan
 
 REPORTING_INSTANCE = socket.gethostname()
 
@@ -45,84 +45,6 @@ def contains(desired: Any, actual: Any) -> bool:
             and all(contains(d, a) for d, a in zip(desired, actual, strict=True))
         )
     return bool(desired == actual)
-
-
-def observe(store: Store, subject: Subject) -> Observed:
-    children = store.children(subject.namespace, subject.name)
-    revisions = {
-        obj["metadata"]["name"]: RevisionState.from_deployment(obj)
-        for obj in children
-        if obj["kind"] == "Deployment"
-        and obj["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "model"
-    }
-    fallback = next(
-        (
-            RevisionState.from_deployment(obj)
-            for obj in children
-            if obj["kind"] == "Deployment"
-            and obj["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "fallback"
-        ),
-        None,
-    )
-    stable_service = store.get("Service", subject.namespace, subject.name)
-    stable_revision = None
-    if stable_service is not None:
-        stable_revision = (stable_service.get("spec", {}).get("selector") or {}).get(LABEL_REVISION)
-    refs = tuple(sorted((ObjectRef.of(obj) for obj in children), key=lambda r: (r.kind, r.name)))
-    jobs = {obj["metadata"]["name"]: job_state(obj) for obj in children if obj["kind"] == "Job"}
-    candidate_service = store.get("Service", subject.namespace, f"{subject.name}-candidate")
-    route = next((o for o in children if o["kind"] in ("HTTPRoute", "VirtualService")), None)
-    return Observed(
-        revisions=revisions,
-        fallback=fallback,
-        jobs=jobs,
-        stable_service_revision=stable_revision,
-        candidate_service_revision=_selected(candidate_service),
-        candidate_routed=route is not None and routes_to(route, f"{subject.name}-candidate"),
-        children=refs,
-    )
-
-
-def _selected(service: Mapping[str, Any] | None) -> str | None:
-    if service is None:
-        return None
-    selected: str | None = (service.get("spec", {}).get("selector") or {}).get(LABEL_REVISION)
-    return selected
-
-
-def routes_to(route: Mapping[str, Any], service: str) -> bool:
-    """Whether an HTTPRoute or VirtualService sends or mirrors any live traffic to a Service."""
-    spec = route.get("spec") or {}
-    if route["kind"] == "HTTPRoute":
-        for rule in spec.get("rules") or []:
-            if any(
-                b.get("name") == service and b.get("weight", 1) > 0 for b in rule.get("backendRefs") or []
-            ):
-                return True
-            for f in rule.get("filters") or []:
-                mirror = (f.get("requestMirror") or {}).get("backendRef") or {}
-                if mirror.get("name") == service:
-                    return True
-        return False
-    for http in spec.get("http") or []:
-        for destination in http.get("route") or []:
-            if (destination.get("destination") or {}).get("host") == service and destination.get(
-                "weight", 0
-            ) > 0:
-                return True
-        if (http.get("mirror") or {}).get("host") == service:
-            return True
-    return False
-
-
-def job_state(job: Mapping[str, Any]) -> str:
-    """Running, Succeeded or Failed, from a Job's conditions (Complete / Failed)."""
-    for condition in job.get("status", {}).get("conditions", []):
-        if condition.get("status") == "True" and condition.get("type") == "Complete":
-            return "Succeeded"
-        if condition.get("status") == "True" and condition.get("type") == "Failed":
-            return "Failed"
-    return "Running"
 
 
 def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:

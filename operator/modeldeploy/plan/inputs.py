@@ -1,32 +1,20 @@
-"""The planner's inputs and output, as plain frozen values.
+"""The planner's inputs, as plain frozen values: what is declared, what is observed, what was measured.
 
 ``Subject`` is the ModelDeployment as read; ``Observed`` is what its children
-look like right now (from the operator's watch caches); ``Plan`` is everything
-the act step must do: objects to server-side apply, Deployments to scale,
-objects to delete, the new status, Events, and the finalizer. Nothing here
-reads a clock or talks to anything.
+look like right now (from the operator's watch caches); ``Inputs`` is what the
+reconciler measured this round (analysis, warm-up, fallback triggers,
+monitoring, the retrain webhook's answer). Nothing here reads a clock or
+talks to anything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-FINALIZER = "modeldeploy.io/cleanup"
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    api_version: str
-    kind: str
-    namespace: str
-    name: str
-
-    @classmethod
-    def of(cls, obj: Mapping[str, Any]) -> ObjectRef:
-        meta = obj["metadata"]
-        return cls(obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"])
+from modeldeploy.api import MetricResult, Verdict, WebhookOutcome
+from modeldeploy.plan.outputs import ObjectRef
 
 
 @dataclass(frozen=True)
@@ -59,7 +47,12 @@ class Subject:
 
 @dataclass(frozen=True)
 class RevisionState:
-    """One revision's Deployment as observed."""
+    """One revision's Deployment as observed.
+
+    Invariant: ``ready``, ``updated`` and ``available`` count pods of the
+    Deployment's current template only when ``current`` (the controller has
+    seen its latest generation); readiness is never read from a stale status.
+    """
 
     name: str
     replicas: int
@@ -102,7 +95,12 @@ class RevisionState:
 
 @dataclass(frozen=True)
 class Observed:
-    """The children of one ModelDeployment, as the operator's caches hold them."""
+    """The children of one ModelDeployment, as the operator's caches hold them.
+
+    Invariants: ``revisions`` holds model Deployments only (never the
+    fallback's); ``children`` holds every child found by label, the only list
+    deletions are chosen from.
+    """
 
     revisions: Mapping[str, RevisionState] = field(default_factory=dict)
     fallback: RevisionState | None = None
@@ -120,66 +118,29 @@ class Observed:
 
 
 @dataclass(frozen=True)
-class Judgement:
-    """The analysis verdict over the current stage's results (computed by the analysis layer).
-
-    kind: pending (not measured yet), pass (every metric's latest measurement
-    succeeded), hold (inconclusive or failed below the limit), fail (a metric
-    reached failureLimit), rollback (inconclusiveLimit reached with
-    onInconclusive: Rollback).
-    """
-
-    kind: Literal["pending", "pass", "hold", "fail", "rollback"]
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
 class WarmupOutcome:
+    """The warm-up's result: passed within its latency and error bounds or not, and why."""
+
     passed: bool
     message: str
 
 
 @dataclass(frozen=True)
-class WebhookOutcome:
-    ok: bool
-    message: str
-
-
-@dataclass(frozen=True)
 class Inputs:
-    """What the reconciler measured this round; the planner folds it into status."""
+    """What the reconciler measured this round; the planner folds it into status.
 
-    analysis: tuple[Any, ...] | None = None
+    Invariant: a field is None when nothing was measured for it this round,
+    never a stand-in value (Inconclusive is not success: rule 4).
+    """
+
+    analysis: tuple[MetricResult, ...] | None = None
     """status.analysis after this round's measurements (MetricResult); None: nothing measured now."""
-    judgement: Judgement | None = None
+    verdict: Verdict | None = None
+    """The analysis verdict over the current stage's results, when the candidate is in an analysed stage."""
     warmup: WarmupOutcome | None = None
-    monitoring: tuple[Any, ...] | None = None
+    monitoring: tuple[MetricResult, ...] | None = None
     """status.monitoring after this round's measurements of the stable revision; None: not measured now."""
     webhook: WebhookOutcome | None = None
     """The retrain webhook's answer, when it was called this round."""
     fallback_failing: bool | None = None
     """The fallback trigger metrics' verdict this round (True: failing); None: not measured now."""
-
-
-@dataclass(frozen=True)
-class Event:
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Everything one reconcile must do, in the order the act step does it.
-
-    The finalizer is not here: kopf adds ``modeldeploy.io/cleanup`` and removes
-    it once the deletion handler sees every child gone (see handlers).
-    """
-
-    apply: tuple[dict[str, Any], ...] = ()
-    scale: tuple[tuple[str, int], ...] = ()
-    delete: tuple[ObjectRef, ...] = ()
-    status: dict[str, Any] | None = None
-    events: tuple[Event, ...] = ()
-    requeue_after: float | None = None

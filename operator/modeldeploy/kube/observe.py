@@ -1,0 +1,98 @@
+"""Observing: what one ModelDeployment's children look like right now, read from the watch caches.
+
+The planner never reads the cluster; it is handed an
+:class:`~modeldeploy.plan.inputs.Observed` built here from the Store: each
+revision's Deployment (replicas, readiness, progress deadline), the fallback
+Deployment, which revision each Service selects, whether the route still
+sends or mirrors traffic to the candidate Service, and each retrain Job's
+state. Reading costs no API call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from modeldeploy.kube.store import Store
+from modeldeploy.plan.inputs import Observed, RevisionState, Subject
+from modeldeploy.plan.outputs import ObjectRef
+from modeldeploy.plan.revisions import LABEL_COMPONENT, LABEL_REVISION
+from modeldeploy.plan.routes import ROUTE_KINDS
+from modeldeploy.plan.workloads import candidate_service_name
+
+
+def observe(store: Store, subject: Subject) -> Observed:
+    children = store.children(subject.namespace, subject.name)
+    revisions = {
+        obj["metadata"]["name"]: RevisionState.from_deployment(obj)
+        for obj in children
+        if obj["kind"] == "Deployment" and obj["metadata"].get("labels", {}).get(LABEL_COMPONENT) == "model"
+    }
+    fallback = next(
+        (
+            RevisionState.from_deployment(obj)
+            for obj in children
+            if obj["kind"] == "Deployment"
+            and obj["metadata"].get("labels", {}).get(LABEL_COMPONENT) == "fallback"
+        ),
+        None,
+    )
+    stable_service = store.get("Service", subject.namespace, subject.name)
+    stable_revision = None
+    if stable_service is not None:
+        stable_revision = (stable_service.get("spec", {}).get("selector") or {}).get(LABEL_REVISION)
+    refs = tuple(sorted((ObjectRef.of(obj) for obj in children), key=lambda r: (r.kind, r.name)))
+    jobs = {obj["metadata"]["name"]: job_state(obj) for obj in children if obj["kind"] == "Job"}
+    candidate_service = store.get("Service", subject.namespace, candidate_service_name(subject.name))
+    route = next((o for o in children if o["kind"] in ROUTE_KINDS), None)
+    return Observed(
+        revisions=revisions,
+        fallback=fallback,
+        jobs=jobs,
+        stable_service_revision=stable_revision,
+        candidate_service_revision=_selected(candidate_service),
+        candidate_routed=route is not None and routes_to(route, candidate_service_name(subject.name)),
+        children=refs,
+    )
+
+
+def _selected(service: Mapping[str, Any] | None) -> str | None:
+    if service is None:
+        return None
+    selected: str | None = (service.get("spec", {}).get("selector") or {}).get(LABEL_REVISION)
+    return selected
+
+
+def routes_to(route: Mapping[str, Any], service: str) -> bool:
+    """Whether an HTTPRoute or VirtualService sends or mirrors any live traffic to a Service."""
+    spec = route.get("spec") or {}
+    if route["kind"] == "HTTPRoute":
+        for rule in spec.get("rules") or []:
+            if any(
+                b.get("name") == service and b.get("weight", 1) > 0 for b in rule.get("backendRefs") or []
+            ):
+                return True
+            for f in rule.get("filters") or []:
+                mirror = (f.get("requestMirror") or {}).get("backendRef") or {}
+                if mirror.get("name") == service:
+                    return True
+        return False
+    for http in spec.get("http") or []:
+        for destination in http.get("route") or []:
+            if (destination.get("destination") or {}).get("host") == service and destination.get(
+                "weight", 0
+            ) > 0:
+                return True
+        if (http.get("mirror") or {}).get("host") == service:
+            return True
+    return False
+
+
+def job_state(job: Mapping[str, Any]) -> str:
+    """Running, Succeeded or Failed, from a Job's conditions (Complete / Failed)."""
+    for condition in job.get("status", {}).get("conditions", []):
+        if condition.get("status") == "True" and condition.get("type") == "Complete":
+            return "Succeeded"
+        if condition.get("status") == "True" and condition.get("type") == "Failed":
+            return "Failed"
+    return "Running"

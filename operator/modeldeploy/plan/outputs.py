@@ -1,0 +1,59 @@
+"""The planner's output, as plain frozen values: the Plan the act step carries out.
+
+``Plan`` is everything one reconcile must do: objects to server-side apply,
+Deployments to scale, objects to delete (``ObjectRef``), the new status,
+``Event``s, and when to look again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+FINALIZER = "modeldeploy.io/cleanup"
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """Which object: apiVersion, kind, namespace and name (what a deletion needs)."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> ObjectRef:
+        meta = obj["metadata"]
+        return cls(obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"])
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to post on the ModelDeployment: a transition people should see (rule 5)."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything one reconcile must do, in the order the act step does it.
+
+    Invariants, worst first: a route in ``apply`` never sends live traffic to
+    a Service with no Ready pod behind it (rule 1); ``scale`` and ``delete``
+    never touch the revision serving all traffic (rule 3); ``status`` is the
+    whole status, so applying the same Plan twice changes nothing.
+
+    The finalizer is not here: kopf adds ``modeldeploy.io/cleanup`` and removes
+    it once the deletion handler sees every child gone (see handlers).
+    """
+
+    apply: tuple[dict[str, Any], ...] = ()
+    scale: tuple[tuple[str, int], ...] = ()
+    delete: tuple[ObjectRef, ...] = ()
+    status: dict[str, Any] | None = None
+    events: tuple[Event, ...] = ()
+    requeue_after: float | None = None
