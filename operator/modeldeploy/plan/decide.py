@@ -29,20 +29,32 @@ from modeldeploy.plan.revisions import revision_name, revision_source
 from modeldeploy.plan.stages import advance
 
 
-def decide(
+def context(
     subject: Subject,
     spec: ModelDeploymentSpec,
     observed: Observed,
     status: ModelDeploymentStatus,
     now: datetime,
     inputs: Inputs,
-) -> tuple[Context, Decision]:
-    """The next state of a valid, live ModelDeployment, and the context it was decided in."""
-    source = revision_source(spec.model, spec.runtime)
-    desired = revision_name(subject.name, source)
-    ctx = Context(subject, spec, observed, status, now, inputs, desired)
+) -> Context:
+    """What a decision about a valid, live ModelDeployment reads."""
+    desired = revision_name(subject.name, revision_source(spec.model, spec.runtime))
+    return Context(subject, spec, observed, status, now, inputs, desired)
+
+
+def decide(ctx: Context) -> Decision:
+    """The next state of a valid, live ModelDeployment."""
+    subject, spec, observed, status, now, inputs = (
+        ctx.subject,
+        ctx.spec,
+        ctx.observed,
+        ctx.status,
+        ctx.now,
+        ctx.inputs,
+    )
     state = status.operator_state or OperatorState()
-    state = state.model_copy(update={"revisions": {**state.revisions, desired: source}})
+    source = revision_source(spec.model, spec.runtime)
+    state = state.model_copy(update={"revisions": {**state.revisions, ctx.desired: source}})
     record = Record(
         state=state,
         rejected=_current_rejection(state, subject.generation),
@@ -78,7 +90,7 @@ def decide(
         subject.generation,
     )
     record = replace(record, events=(*record.events, *watch.events))
-    return ctx, Decision(
+    return Decision(
         stable=stable,
         candidate=step.candidate,
         phase=phase,

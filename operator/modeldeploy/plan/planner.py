@@ -7,7 +7,10 @@ simply plans again from ``status`` and the observed children.
 
 Lifecycle, in order of precedence: deletion (route first, then Deployments and
 Services, then the finalizer), an invalid spec (touch nothing, say why),
-retirement (drain, remove serving objects, keep the record), then serving.
+retirement (drain, remove serving objects, keep the record), then serving:
+:func:`~modeldeploy.plan.decide.decide` into a frozen
+:class:`~modeldeploy.plan.decision.Decision`, then
+:func:`~modeldeploy.plan.render.render` it.
 
 The rules from DESIGN.md that live here:
 
@@ -42,7 +45,7 @@ from modeldeploy.api import (
     parse_status,
 )
 from modeldeploy.plan.conditions import set_condition
-from modeldeploy.plan.decide import decide
+from modeldeploy.plan.decide import context, decide
 from modeldeploy.plan.inputs import Inputs, Observed, Subject
 from modeldeploy.plan.outputs import FINALIZER, Event, Plan
 from modeldeploy.plan.render import render
@@ -63,7 +66,8 @@ def plan(subject: Subject, observed: Observed, now: datetime, inputs: Inputs | N
         return _plan_invalid(subject, status, problems, now)
     if spec.retired:
         return _plan_retired(subject, spec, observed, status, now)
-    return render(*decide(subject, spec, observed, status, now, inputs or Inputs()))
+    ctx = context(subject, spec, observed, status, now, inputs or Inputs())
+    return render(ctx, decide(ctx))
 
 
 def _lenient_status(raw: Mapping[str, Any]) -> ModelDeploymentStatus:
