@@ -1,0 +1,112 @@
+"""One owner of time: what the Measurer is told is due is what the planner wakes up for."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from planner_world import spec
+
+from modeldeploy.api import (
+    CandidateRevision,
+    FallbackCounters,
+    MetricResult,
+    OperatorState,
+    RetrainOutcome,
+    RetrainStatus,
+    Stage,
+    parse_spec,
+)
+from modeldeploy.plan.schedule import (
+    analysis_due,
+    fallback_check_due,
+    kept_warm,
+    monitoring_due,
+    next_wakeup,
+    retrain_cooling_down,
+    scale_down_deadline,
+)
+
+T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+METRIC = {"name": "error-rate", "query": "q", "max": 0.01}
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def measured(name: str, seconds: float) -> MetricResult:
+    return MetricResult(metric=name, phase="Successful", value=0.0, measured_at=at(seconds))
+
+
+def wakeup(raw: dict[str, Any], now: datetime, **values: Any) -> float | None:
+    return next_wakeup(
+        parse_spec(raw),
+        values.get("candidate"),
+        values.get("analysis", ()),
+        values.get("state", OperatorState()),
+        values.get("watching_stable", True),
+        values.get("monitoring", ()),
+        now,
+    )
+
+
+def test_monitoring_is_due_exactly_when_the_planner_wakes_up_for_it() -> None:
+    raw = spec(monitoring={"interval": "10s", "metrics": [METRIC]})
+    results = [measured("error-rate", 0)]
+    assert monitoring_due(parse_spec(raw), [], at(0))  # never measured: due at once
+    assert not monitoring_due(parse_spec(raw), results, at(5))
+    assert wakeup(raw, at(5), monitoring=results) == 5
+    assert monitoring_due(parse_spec(raw), results, at(10))
+
+
+def test_a_fallback_check_is_due_one_interval_after_the_last_and_the_planner_wakes_for_it() -> None:
+    raw = spec(fallback={"mode": "PreviousRevision", "trigger": {"interval": "10s"}})
+    state = OperatorState(fallback=FallbackCounters(checked_at=at(0)))
+    assert fallback_check_due(parse_spec(raw), OperatorState(), at(0))  # never checked
+    assert not fallback_check_due(parse_spec(raw), state, at(9))
+    assert wakeup(raw, at(3), state=state) == 7
+    assert fallback_check_due(parse_spec(raw), state, at(10))
+    assert wakeup(raw, at(3), state=state, watching_stable=False) is None  # nothing serves yet
+
+
+def test_analysis_is_due_one_interval_after_the_oldest_measurement_and_so_is_the_wakeup() -> None:
+    raw = spec(
+        strategy={"canary": {"steps": [{"weight": 10, "pause": "1m"}]}},
+        analysis={"interval": "10s", "metrics": [METRIC]},
+    )
+    candidate = CandidateRevision(
+        revision="r", version="2", stage=Stage.CANARY, step=0, weight=10, stage_started_at=at(0)
+    )
+    results = [measured("error-rate", 20)]
+    assert not analysis_due(parse_spec(raw), results, at(25))
+    assert wakeup(raw, at(25), candidate=candidate, analysis=results, watching_stable=False) == 5
+    assert analysis_due(parse_spec(raw), results, at(30))
+    # the pause ends at 60 s: with the analysis measured at 55 s, the pause is next
+    late = [measured("error-rate", 55)]
+    assert wakeup(raw, at(58), candidate=candidate, analysis=late, watching_stable=False) == 2
+
+
+def test_a_blue_green_stable_stays_warm_until_its_deadline_and_the_planner_wakes_then() -> None:
+    raw = spec(strategy={"blueGreen": {"scaleDownDelay": "5m"}})
+    deadline = scale_down_deadline(parse_spec(raw), at(0))
+    assert deadline == at(300)
+    assert scale_down_deadline(parse_spec(spec()), at(0)) is None  # no delay: at once
+    state = OperatorState(scale_down_at={"old": deadline})
+    assert kept_warm(state, "new", at(299)) == {"old": deadline}
+    assert kept_warm(state, "new", at(300)) == {}
+    assert kept_warm(state, "old", at(10)) == {}  # the stable revision is never "kept warm"
+    assert wakeup(raw, at(100), state=state, watching_stable=False) == 200
+
+
+def test_a_retraining_is_not_started_again_inside_its_cooldown() -> None:
+    raw = spec(
+        monitoring={
+            "metrics": [METRIC],
+            "retrain": {"webhook": {"url": "http://127.0.0.1:9/h"}, "cooldown": "1h"},
+        }
+    )
+    last = RetrainStatus(outcome=RetrainOutcome.SUCCEEDED, at=at(0), metric="error-rate")
+    assert retrain_cooling_down(parse_spec(raw), last, at(3599))
+    assert not retrain_cooling_down(parse_spec(raw), last, at(3600))
+    assert not retrain_cooling_down(parse_spec(raw), None, at(0))
