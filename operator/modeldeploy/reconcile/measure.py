@@ -2,10 +2,11 @@
 
 The planner is pure, so whatever needs I/O to know (what Prometheus says, how
 fast the candidate answers warm-up requests) is measured here first and handed
-to it as :class:`~modeldeploy.plan.inputs.Inputs`. What is due is read from the
-status: analysis runs while the candidate is in an analysed stage it has
-entered, immediately on entry and then every ``spec.analysis.interval``;
-warm-up runs once the candidate is Ready in the Warmup stage.
+to it as :class:`~modeldeploy.plan.inputs.Inputs`. What is due is asked of
+:mod:`modeldeploy.plan.schedule`, the same answers the planner wakes up by:
+analysis runs while the candidate is in an analysed stage it has entered,
+immediately on entry and then every ``spec.analysis.interval``; warm-up runs
+once the candidate is Ready in the Warmup stage.
 
 Where metrics come from is the admin's choice (:mod:`modeldeploy.providers`):
 the provider a ModelDeployment names in ``spec.analysis.provider``, or the
