@@ -100,10 +100,12 @@ def test_good_candidate_goes_warmup_shadow_canary_stable_with_weights_seen_in_th
     seen: list[Any] = []
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
+        # Status first, then the route: the operator writes the route before the status, so once
+        # the status says Stable, the route read after it is the final one.
+        status = md_status(cluster, namespace, "fraud")
         state = route_state(cluster, namespace)
         if state and (not seen or seen[-1] != state):
             seen.append(state)
-        status = md_status(cluster, namespace, "fraud")
         if status.get("phase") == "Stable" and status["stable"]["revision"] == candidate:
             break
         time.sleep(0.1)
