@@ -92,6 +92,8 @@ def test_a_blue_green_stable_stays_warm_until_its_deadline_and_the_planner_wakes
     deadline = scale_down_deadline(parse_spec(raw), at(0))
     assert deadline == at(300)
     assert scale_down_deadline(parse_spec(spec()), at(0)) is None  # no delay: at once
+    # whole seconds, as status keeps it: the wakeup computed now and the one after a restart agree
+    assert scale_down_deadline(parse_spec(raw), at(0.5)) == at(300)
     state = OperatorState(scale_down_at={"old": deadline})
     assert kept_warm(state, "new", at(299)) == {"old": deadline}
     assert kept_warm(state, "new", at(300)) == {}

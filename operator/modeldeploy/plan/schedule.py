@@ -92,7 +92,9 @@ def scale_down_deadline(spec: ModelDeploymentSpec, now: datetime) -> datetime | 
     if strategy is None or strategy.blue_green is None:
         return None
     delay = parse_duration(strategy.blue_green.scale_down_delay)
-    return now + timedelta(seconds=delay) if delay > 0 else None
+    if delay <= 0:
+        return None
+    return (now + timedelta(seconds=delay)).replace(microsecond=0)  # as the wire keeps it
 
 
 def kept_warm(state: OperatorState, stable: str | None, now: datetime) -> dict[str, datetime]:
