@@ -80,7 +80,6 @@ def decide(ctx: Context) -> Decision:
         ctx.owner,
         spec,
         stable,
-        record.state.revisions.get(stable.revision) if stable else None,
         list(inputs.monitoring) if inputs.monitoring is not None else list(status.monitoring),
         status.conditions,
         status.retrain,

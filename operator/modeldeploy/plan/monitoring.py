@@ -20,7 +20,6 @@ any change: a new ``spec.model.version`` in Git, then the normal rollout.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,7 +40,6 @@ from modeldeploy.api import (
 from modeldeploy.plan.conditions import set_condition
 from modeldeploy.plan.outputs import Event
 from modeldeploy.plan.schedule import retrain_cooling_down
-from modeldeploy.plan.security import restricted
 from modeldeploy.plan.workloads import Owner
 
 CONDITION_FOR = {
@@ -52,19 +50,27 @@ CLEARED_EVENT = {MetricKind.DRIFT: "DriftCleared", MetricKind.PERFORMANCE: "Mode
 
 
 @dataclass(frozen=True)
+class RetrainStart:
+    """A retraining Job to create this round: its name and the breach it answers."""
+
+    job: str
+    breach: MetricResult
+
+
+@dataclass(frozen=True)
 class MonitoringOutcome:
     """What monitoring decided this round: results, conditions, the retraining, Events, a Job to start.
 
-    Invariants: ``apply`` holds a Job only in the round that starts its
-    retraining (so a Job deleted by hand is not re-run); at most one
-    retraining is Pending or Running at a time.
+    Invariants: ``start`` is set only in the round that starts its retraining
+    (so a Job deleted by hand is not re-run); at most one retraining is
+    Pending or Running at a time.
     """
 
     results: tuple[MetricResult, ...]
     conditions: tuple[Condition, ...]
     retrain: RetrainStatus | None
     events: tuple[Event, ...] = ()
-    apply: tuple[dict[str, Any], ...] = ()
+    start: RetrainStart | None = None
 
 
 @dataclass
@@ -73,11 +79,11 @@ class _Draft:
     conditions: list[Condition]
     retrain: RetrainStatus | None
     events: list[Event] = field(default_factory=list)
-    apply: list[dict[str, Any]] = field(default_factory=list)
+    start: RetrainStart | None = None
 
     def outcome(self) -> MonitoringOutcome:
         return MonitoringOutcome(
-            tuple(self.results), tuple(self.conditions), self.retrain, tuple(self.events), tuple(self.apply)
+            tuple(self.results), tuple(self.conditions), self.retrain, tuple(self.events), self.start
         )
 
 
@@ -85,7 +91,6 @@ def monitor(
     owner: Owner,
     spec: ModelDeploymentSpec,
     stable: StableRevision | None,
-    source: Mapping[str, Any] | None,
     results: Sequence[MetricResult],
     conditions: Sequence[Condition],
     retrain: RetrainStatus | None,
@@ -128,7 +133,7 @@ def monitor(
                 )
     out.retrain = _follow_retrain(out, retrain, jobs, webhook, now)
     if breaches and monitoring.retrain is not None:
-        _maybe_start(out, owner, spec, stable, source, breaches[0][1], now)
+        _maybe_start(out, owner, spec, breaches[0][1], now)
     return out.outcome()
 
 
@@ -171,8 +176,6 @@ def _maybe_start(
     out: _Draft,
     owner: Owner,
     spec: ModelDeploymentSpec,
-    stable: StableRevision,
-    source: Mapping[str, Any] | None,
     breach: MetricResult,
     now: datetime,
 ) -> None:
@@ -186,8 +189,7 @@ def _maybe_start(
     count = (last.count if last else 0) + 1
     job_name = f"{owner.name}-retrain-{count}" if retrain_spec.job_template is not None else None
     if job_name is not None:
-        assert retrain_spec.job_template is not None
-        out.apply.append(retrain_job(owner, job_name, retrain_spec.job_template, stable, source, breach))
+        out.start = RetrainStart(job_name, breach)
     out.retrain = RetrainStatus(
         count=count,
         job=job_name,
@@ -204,36 +206,3 @@ def _maybe_start(
         else f"webhook {retrain_spec.webhook.url if retrain_spec.webhook else ''}"
     )
     out.events.append(Event("Normal", "RetrainStarted", f"{what}: {breach.message or breach.metric}"))
-
-
-def retrain_job(
-    owner: Owner,
-    name: str,
-    template: Mapping[str, Any],
-    stable: StableRevision,
-    source: Mapping[str, Any] | None,
-    breach: MetricResult,
-) -> dict[str, Any]:
-    """A Job from the user's JobTemplateSpec, owned by the ModelDeployment, told what drifted."""
-    job_template = copy.deepcopy(dict(template))
-    metadata = owner.metadata(name, "retrain")
-    user_meta = job_template.get("metadata") or {}
-    metadata["labels"] = {**(user_meta.get("labels") or {}), **metadata["labels"]}
-    if user_meta.get("annotations"):
-        metadata["annotations"] = dict(user_meta["annotations"])
-    model = (source or {}).get("model") or {}
-    env = [
-        {"name": "MODEL_NAME", "value": str(model.get("name", ""))},
-        {"name": "MODEL_VERSION", "value": stable.version},
-        {"name": "MODEL_URI", "value": str(model.get("uri", ""))},
-        {"name": "MODEL_REVISION", "value": stable.revision},
-        {"name": "DRIFT_METRIC", "value": breach.metric},
-        {"name": "DRIFT_VALUE", "value": "" if breach.value is None else repr(breach.value)},
-    ]
-    spec = job_template.get("spec") or {}
-    pod = spec.setdefault("template", {}).setdefault("spec", {})
-    for container in pod.get("containers", []):
-        names = {e["name"] for e in env}
-        container["env"] = [e for e in container.get("env", []) if e.get("name") not in names] + env
-    spec["template"]["spec"] = restricted(pod)
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}

@@ -24,7 +24,7 @@ from modeldeploy.plan.revisions import LABEL_REVISION
 from modeldeploy.plan.schedule import kept_warm, next_wakeup
 from modeldeploy.plan.status import bookkeeping, serving_status, trim_history
 from modeldeploy.plan.traffic import route_traffic
-from modeldeploy.plan.workloads import fallback_objects, revision_deployment
+from modeldeploy.plan.workloads import fallback_objects, retrain_job, revision_deployment
 
 
 def render(ctx: Context, decision: Decision) -> Plan:
@@ -48,7 +48,7 @@ def render(ctx: Context, decision: Decision) -> Plan:
     apply.extend(o for o in backend if o["kind"] != "Service")
     apply += [traffic.stable_service, traffic.candidate_service]
     apply.extend(o for o in backend if o["kind"] == "Service")
-    apply.extend(decision.monitoring.apply)
+    apply.extend(_retrain_job(ctx, decision))
     if traffic.route is not None:
         apply.append(traffic.route)
 
@@ -70,6 +70,16 @@ def render(ctx: Context, decision: Decision) -> Plan:
             ctx.now,
         ),
     )
+
+
+def _retrain_job(ctx: Context, decision: Decision) -> list[dict[str, Any]]:
+    """The retrain Job monitoring decided to start this round (applied in that round only)."""
+    start, stable = decision.monitoring.start, decision.stable
+    retrain = ctx.spec.monitoring.retrain if ctx.spec.monitoring else None
+    if start is None or stable is None or retrain is None or retrain.job_template is None:
+        return []
+    source = decision.state.revisions.get(stable.revision)
+    return [retrain_job(ctx.owner, start.job, retrain.job_template, stable, source, start.breach)]
 
 
 def _replicas(ctx: Context, decision: Decision, revision: str) -> int:

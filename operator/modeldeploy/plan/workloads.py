@@ -1,4 +1,4 @@
-"""Pure builders for the serving objects: a Deployment per revision, the Services, the fallback backend.
+"""Pure builders for the objects: a Deployment per revision, the Services, the fallback backend, retrain Jobs.
 
 Each builder returns the complete object as the operator means it to be
 (server-side applied with field manager ``modeldeploy``). ``runtime.podTemplate``
@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modeldeploy.api import FallbackMode, ModelDeploymentSpec, ModelSpec, RuntimeSpec
+from modeldeploy.api import (
+    FallbackMode,
+    MetricResult,
+    ModelDeploymentSpec,
+    ModelSpec,
+    RuntimeSpec,
+    StableRevision,
+)
 from modeldeploy.plan.revisions import (
     ANNOTATION_SOURCE,
     LABEL_REVISION,
@@ -294,3 +302,36 @@ def _fallback_response_deployment(owner: Owner, spec: ModelDeploymentSpec) -> di
     }
     pod = {"containers": [container], "volumes": [{"name": "response", "configMap": {"name": name}}]}
     return _fallback_deployment(owner, spec, pod)
+
+
+def retrain_job(
+    owner: Owner,
+    name: str,
+    template: Mapping[str, Any],
+    stable: StableRevision,
+    source: Mapping[str, Any] | None,
+    breach: MetricResult,
+) -> dict[str, Any]:
+    """A Job from the user's JobTemplateSpec, owned by the ModelDeployment, told what drifted."""
+    job_template = copy.deepcopy(dict(template))
+    metadata = owner.metadata(name, "retrain")
+    user_meta = job_template.get("metadata") or {}
+    metadata["labels"] = {**(user_meta.get("labels") or {}), **metadata["labels"]}
+    if user_meta.get("annotations"):
+        metadata["annotations"] = dict(user_meta["annotations"])
+    model = (source or {}).get("model") or {}
+    env = [
+        {"name": "MODEL_NAME", "value": str(model.get("name", ""))},
+        {"name": "MODEL_VERSION", "value": stable.version},
+        {"name": "MODEL_URI", "value": str(model.get("uri", ""))},
+        {"name": "MODEL_REVISION", "value": stable.revision},
+        {"name": "DRIFT_METRIC", "value": breach.metric},
+        {"name": "DRIFT_VALUE", "value": "" if breach.value is None else repr(breach.value)},
+    ]
+    spec = job_template.get("spec") or {}
+    pod = spec.setdefault("template", {}).setdefault("spec", {})
+    for container in pod.get("containers", []):
+        names = {e["name"] for e in env}
+        container["env"] = [e for e in container.get("env", []) if e.get("name") not in names] + env
+    spec["template"]["spec"] = restricted(pod)
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
