@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STATE_DIR ?= $(HOME)/.cache/modeldeploy/clusters/default
 PYTEST_ARGS ?=
 
-.PHONY: help install binaries lint unit integration test cluster-up cluster-down demo crds bench
+.PHONY: help install binaries node-deps lint unit integration test cluster-up cluster-down demo crds bench
 
 help: ## List the targets with what each does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,8 +21,11 @@ $(BIN)/.installed: pyproject.toml devtools/pyproject.toml
 
 install: $(BIN)/.installed ## Create the virtualenv: modeldeploy with its dev tools, and the harness (devtools/)
 
-binaries: install ## Find or build etcd, Kubernetes, kwok, helm and Prometheus into the version-stamped cache
+binaries: install ## Find or build etcd, Kubernetes (with kubelet, kube-proxy), kwok, helm and Prometheus into the version-stamped cache
 	$(BIN)/modeldeploy-dev binaries
+
+node-deps: ## Install the real node's Debian packages (containerd, runc, CNI plugins, iptables, podman, mmdebstrap); quick when present
+	devtools/scripts/node-deps.sh
 
 lint: install ## ruff, mypy --strict on the package, import-linter's layering contract
 	$(BIN)/ruff check operator devtools tests

@@ -1,8 +1,10 @@
 """The local control plane's binaries: where they come from and how they are built.
 
-No container engine exists on the machines this project is built on, so the
-control plane runs as plain processes, the way controller-runtime's envtest
-does. Each binary is looked up, in order:
+The control plane runs as plain processes, the way controller-runtime's
+envtest does. Each binary is looked up, in order:
+
+(The real node's kubelet and kube-proxy are built the same way; its container
+runtime, containerd with runc, comes from Debian: ``make node-deps``.)
 
 1. ``KUBEBUILDER_ASSETS`` (the envtest convention; usually etcd, kube-apiserver
    and kubectl only), when the binary there reports the pinned version;
@@ -41,6 +43,9 @@ ISTIO_API_VERSION = "v1.31.1"
 PROMETHEUS_DEB = "prometheus"
 
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+# The real node's agents: built from the same pinned module, cached apart so that adding
+# them did not invalidate the control plane's cached binaries.
+KUBERNETES_NODE_COMMANDS = ("kubelet", "kube-proxy")
 
 
 def cache_root() -> Path:
@@ -96,6 +101,14 @@ COMPONENTS: tuple[Component, ...] = (
         version=KUBERNETES_VERSION,
         wrapper="kubernetes",
         packages=tuple(f"k8s.io/kubernetes/cmd/{command}" for command in KUBERNETES_COMMANDS),
+        ldflags=_kubernetes_ldflags(KUBERNETES_VERSION),
+        version_args=("--version",),
+    ),
+    Component(
+        name="kubernetes-node",
+        version=KUBERNETES_VERSION,
+        wrapper="kubernetes",
+        packages=tuple(f"k8s.io/kubernetes/cmd/{command}" for command in KUBERNETES_NODE_COMMANDS),
         ldflags=_kubernetes_ldflags(KUBERNETES_VERSION),
         version_args=("--version",),
     ),
