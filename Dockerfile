@@ -3,6 +3,10 @@
 #
 #   docker build -t ghcr.io/modeldeploy/modeldeploy:0.1.0 .
 #
+# PYTHON_IMAGE is any Debian-based image with python, pip and venv: the local
+# cluster builds this file from a Debian base of its own (mmdebstrap + Debian's
+# python3), with no registry and no network (see devtools/modeldeploy_dev/images.py).
+#
 # Stage 1 builds the modeldeploy wheel and wheels of all its dependencies;
 # stage 2 installs them into a virtualenv with no index (nothing is downloaded
 # there) and carries no compiler, pip cache or source tree. Pin the base by
@@ -16,7 +20,12 @@ WORKDIR /src
 # chart does not invalidate this layer.
 COPY pyproject.toml README.md ./
 COPY operator ./operator
-RUN pip wheel --wheel-dir /wheels .
+# A wheelhouse/ in the build context (wheels downloaded beforehand with pip, as
+# the local cluster's image build does) makes this step offline: pip then takes
+# every wheel from there. Without one, pip downloads from PyPI.
+RUN --mount=type=bind,target=/context \
+    if [ -d /context/wheelhouse ]; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/context/wheelhouse; fi \
+ && pip wheel --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \

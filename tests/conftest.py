@@ -86,8 +86,28 @@ def cluster(
         local.stop()
 
 
-@pytest.fixture
-def namespace(cluster: LocalCluster) -> Iterator[str]:
+@pytest.fixture(scope="session")
+def real_cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalCluster]:
+    """A second local cluster with one real node (kubelet, containerd, CNI bridge, kube-proxy)
+    beside two kwok nodes, for tests of real pods from real images.
+
+    Only pods that tolerate the node's taint run there (modeldeploy_dev.node.POD_PLACEMENT).
+    It needs root and `make node-deps`; only one real node runs on a machine at a time.
+    """
+    if request.config.getoption("--use-existing-cluster"):
+        pytest.skip("runs the local cluster's real node; an existing cluster has nodes of its own")
+    local = LocalCluster(tmp_path_factory.mktemp("real-cluster"), nodes=2, real_node=True)
+    local.local = True  # type: ignore[attr-defined]
+    local.start()
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+def _fresh_namespace(cluster: LocalCluster) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:10]}"
     cluster.kubectl("create", "namespace", name)
     wait_until(
@@ -97,6 +117,17 @@ def namespace(cluster: LocalCluster) -> Iterator[str]:
     )
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def namespace(cluster: LocalCluster) -> Iterator[str]:
+    yield from _fresh_namespace(cluster)
+
+
+@pytest.fixture
+def real_namespace(real_cluster: LocalCluster) -> Iterator[str]:
+    """A fresh namespace in real_cluster."""
+    yield from _fresh_namespace(real_cluster)
 
 
 @pytest.fixture

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
-from modeldeploy_dev.binaries import REPO_ROOT
+from modeldeploy_dev.binaries import REPO_ROOT, ensure_binaries
+from modeldeploy_dev.node import POD_PLACEMENT
 
 T = TypeVar("T")
 EXAMPLES = REPO_ROOT / "examples"
@@ -121,3 +124,65 @@ def condition(status: dict[str, Any], type_: str) -> dict[str, Any] | None:
 
 def log_path(tmp: Path, name: str) -> Path:
     return tmp / f"{name}.log"
+
+
+CHART = REPO_ROOT / "charts" / "modeldeploy"
+
+
+def helm(cluster: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    binary = cluster.helm_path() if hasattr(cluster, "helm_path") else str(ensure_binaries()["helm"])
+    return subprocess.run(
+        [binary, "--kubeconfig", str(cluster.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=180,
+    )
+
+
+class Release:
+    def __init__(self, cluster: Any, namespace: str) -> None:
+        self.cluster, self.namespace = cluster, namespace
+        self.name = f"md{uuid.uuid4().hex[:6]}"
+        self.fullname = f"{self.name}-modeldeploy"
+        self.installed = False
+
+    @property
+    def service_account(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.fullname}"
+
+    def install(self, *values: str, values_file: Path | None = None) -> None:
+        self.installed = True
+        helm(
+            self.cluster,
+            "install", self.name, str(CHART),
+            "--namespace", self.namespace,
+            "--wait", "--timeout", "120s",
+            *(("--values", str(values_file)) if values_file else ()),
+            *(arg for value in values for arg in ("--set", value)),
+        )  # fmt: skip
+
+    def uninstall(self) -> None:
+        if self.installed:
+            helm(self.cluster, "uninstall", self.name, "--namespace", self.namespace, "--wait")
+
+    def can(self, verb: str, resource: str, *where: str) -> bool:
+        """`kubectl auth can-i ... --as` the operator's ServiceAccount."""
+        result = self.cluster.kubectl(
+            "auth", "can-i", verb, resource, *where, f"--as={self.service_account}", check=False
+        )
+        assert result.stdout.strip() in {"yes", "no"}, result.stdout + result.stderr
+        return result.stdout.strip() == "yes"
+
+
+def operator_values(cluster: Any, image: Any, directory: Path) -> Path:
+    """Chart values that run the operator image built here (images.Image) on the real node."""
+    cluster.import_images(image)
+    repository, tag = image.reference.rsplit(":", 1)
+    values = directory / "operator-values.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {"image": {"repository": repository, "tag": tag, "pullPolicy": "Never"}, **POD_PLACEMENT}
+        )
+    )
+    return values

@@ -30,12 +30,22 @@ def build_parser() -> argparse.ArgumentParser:
     binaries = sub.add_parser("binaries", help="find or build every binary the local control plane needs")
     binaries.set_defaults(handler=_binaries)
 
+    images = sub.add_parser(
+        "images", help="build (or find cached) the real node's images: pause, Debian base, operator"
+    )
+    images.set_defaults(handler=_images)
+
     up = sub.add_parser(
         "up", help="start etcd, the API server, controllers, kwok and Prometheus on 127.0.0.1"
     )
     up.add_argument("--state-dir", type=Path, default=default_state_dir())
     up.add_argument("--nodes", type=int, default=3, help="fake kwok nodes to create (default 3)")
     up.add_argument("--audit", action="store_true", help="write the API server's audit log")
+    up.add_argument(
+        "--real-node",
+        action="store_true",
+        help="also run one real node (kubelet, containerd, CNI bridge, kube-proxy; root, `make node-deps`)",
+    )
     up.set_defaults(handler=_up)
 
     down = sub.add_parser("down", help="stop the local control plane and every process it started")
@@ -64,15 +74,31 @@ def _binaries(args: argparse.Namespace) -> int:
     return 0
 
 
+def _images(args: argparse.Namespace) -> int:
+    from modeldeploy_dev.images import debian_image, operator_image, pause_image
+
+    for build in (pause_image, debian_image, operator_image):
+        started = time.monotonic()
+        image = build(log=_log)
+        size = image.archive.stat().st_size / 1e6
+        print(f"{image.reference:52} {size:7.1f} MB  ({time.monotonic() - started:.1f}s)")
+    return 0
+
+
 def _up(args: argparse.Namespace) -> int:
     from modeldeploy_dev.cluster import LocalCluster
 
-    cluster = LocalCluster(args.state_dir, nodes=args.nodes, audit=args.audit)
+    cluster = LocalCluster(args.state_dir, nodes=args.nodes, audit=args.audit, real_node=args.real_node)
     if any(cluster.running().values()) if cluster.table else False:
         _log(f"a cluster is already running from {args.state_dir}; `modeldeploy-dev down` stops it")
         return 1
     cluster.start(log=_log)
-    _log(f"local control plane up in {cluster.info['startSeconds']}s; state in {cluster.directory}")
+    node = (
+        f" (real node {cluster.real_node_name} in {cluster.info['realNodeSeconds']}s)"
+        if args.real_node
+        else ""
+    )
+    _log(f"local control plane up in {cluster.info['startSeconds']}s{node}; state in {cluster.directory}")
     print(f"PROMETHEUS_URL={cluster.prometheus_url}")
     print(f"KUBECONFIG={cluster.kubeconfig}")
     return 0

@@ -6,6 +6,12 @@ really produce Ready pods; Gateway API and Istio CRDs installed; Prometheus
 scraping whatever targets tests and the demo register. Pod and Service IPs that
 kwok hands out are fake and are never dialled: every connection goes to
 127.0.0.1.
+
+With ``real_node=True`` (``modeldeploy-dev up --real-node``) one real node runs
+beside the kwok nodes (see ``node.py``): kubelet, containerd, a CNI bridge and
+kube-proxy. The API server then binds the node's bridge IP (10.250.0.1) instead
+of 127.0.0.1, so that pods reach it, and adds the Node authorizer for the
+kubelet. Nothing else changes for the kwok nodes.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 import yaml
 
 from modeldeploy_dev.binaries import Binaries, ensure_binaries, third_party_crd_files
+from modeldeploy_dev.node import BRIDGE_IP, NODE_NAME, RealNode
 from modeldeploy_dev.pki import Pki, create_pki
 from modeldeploy_dev.processes import ProcessTable, wait_until
 
@@ -57,10 +64,12 @@ class Endpoints:
 class LocalCluster:
     """One local control plane, living in (and described by) a state directory."""
 
-    def __init__(self, directory: Path, nodes: int = 3, audit: bool = False) -> None:
+    def __init__(self, directory: Path, nodes: int = 3, audit: bool = False, real_node: bool = False) -> None:
         self.directory = directory.resolve()
         self.nodes = nodes
         self.audit = audit
+        self.real_node = real_node
+        self.node = RealNode(self.directory)
         self.table = ProcessTable(self.directory) if self.directory.exists() else None
         info = self.directory / "cluster.json"
         self.info: dict[str, Any] = json.loads(info.read_text()) if info.exists() else {}
@@ -95,6 +104,11 @@ class LocalCluster:
     def kubectl_path(self) -> str:
         return str(self.info["binaries"]["kubectl"])
 
+    @property
+    def real_node_name(self) -> str | None:
+        """The real node's name, or None when this cluster runs kwok nodes only."""
+        return NODE_NAME if self.info.get("realNode") else None
+
     def helm_path(self) -> str:
         return str(self.info["binaries"]["helm"])
 
@@ -120,14 +134,18 @@ class LocalCluster:
         if any(p.alive() for p in table.processes):
             raise RuntimeError(f"a cluster is already running from {self.directory}; stop it first")
         ports = Endpoints.pick()
-        pki = create_pki(self.directory / "pki")
+        host = BRIDGE_IP if self.real_node else "127.0.0.1"
+        pki = create_pki(self.directory / "pki", node=(NODE_NAME, BRIDGE_IP) if self.real_node else None)
         self.info = {
-            "apiserverURL": f"https://127.0.0.1:{ports.apiserver}",
+            "realNode": self.real_node,
+            "apiserverURL": f"https://{host}:{ports.apiserver}",
             "prometheusURL": f"http://127.0.0.1:{ports.prometheus}",
             "etcdURL": f"http://127.0.0.1:{ports.etcd}",
             "binaries": {name: str(path) for name, path in binaries.paths.items()},
         }
         try:
+            if self.real_node:
+                self.node.prepare()
             self._start_etcd(table, binaries, ports)
             self._start_apiserver(table, binaries, ports, pki)
             self._write_kubeconfigs(pki)
@@ -135,6 +153,8 @@ class LocalCluster:
             self._install_third_party_crds()
             self._create_nodes()
             self._start_prometheus(table, binaries, ports)
+            if self.real_node:
+                self._start_real_node(table, binaries, pki, log)
             self._wait_nodes_ready()
         except BaseException:
             self.stop()
@@ -162,11 +182,12 @@ class LocalCluster:
         wait_until("etcd", lambda: _http_ok(f"{client}/health"), 60, process.log)
 
     def _start_apiserver(self, table: ProcessTable, binaries: Binaries, ports: Endpoints, pki: Pki) -> None:
+        host = BRIDGE_IP if self.real_node else "127.0.0.1"
         command = [
             str(binaries["kube-apiserver"]),
             f"--etcd-servers=http://127.0.0.1:{ports.etcd}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            f"--bind-address={host}",
+            f"--advertise-address={host}",
             f"--secure-port={ports.apiserver}",
             f"--cert-dir={self.directory / 'apiserver-certs'}",
             f"--tls-cert-file={pki.serving_cert}",
@@ -182,6 +203,17 @@ class LocalCluster:
             "--profiling=false",
             "--event-ttl=1h",
         ]
+        if self.real_node:
+            command = [c for c in command if not c.startswith(("--authorization-mode", "--enable-admission"))]
+            command += [
+                "--authorization-mode=Node,RBAC",
+                "--enable-admission-plugins=ServiceAccount,NamespaceLifecycle,LimitRanger,ResourceQuota,"
+                "NodeRestriction",
+                f"--kubelet-client-certificate={pki.client_cert('apiserver-kubelet-client')}",
+                f"--kubelet-client-key={pki.client_key('apiserver-kubelet-client')}",
+                f"--kubelet-certificate-authority={pki.ca_cert}",
+                "--kubelet-preferred-address-types=InternalIP,Hostname",
+            ]
         if self.audit:
             policy = self.directory / "audit-policy.yaml"
             policy.write_text(
@@ -204,7 +236,7 @@ class LocalCluster:
         admin = (str(pki.client_cert("admin")), str(pki.client_key("admin")))
         wait_until(
             "kube-apiserver",
-            lambda: _https_ok(f"https://127.0.0.1:{ports.apiserver}/readyz", pki, admin),
+            lambda: _https_ok(f"https://{host}:{ports.apiserver}/readyz", pki, admin),
             180,
             process.log,
         )
@@ -259,7 +291,8 @@ class LocalCluster:
                 str(binaries["kwok"]),
                 f"--kubeconfig={self.directory / 'kwok.kubeconfig'}",
                 f"--config={KWOK_STAGES}",
-                "--manage-all-nodes=true",
+                # Only the fake nodes: the real node's kubelet reports for itself.
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 "--node-lease-duration-seconds=40",
                 "--cidr=10.244.0.0/16",
                 "--node-ip=10.240.0.1",
@@ -317,11 +350,37 @@ class LocalCluster:
         ]
         self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(nodes))
 
+    def _start_real_node(self, table: ProcessTable, binaries: Binaries, pki: Pki, log: Any) -> None:
+        from modeldeploy_dev.images import import_into_containerd, pause_image
+
+        started = time.monotonic()
+        pause = pause_image(log=log)
+        ports = {
+            name: free_port()
+            for name in ("kubelet", "kubelet_healthz", "kube_proxy_healthz", "kube_proxy_metrics")
+        }
+        self.node.start(
+            table,
+            binaries,
+            self.apiserver_url,
+            pki,
+            ports,
+            lambda socket: import_into_containerd(socket, [pause], log=log),
+            self.kubectl,
+        )
+        self.info["realNodeSeconds"] = round(time.monotonic() - started, 1)
+
+    def import_images(self, *images: Any, log: Any = print) -> None:
+        """Load built images (images.Image) into the real node's containerd."""
+        from modeldeploy_dev.images import import_into_containerd
+
+        import_into_containerd(self.node.containerd_socket, images, log=log)
+
     def _wait_nodes_ready(self) -> None:
         table = self.table
         assert table is not None
         wait_until(
-            f"{self.nodes} kwok nodes",
+            f"{self.nodes} kwok nodes" + (" and the real node" if self.real_node else ""),
             lambda: (
                 self.kubectl(
                     "wait", "--for=condition=Ready", "node", "--all", "--timeout=5s", check=False
@@ -382,6 +441,8 @@ class LocalCluster:
 
     def stop(self) -> None:
         table = self.table or (ProcessTable(self.directory) if self.directory.exists() else None)
+        kube_proxy = self.info.get("binaries", {}).get("kube-proxy")
+        self.node.teardown(table, kube_proxy)
         if table is not None:
             table.stop_all()
 

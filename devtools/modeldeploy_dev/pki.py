@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = dt.timedelta(days=365)
+FIRST_SERVICE_IP = "10.96.0.1"  # the `kubernetes` Service's ClusterIP in SERVICE_CIDR 10.96.0.0/16
 
 # Client identities: (file stem, common name, organisation).
 CLIENTS = (
@@ -105,8 +106,23 @@ def _sign(
     )
 
 
-def create_pki(directory: Path) -> Pki:
-    """Write a fresh CA, serving and client certificates, and the SA key pair."""
+# The real node's identities (only made when the cluster has one): the kubelet as a
+# node (the Node authorizer reads its name from the CN), kube-proxy as the user the
+# default system:node-proxier binding names, and the API server as a client of the kubelet.
+NODE_CLIENTS = (
+    ("kube-proxy", "system:kube-proxy", None),
+    ("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters"),
+)
+
+
+def create_pki(directory: Path, node: tuple[str, str] | None = None) -> Pki:
+    """Write a fresh CA, serving and client certificates, and the SA key pair.
+
+    With node=(name, ip), the API server's certificate also names that IP and the
+    first Service IP (pods reach it through the `kubernetes` Service), and the real
+    node's certificates are made: see NODE_CLIENTS, plus the kubelet's client
+    certificate (`kubelet-client`) and its serving certificate (`kubelet-serving`).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     pki = Pki(directory)
     now = dt.datetime.now(dt.UTC)
@@ -145,7 +161,12 @@ def create_pki(directory: Path) -> Pki:
                     x509.DNSName("kubernetes"),
                     x509.DNSName("kubernetes.default"),
                     x509.DNSName("kubernetes.default.svc"),
+                    x509.DNSName("kubernetes.default.svc.cluster.local"),
                     x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    *(
+                        x509.IPAddress(ipaddress.ip_address(address))
+                        for address in ((node[1], FIRST_SERVICE_IP) if node else ())
+                    ),
                 ]
             ),
             critical=False,
@@ -156,7 +177,10 @@ def create_pki(directory: Path) -> Pki:
     pki.serving_cert.write_bytes(serving.public_bytes(serialization.Encoding.PEM))
     _write_key(serving_key, pki.serving_key)
 
-    for who, common_name, organisation in CLIENTS:
+    clients = list(CLIENTS)
+    if node is not None:
+        clients += [*NODE_CLIENTS, ("kubelet-client", f"system:node:{node[0]}", "system:nodes")]
+    for who, common_name, organisation in clients:
         key = _key()
         cert = (
             _sign(_name(common_name, organisation), key.public_key(), ca_name, ca_key, now)
@@ -165,6 +189,25 @@ def create_pki(directory: Path) -> Pki:
         )
         pki.client_cert(who).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_key(key, pki.client_key(who))
+
+    if node is not None:
+        name, address = node
+        kubelet_key = _key()
+        kubelet = (
+            _sign(
+                _name(f"system:node:{name}", "system:nodes"), kubelet_key.public_key(), ca_name, ca_key, now
+            )
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName(name), x509.IPAddress(ipaddress.ip_address(address))]
+                ),
+                critical=False,
+            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        pki.client_cert("kubelet-serving").write_bytes(kubelet.public_bytes(serialization.Encoding.PEM))
+        _write_key(kubelet_key, pki.client_key("kubelet-serving"))
 
     sa_key = _key()
     _write_key(sa_key, pki.service_account_key)

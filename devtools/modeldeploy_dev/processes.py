@@ -149,3 +149,36 @@ def wait_until(
         time.sleep(interval)
     tail = f"\n--- last lines of {log} ---\n{log_tail(log)}" if log else ""
     raise StartupError(f"{what} not ready after {timeout:.0f}s{tail}")
+
+
+def listening_addresses(pids: set[int]) -> set[tuple[str, int]]:
+    """The (address, port) pairs on which these processes listen for TCP, read from /proc."""
+    inodes: set[str] = set()
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    found: set[tuple[str, int]] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state != "0A" or inode not in inodes:  # 0A: LISTEN
+                continue
+            host_hex, port_hex = local.split(":")
+            found.add((_decode_ip(host_hex), int(port_hex, 16)))
+    return found
+
+
+def _decode_ip(host_hex: str) -> str:
+    if len(host_hex) == 8:
+        return ".".join(str(int(host_hex[i : i + 2], 16)) for i in (6, 4, 2, 0))
+    if host_hex == "00000000000000000000000001000000":
+        return "::1"
+    if host_hex == "0" * 32:
+        return "::"
+    return host_hex

@@ -20,55 +20,12 @@ import pytest
 import yaml
 
 from modeldeploy.providers import OperatorConfig
-from modeldeploy_dev.binaries import ensure_binaries
+from kubetest import Release, apply, example, operator_values, wait_phase
 from modeldeploy_dev.cluster import LocalCluster
+from modeldeploy_dev.images import operator_image
+from modeldeploy_dev.node import NODE_NAME
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "modeldeploy"
-
-
-def helm(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
-    binary = cluster.helm_path() if hasattr(cluster, "helm_path") else str(ensure_binaries()["helm"])
-    return subprocess.run(
-        [binary, "--kubeconfig", str(cluster.kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=180,
-    )
-
-
-class Release:
-    def __init__(self, cluster: LocalCluster, namespace: str) -> None:
-        self.cluster, self.namespace = cluster, namespace
-        self.name = f"md{uuid.uuid4().hex[:6]}"
-        self.fullname = f"{self.name}-modeldeploy"
-        self.installed = False
-
-    @property
-    def service_account(self) -> str:
-        return f"system:serviceaccount:{self.namespace}:{self.fullname}"
-
-    def install(self, *values: str) -> None:
-        self.installed = True
-        helm(
-            self.cluster,
-            "install", self.name, str(CHART),
-            "--namespace", self.namespace,
-            "--wait", "--timeout", "120s",
-            *(arg for value in values for arg in ("--set", value)),
-        )  # fmt: skip
-
-    def uninstall(self) -> None:
-        if self.installed:
-            helm(self.cluster, "uninstall", self.name, "--namespace", self.namespace, "--wait")
-
-    def can(self, verb: str, resource: str, *where: str) -> bool:
-        """`kubectl auth can-i ... --as` the operator's ServiceAccount."""
-        result = self.cluster.kubectl(
-            "auth", "can-i", verb, resource, *where, f"--as={self.service_account}", check=False
-        )
-        assert result.stdout.strip() in {"yes", "no"}, result.stdout + result.stderr
-        return result.stdout.strip() == "yes"
 
 
 @pytest.fixture
@@ -90,6 +47,48 @@ def get(cluster: LocalCluster, *args: str) -> dict[str, Any]:
     document = json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
     assert isinstance(document, dict)
     return document
+
+
+def test_the_operator_image_runs_as_a_pod_on_the_real_node_and_reconciles(
+    real_cluster: LocalCluster, real_namespace: str, tmp_path: Path
+) -> None:
+    """What a user does: `helm install` the chart with the operator image (built here from the
+    project's Dockerfile); the pod runs on the real node, non-root on a read-only root
+    filesystem, passes its probes and reconciles a ModelDeployment with its ServiceAccount token."""
+    image = operator_image()
+    release = Release(real_cluster, real_namespace)
+    try:
+        release.install(values_file=operator_values(real_cluster, image, tmp_path))
+        [pod] = get(
+            real_cluster, "-n", real_namespace, "pods", "-l", f"app.kubernetes.io/instance={release.name}"
+        )["items"]
+        assert pod["spec"]["nodeName"] == NODE_NAME
+        [status] = pod["status"]["containerStatuses"]
+        assert status["ready"] is True
+        assert status["restartCount"] == 0
+        assert status["image"].endswith(image.reference)
+        container = pod["spec"]["containers"][0]
+        assert {"livenessProbe", "readinessProbe"} <= set(container)
+
+        def run(*command: str) -> subprocess.CompletedProcess[str]:
+            return real_cluster.kubectl(
+                "-n", real_namespace, "exec", pod["metadata"]["name"], "--", *command, check=False
+            )
+
+        assert run("id", "-u").stdout.strip() == "65532"
+        readonly = run("touch", "/written")
+        assert readonly.returncode != 0 and "Read-only file system" in readonly.stderr
+        token_dir = "/var/run/secrets/kubernetes.io/serviceaccount"
+        assert run("cat", f"{token_dir}/namespace").stdout == real_namespace
+
+        # It reconciles through the API server it reaches from the pod (the `kubernetes` Service).
+        apply(real_cluster, real_namespace, example("minimal"))
+        status_ = wait_phase(real_cluster, real_namespace, "iris", "Stable", timeout=120)
+        assert status_["observedGeneration"] == 1
+        logs = real_cluster.kubectl("-n", real_namespace, "logs", pod["metadata"]["name"]).stdout
+        assert "iris" in logs
+    finally:
+        release.uninstall()
 
 
 def test_install_runs_the_operator_pod_ready_on_a_kwok_node(cluster: LocalCluster, release: Release) -> None:

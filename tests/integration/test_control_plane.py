@@ -5,7 +5,6 @@ scrapes what a test exports."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ import yaml
 from modeldeploy_dev import binaries
 from modeldeploy_dev.cluster import LocalCluster
 from modeldeploy_dev.metrics import Exporter, wait_for_value
-from modeldeploy_dev.processes import pid_alive, wait_until
+from modeldeploy_dev.processes import listening_addresses, pid_alive, wait_until
 
 
 def _json(cluster: LocalCluster, *args: str) -> dict:  # type: ignore[type-arg]
@@ -224,35 +223,7 @@ def test_every_component_binds_loopback_only(cluster: LocalCluster) -> None:
     if not getattr(cluster, "local", False):
         pytest.skip("inspects the local control plane's sockets")
     pids = {p.pid for p in cluster.table.processes}  # type: ignore[union-attr]
-    wait_until("listeners", lambda: bool(_listening_addresses(pids)), 10)
-    addresses = _listening_addresses(pids)
+    wait_until("listeners", lambda: bool(listening_addresses(pids)), 10)
+    addresses = listening_addresses(pids)
     assert addresses, "found no listening sockets of the control plane"
     assert {address for address, _ in addresses} <= {"127.0.0.1"}, addresses
-
-
-def _listening_addresses(pids: set[int]) -> set[tuple[str, int]]:
-    inodes: set[str] = set()
-    for pid in pids:
-        try:
-            for fd in Path(f"/proc/{pid}/fd").iterdir():
-                target = os.readlink(fd)
-                if target.startswith("socket:["):
-                    inodes.add(target[8:-1])
-        except OSError:
-            continue
-    found: set[tuple[str, int]] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state != "0A" or inode not in inodes:  # 0A: LISTEN
-                continue
-            host_hex, port_hex = local.split(":")
-            found.add((_decode_ip(host_hex), int(port_hex, 16)))
-    return found
-
-
-def _decode_ip(host_hex: str) -> str:
-    if len(host_hex) == 8:
-        return ".".join(str(int(host_hex[i : i + 2], 16)) for i in (6, 4, 2, 0))
-    return "::1" if host_hex == "00000000000000000000000001000000" else host_hex
