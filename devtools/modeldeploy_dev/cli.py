@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     binaries.set_defaults(handler=_binaries)
 
     images = sub.add_parser(
-        "images", help="build (or find cached) the real node's images: pause, Debian base, operator"
+        "images", help="build (or find cached) the real node's images: pause, Debian, operator, model server"
     )
     images.set_defaults(handler=_images)
 
@@ -75,9 +75,9 @@ def _binaries(args: argparse.Namespace) -> int:
 
 
 def _images(args: argparse.Namespace) -> int:
-    from modeldeploy_dev.images import debian_image, operator_image, pause_image
+    from modeldeploy_dev.images import debian_image, model_server_image, operator_image, pause_image
 
-    for build in (pause_image, debian_image, operator_image):
+    for build in (pause_image, debian_image, operator_image, model_server_image):
         started = time.monotonic()
         image = build(log=_log)
         size = image.archive.stat().st_size / 1e6

@@ -49,6 +49,7 @@ def get(cluster: LocalCluster, *args: str) -> dict[str, Any]:
     return document
 
 
+@pytest.mark.timeout(900)  # may start the real node's cluster and build the image cold
 def test_the_operator_image_runs_as_a_pod_on_the_real_node_and_reconciles(
     real_cluster: LocalCluster, real_namespace: str, tmp_path: Path
 ) -> None:

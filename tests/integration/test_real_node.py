@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from kubetest import Release, apply, operator_values, wait_phase
@@ -21,6 +22,9 @@ from modeldeploy_dev.cluster import SERVICE_CIDR, LocalCluster
 from modeldeploy_dev.images import debian_image, model_server_image, operator_image
 from modeldeploy_dev.node import BRIDGE_IP, NODE_NAME, POD_PLACEMENT, SUBNET, TAINT, node_leftovers
 from modeldeploy_dev.processes import listening_addresses, pid_alive, wait_until
+
+# The first use of the real node starts its cluster and may build images cold (minutes).
+COLD_BUILD_TIMEOUT = 900
 
 
 def get(cluster: LocalCluster, *args: str) -> dict[str, Any]:
@@ -38,6 +42,7 @@ def fetch(url: str) -> tuple[int, bytes]:
         return int(response.status), bytes(response.read())
 
 
+@pytest.mark.timeout(COLD_BUILD_TIMEOUT)
 def test_the_real_node_is_ready_tainted_and_labelled(real_cluster: LocalCluster) -> None:
     node = get(real_cluster, "node", NODE_NAME)
     ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
@@ -51,6 +56,7 @@ def test_the_real_node_is_ready_tainted_and_labelled(real_cluster: LocalCluster)
     assert node["status"]["nodeInfo"]["kubeletVersion"] == "v1.35.4"
 
 
+@pytest.mark.timeout(COLD_BUILD_TIMEOUT)
 def test_a_pod_from_a_local_image_serves_on_its_ip_and_through_a_service(
     real_cluster: LocalCluster, real_namespace: str
 ) -> None:
@@ -148,6 +154,7 @@ def test_every_listener_is_on_loopback_or_the_bridge_ip(real_cluster: LocalClust
     assert int(real_cluster.apiserver_url.rsplit(":", 1)[1]) in on_bridge
 
 
+@pytest.mark.timeout(COLD_BUILD_TIMEOUT)
 def test_a_model_deployment_serves_v2_inference_from_mlserver_on_the_real_node(
     real_cluster: LocalCluster, real_namespace: str, tmp_path: Path
 ) -> None:
@@ -202,12 +209,16 @@ def test_a_model_deployment_serves_v2_inference_from_mlserver_on_the_real_node(
             correct = sum(int(p) == label for p, label in zip(predictions, labels, strict=True))
             assert correct >= 17, (predictions, labels)  # 2.0.0 is right ~97% of the time
 
-        # MLServer's own Prometheus metrics, counted per model.
+        # MLServer's own Prometheus metrics count both answers, by model and version.
         _, metrics = fetch(f"http://{pod['status']['podIP']}:8082/metrics")
-        assert (
-            b'model_infer_request_success_total{model="digits"' in metrics
-            or b"model_infer_request_success" in (metrics)
-        ), metrics[:2000]
+        # (Its version label reads "None": no model-settings.json names the version. To fix
+        # with one per version once the analysis queries use these metrics.)
+        counted = [
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.decode().splitlines()
+            if line.startswith('model_infer_request_success_total{model="digits",')
+        ]
+        assert counted == [2.0], metrics.decode()[-2000:]
     finally:
         release.uninstall()
 
@@ -234,6 +245,7 @@ def post_json(url: str, payload: Any) -> tuple[int, bytes]:
         return int(error.code), bytes(error.read())
 
 
+@pytest.mark.timeout(COLD_BUILD_TIMEOUT)
 def test_down_leaves_no_process_mount_netns_chain_bridge_or_kernel_setting(
     real_cluster: LocalCluster,
 ) -> None:
