@@ -259,7 +259,7 @@ def test_down_leaves_no_process_mount_netns_chain_bridge_or_kernel_setting(
     assert node_leftovers(state)["mounts"]
     assert node_leftovers(state)["bridge"]
 
-    cli = [str(Path(sys.executable).with_name("modeldeploy-dev"))]
+    cli = [sys.executable, "-m", "modeldeploy_dev.cli"]
     down = subprocess.run(
         [*cli, "down", "--state-dir", str(state)], capture_output=True, text=True, timeout=180
     )
