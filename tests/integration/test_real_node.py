@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import ssl
 import subprocess
 import sys
 import urllib.error
@@ -139,6 +140,35 @@ def test_workloads_that_do_not_ask_for_the_real_node_stay_on_kwok_nodes(
     assert NODE_NAME not in nodes
     for name in nodes:
         assert get(real_cluster, "node", name)["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake"
+
+
+def test_the_kubelet_answers_only_authenticated_and_authorized_clients(
+    real_cluster: LocalCluster, real_namespace: str
+) -> None:
+    """Webhook authentication and authorization against the API server: no anonymous access,
+    a ServiceAccount without RBAC on nodes/proxy is refused, the cluster admin is let in."""
+    port = get(real_cluster, "node", NODE_NAME)["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+    url = f"https://{BRIDGE_IP}:{port}/pods"
+    pki = real_cluster.directory / "pki"
+    token = real_cluster.kubectl("-n", real_namespace, "create", "token", "default").stdout.strip()
+
+    def status(cert: tuple[str, str] | None = None, bearer: str | None = None) -> int:
+        context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        if cert:
+            context.load_cert_chain(*cert)
+        headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+        )
+        try:
+            with opener.open(urllib.request.Request(url, headers=headers), timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+
+    assert status() == 401
+    assert status(bearer=token) == 403
+    assert status(cert=(str(pki / "admin.crt"), str(pki / "admin.key"))) == 200
 
 
 def test_every_listener_is_on_loopback_or_the_bridge_ip(real_cluster: LocalCluster) -> None:
