@@ -30,6 +30,10 @@ from modeldeploy_dev.binaries import REPO_ROOT, cache_root
 PODMAN = ("podman", "--runtime", "runc")
 # The sandbox's hard limits are below podman's defaults ("setrlimit ... Operation not permitted").
 ULIMITS = ("--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768")
+# podman's layer cache keys a `RUN --mount=type=bind` step by its command only, not by what
+# is mounted: with it, a changed wheel (from=build) or wheelhouse would not reach the image.
+# Our own cache is keyed by the inputs' content, so builds run without podman's.
+NO_LAYER_CACHE = ("--no-cache",)
 LOCAL_REGISTRY = "localhost/modeldeploy"
 # containerd's sandbox_image: the name it looks for, given to the pause image built here.
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
@@ -94,10 +98,21 @@ def podman(*args: str, log: Callable[[str], None] = print) -> None:
 
 
 def _save(reference: str, archive: Path) -> None:
+    """Write the image's archive into the cache, and forget the image's older builds."""
     staging = archive.with_suffix(".tar.partial")
     staging.unlink(missing_ok=True)
     subprocess.run([*PODMAN, "save", "--format", "docker-archive", "-o", str(staging), reference], check=True)
     staging.rename(archive)
+    name = archive.name.rsplit("-", 1)[0]
+    for older in archive.parent.glob(f"{name}-*.tar"):
+        if older != archive and older.name.rsplit("-", 1)[0] == name:
+            older.unlink()
+            tag = older.name.rsplit("-", 1)[1].removesuffix(".tar")
+            subprocess.run(
+                [*PODMAN, "rmi", f"{LOCAL_REGISTRY}/{name}:{tag}"], capture_output=True, check=False
+            )
+    # Build stages (the Dockerfile's `build`) stay behind untagged.
+    subprocess.run([*PODMAN, "image", "prune", "--force"], capture_output=True, check=False)
 
 
 def _cached(name: str, tag: str, reference: str | None = None) -> Image:
@@ -212,7 +227,7 @@ def operator_image(log: Callable[[str], None] = print) -> Image:
     """The project's Dockerfile built FROM the Debian base, offline, from wheels downloaded on the host."""
     base = debian_image(log)
     inputs = _operator_inputs()
-    image = _cached("operator", content_hash(base.reference, inputs))
+    image = _cached("operator", content_hash(base.reference, *NO_LAYER_CACHE, inputs))
     if image.archive.exists():
         return image
     started = time.monotonic()
@@ -234,6 +249,7 @@ def operator_image(log: Callable[[str], None] = print) -> Image:
         )
         podman(
             "build",
+            *NO_LAYER_CACHE,
             "--network=none",
             *ULIMITS,
             "--build-arg",
@@ -252,7 +268,9 @@ MODEL_SERVER_CONTAINERFILE = """\
 # MLServer with its scikit-learn runtime (V2 inference protocol, Prometheus metrics on
 # its metrics port, readiness on /v2/health/ready), installed offline from wheels, and
 # the demo's three digit classifiers trained at build time by the image's own
-# scikit-learn into /models/<version>.joblib.
+# scikit-learn: /models/<version>/ holds model.joblib and its model-settings.json
+# (model `digits`, that version). The pod serves /models/$MODEL_VERSION, the version
+# the operator sets from the ModelDeployment.
 ARG BASE
 FROM ${BASE}
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \\
@@ -261,21 +279,20 @@ RUN --mount=type=bind,source=wheelhouse,target=/wheelhouse \\
     python -m venv /opt/mlserver \\
  && /opt/mlserver/bin/pip install --no-index --find-links=/wheelhouse {packages}
 COPY models.py train.py /opt/train/
-RUN python_bin=/opt/mlserver/bin/python && $python_bin /opt/train/train.py /models && rm -r /opt/train
+RUN /opt/mlserver/bin/python /opt/train/train.py /models && rm -r /opt/train
 RUN groupadd --system --gid 65532 mlserver \\
  && useradd --system --uid 65532 --gid 65532 --home-dir /tmp --shell /usr/sbin/nologin mlserver
 USER 65532:65532
 WORKDIR /tmp
-# The model: MLSERVER_MODEL_NAME / MLSERVER_MODEL_URI (e.g. /models/2.0.0.joblib), set per pod.
 # Inference in the server's own process (MLSERVER_PARALLEL_WORKERS=0): one process per
 # pod, and mlserver 1.7.1's worker pool fails with uvloop 0.23 ("no current event loop").
-ENV MLSERVER_MODEL_IMPLEMENTATION=mlserver_sklearn.SKLearnModel MLSERVER_HTTP_PORT=8080 \\
-    MLSERVER_GRPC_PORT=8081 MLSERVER_METRICS_PORT=8082 MLSERVER_HOST=0.0.0.0 \\
+ENV MLSERVER_HTTP_PORT=8080 MLSERVER_GRPC_PORT=8081 MLSERVER_METRICS_PORT=8082 MLSERVER_HOST=0.0.0.0 \\
     MLSERVER_PARALLEL_WORKERS=0
 EXPOSE 8080 8082
-ENTRYPOINT ["mlserver", "start", "/tmp"]
+ENTRYPOINT ["/bin/sh", "-c", "exec mlserver start \\"/models/${MODEL_VERSION:?is the version to serve}\\""]
 """
 TRAIN_PY = """\
+import json
 import sys
 from pathlib import Path
 
@@ -284,10 +301,17 @@ import joblib
 import models
 
 store = Path(sys.argv[1])
-store.mkdir(parents=True, exist_ok=True)
 train_features, _, train_labels, _ = models.split()
 for version in models.VERSIONS:
-    joblib.dump(models.train(version, train_features, train_labels), store / f"{version}.joblib")
+    directory = store / version
+    directory.mkdir(parents=True)
+    joblib.dump(models.train(version, train_features, train_labels), directory / "model.joblib")
+    settings = {
+        "name": "digits",
+        "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": "./model.joblib", "version": version},
+    }
+    (directory / "model-settings.json").write_text(json.dumps(settings))
 """
 
 
@@ -296,7 +320,9 @@ def model_server_image(log: Callable[[str], None] = print) -> Image:
     base = debian_image(log)
     models_py = REPO_ROOT / "devtools" / "modeldeploy_dev" / "demo" / "models.py"
     containerfile = MODEL_SERVER_CONTAINERFILE.replace("{packages}", " ".join(MODEL_SERVER_PACKAGES))
-    image = _cached("model-server", content_hash(base.reference, containerfile, TRAIN_PY, models_py))
+    image = _cached(
+        "model-server", content_hash(base.reference, *NO_LAYER_CACHE, containerfile, TRAIN_PY, models_py)
+    )
     if image.archive.exists():
         return image
     started = time.monotonic()
@@ -318,7 +344,7 @@ def model_server_image(log: Callable[[str], None] = print) -> Image:
             check=True,
         )
         podman(
-            "build", "--network=none", *ULIMITS, "--build-arg", f"BASE={base.reference}",
+            "build", *NO_LAYER_CACHE, "--network=none", *ULIMITS, "--build-arg", f"BASE={base.reference}",
             "-t", image.reference, str(context),
         )  # fmt: skip
     _save(image.reference, image.archive)

@@ -9,6 +9,7 @@ them when an earlier test already installed them).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import uuid
@@ -21,6 +22,7 @@ import yaml
 
 from modeldeploy.providers import OperatorConfig
 from kubetest import Release, apply, example, operator_values, wait_phase
+from modeldeploy_dev.binaries import REPO_ROOT
 from modeldeploy_dev.cluster import LocalCluster
 from modeldeploy_dev.images import operator_image
 from modeldeploy_dev.node import NODE_NAME
@@ -79,6 +81,15 @@ def test_the_operator_image_runs_as_a_pod_on_the_real_node_and_reconciles(
         assert run("id", "-u").stdout.strip() == "65532"
         readonly = run("touch", "/written")
         assert readonly.returncode != 0 and "Read-only file system" in readonly.stderr
+        # The pod runs this checkout's operator code (the image is rebuilt when it changes).
+        code = (
+            "import hashlib, modeldeploy.handlers as h;"
+            "print(hashlib.sha256(open(h.__file__, 'rb').read()).hexdigest())"
+        )
+        expected = hashlib.sha256(
+            (REPO_ROOT / "operator" / "modeldeploy" / "handlers.py").read_bytes()
+        ).hexdigest()
+        assert run("python", "-c", code).stdout.strip() == expected
         token_dir = "/var/run/secrets/kubernetes.io/serviceaccount"
         assert run("cat", f"{token_dir}/namespace").stdout == real_namespace
 

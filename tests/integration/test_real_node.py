@@ -207,10 +207,6 @@ def test_a_model_deployment_serves_v2_inference_from_mlserver_on_the_real_node(
                     "image": server.reference,
                     "port": 8080,
                     "readinessPath": "/v2/health/ready",
-                    "env": [
-                        {"name": "MLSERVER_MODEL_NAME", "value": "digits"},
-                        {"name": "MLSERVER_MODEL_URI", "value": "/models/$(MODEL_VERSION).joblib"},
-                    ],
                     "podTemplate": {"spec": {**POD_PLACEMENT, "terminationGracePeriodSeconds": 5}},
                 },
             },
@@ -234,15 +230,14 @@ def test_a_model_deployment_serves_v2_inference_from_mlserver_on_the_real_node(
             status_code, body = post_json(url, request)
             assert status_code == 200, body
             answer = json.loads(body)
-            assert answer["model_name"] == "digits"
+            assert (answer["model_name"], answer["model_version"]) == ("digits", "2.0.0")
             predictions = answer["outputs"][0]["data"]
             correct = sum(int(p) == label for p, label in zip(predictions, labels, strict=True))
             assert correct >= 17, (predictions, labels)  # 2.0.0 is right ~97% of the time
 
         # MLServer's own Prometheus metrics count both answers, by model and version.
         _, metrics = fetch(f"http://{pod['status']['podIP']}:8082/metrics")
-        # (Its version label reads "None": no model-settings.json names the version. To fix
-        # with one per version once the analysis queries use these metrics.)
+        # (Its version label reads "None" for requests to the unversioned path.)
         counted = [
             float(line.rsplit(" ", 1)[1])
             for line in metrics.decode().splitlines()
