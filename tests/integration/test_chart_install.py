@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from modeldeploy.providers import OperatorConfig
 from kubetest import Release, apply, example, operator_values, wait_phase
+from modeldeploy.providers import OperatorConfig
 from modeldeploy_dev.binaries import REPO_ROOT
 from modeldeploy_dev.cluster import LocalCluster
 from modeldeploy_dev.images import operator_image
