@@ -21,7 +21,7 @@ $(BIN)/.installed: pyproject.toml devtools/pyproject.toml
 
 install: $(BIN)/.installed ## Create the virtualenv: modeldeploy with its dev tools, and the harness (devtools/)
 
-binaries: install ## Find or build etcd, Kubernetes (with kubelet, kube-proxy), kwok, helm and Prometheus into the version-stamped cache
+binaries: install ## Find or build etcd, Kubernetes (with kubelet, kube-proxy), kwok, helm, argocd-lua and Prometheus into the version-stamped cache
 	$(BIN)/modeldeploy-dev binaries
 
 images: install ## Build (or find cached) the real node's images with podman: pause, Debian base, operator, model server

@@ -41,6 +41,8 @@ HELM_VERSION = "v3.22.0"
 GATEWAY_API_VERSION = "v1.4.1"
 ISTIO_API_VERSION = "v1.31.1"
 PROMETHEUS_DEB = "prometheus"
+# Argo CD's util/lua (the Lua VM of its health checks and actions), mirrored for the argocd/ tests.
+ARGOCD_VERSION = "v3.5.7"
 
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 # The real node's agents: built from the same pinned module, cached apart so that adding
@@ -127,6 +129,14 @@ COMPONENTS: tuple[Component, ...] = (
         packages=("helm.sh/helm/v3/cmd/helm",),
         ldflags=(f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",),
         version_args=("version", "--short"),
+    ),
+    Component(
+        name="argocd-lua",
+        version=ARGOCD_VERSION,
+        wrapper="argocd-lua",
+        packages=(".",),
+        ldflags=(),
+        version_args=("--version",),
     ),
 )
 
