@@ -1,7 +1,7 @@
 """argocd/argocd-cm-patch.yaml carries exactly the Lua in argocd/, in the keys Argo CD reads.
 
-The .lua files are the source (tested in the sandbox); the patch is generated
-from them. When this test fails, regenerate it:
+The .lua files are the source; the patch is generated from them (and the
+tests run the scripts through it in Argo CD's own Lua machinery). When this test fails, regenerate it:
 
     .venv/bin/python tests/unit/test_argocd_configmap.py > argocd/argocd-cm-patch.yaml
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 import yaml
-from test_argocd_lua_sandbox import ARGOCD
+from test_argocd_vm import ARGOCD
 
 PATCH = ARGOCD / "argocd-cm-patch.yaml"
 HEALTH_KEY = "resource.customizations.health.modeldeploy.io_ModelDeployment"
@@ -64,7 +64,8 @@ def test_the_patch_holds_each_script_verbatim_under_the_keys_argocd_reads() -> N
     assert set(actions) == {"discovery.lua", "definitions"}
     assert actions["discovery.lua"] == (ARGOCD / "actions" / "discovery.lua").read_text()
     assert {d["name"]: d["action.lua"] for d in actions["definitions"]} == {
-        name: (ARGOCD / "actions" / name / "action.lua").read_text() for name in ("abort", "promote", "retry")
+        name: (ARGOCD / "actions" / name / "action.lua").read_text()
+        for name in ("abort", "promote", "promote-full", "retry", "undo")
     }
 
 

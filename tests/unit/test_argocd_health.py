@@ -3,7 +3,8 @@
 The objects in tests/fixtures/argocd are ModelDeployments as the API server
 returns them, with the status the operator writes; each is checked to be
 valid for the API models, so the table runs against shapes the operator can
-really produce.
+really produce. The check runs in Argo CD's own Lua machinery (argocd-lua,
+see test_argocd_vm.py), read from argocd/argocd-cm-patch.yaml.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_argocd_lua_sandbox import FIXTURES, ArgoCDLua
+from test_argocd_vm import FIXTURES, ArgoCD
 
 from modeldeploy.api import Phase, parse_manifest
 
@@ -60,12 +61,12 @@ def fixture(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def lua() -> ArgoCDLua:
-    return ArgoCDLua()
+def lua() -> ArgoCD:
+    return ArgoCD()
 
 
 @pytest.mark.parametrize(("name", "status", "message"), TABLE, ids=[row[0] for row in TABLE])
-def test_health_of_recorded_model_deployment(lua: ArgoCDLua, name: str, status: str, message: str) -> None:
+def test_health_of_recorded_model_deployment(lua: ArgoCD, name: str, status: str, message: str) -> None:
     assert lua.health(fixture(name)) == {"status": status, "message": message}
 
 
@@ -105,7 +106,7 @@ def test_every_phase_of_the_api_has_a_health() -> None:
 
 @pytest.mark.parametrize(("phase", "status"), PHASES.items(), ids=[p.value for p in PHASES])
 def test_each_phase_maps_to_its_health_with_the_status_message(
-    lua: ArgoCDLua, phase: Phase, status: str
+    lua: ArgoCD, phase: Phase, status: str
 ) -> None:
     assert lua.health(with_status(phase.value, message=f"it is {phase.value}")) == {
         "status": status,
@@ -114,13 +115,13 @@ def test_each_phase_maps_to_its_health_with_the_status_message(
 
 
 @pytest.mark.parametrize(("phase", "status"), PHASES.items(), ids=[p.value for p in PHASES])
-def test_without_a_status_message_the_phase_is_the_message(lua: ArgoCDLua, phase: Phase, status: str) -> None:
+def test_without_a_status_message_the_phase_is_the_message(lua: ArgoCD, phase: Phase, status: str) -> None:
     assert lua.health(with_status(phase.value)) == {"status": status, "message": phase.value}
 
 
 @pytest.mark.parametrize(("phase", "status"), PHASES.items(), ids=[p.value for p in PHASES])
 def test_a_status_older_than_the_spec_is_progressing_whatever_the_phase(
-    lua: ArgoCDLua, phase: Phase, status: str
+    lua: ArgoCD, phase: Phase, status: str
 ) -> None:
     document = with_status(phase.value, message="old news")
     document["metadata"]["generation"] = document["status"]["observedGeneration"] + 1
@@ -128,25 +129,25 @@ def test_a_status_older_than_the_spec_is_progressing_whatever_the_phase(
 
 
 @pytest.mark.parametrize(("phase", "status"), PHASES.items(), ids=[p.value for p in PHASES])
-def test_spec_paused_suspends_unless_something_is_broken(lua: ArgoCDLua, phase: Phase, status: str) -> None:
+def test_spec_paused_suspends_unless_something_is_broken(lua: ArgoCD, phase: Phase, status: str) -> None:
     document = with_status(phase.value)
     document["spec"]["paused"] = True
     assert lua.health(document)["status"] == (DEGRADED if status == DEGRADED else SUSPENDED)
 
 
-def test_a_status_newer_than_the_cached_spec_is_not_a_lag(lua: ArgoCDLua) -> None:
+def test_a_status_newer_than_the_cached_spec_is_not_a_lag(lua: ArgoCD) -> None:
     document = with_status("Stable")
     document["status"]["observedGeneration"] = document["metadata"]["generation"] + 1
     assert lua.health(document)["status"] == HEALTHY
 
 
-def test_an_empty_status_is_progressing(lua: ArgoCDLua) -> None:
+def test_an_empty_status_is_progressing(lua: ArgoCD) -> None:
     document = fixture("stable")
     document["status"] = {}
     assert lua.health(document)["status"] == PROGRESSING
 
 
-def test_a_status_without_observed_generation_is_not_trusted(lua: ArgoCDLua) -> None:
+def test_a_status_without_observed_generation_is_not_trusted(lua: ArgoCD) -> None:
     document = fixture("stable")
     del document["status"]["observedGeneration"]
     assert lua.health(document) == {
@@ -155,22 +156,22 @@ def test_a_status_without_observed_generation_is_not_trusted(lua: ArgoCDLua) -> 
     }
 
 
-def test_an_observed_status_without_a_phase_is_progressing(lua: ArgoCDLua) -> None:
+def test_an_observed_status_without_a_phase_is_progressing(lua: ArgoCD) -> None:
     assert lua.health(with_status(None))["status"] == PROGRESSING
 
 
-def test_a_phase_this_check_does_not_know_is_unknown_not_a_guess(lua: ArgoCDLua) -> None:
+def test_a_phase_this_check_does_not_know_is_unknown_not_a_guess(lua: ArgoCD) -> None:
     assert lua.health(with_status("Hibernating", message="zzz")) == {
         "status": "Unknown",
         "message": "Unknown phase Hibernating: zzz",
     }
 
 
-def test_an_empty_status_message_falls_back_to_the_phase(lua: ArgoCDLua) -> None:
+def test_an_empty_status_message_falls_back_to_the_phase(lua: ArgoCD) -> None:
     assert lua.health(with_status("Stable", message=""))["message"] == "Stable"
 
 
-def test_the_check_does_not_change_the_object(lua: ArgoCDLua) -> None:
+def test_the_check_does_not_change_the_object(lua: ArgoCD) -> None:
     document = fixture("progressing-canary")
     before = copy.deepcopy(document)
     lua.health(document)
