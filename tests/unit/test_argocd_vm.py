@@ -202,3 +202,21 @@ def test_a_change_to_status_alone_goes_only_to_the_status_subresource() -> None:
 def test_a_change_to_spec_goes_to_the_main_resource() -> None:
     changed = {**SAMPLE, "spec": {"items": ["a"]}, "status": {"phase": "Paused"}}
     assert argocd_patches(SAMPLE, changed) == ({"status": {"phase": "Paused"}}, {"spec": {"items": ["a"]}})
+
+
+def test_scripts_are_found_by_group_and_kind_as_argocd_finds_them(argo: ArgoCD) -> None:
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}}
+    with pytest.raises(ArgoCDError, match="no resource customization for apps/Deployment"):
+        argo.health(deployment)
+
+
+def test_a_customization_type_argocd_does_not_support_is_refused(tmp_path: Path) -> None:
+    configmap = tmp_path / "argocd-cm.yaml"
+    configmap.write_text("data:\n  resource.customizations.healthz.modeldeploy.io_ModelDeployment: x\n")
+    with pytest.raises(ArgoCDError, match="resource customization type healthz not supported"):
+        ArgoCD(configmap).health(SAMPLE)
+
+
+def test_an_action_argocd_was_not_told_about_is_refused(argo: ArgoCD) -> None:
+    with pytest.raises(ArgoCDError, match=r'defines no action "scale" for modeldeploy\.io/ModelDeployment'):
+        argo.act("scale", SAMPLE)
