@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STATE_DIR ?= $(HOME)/.cache/modeldeploy/clusters/default
 PYTEST_ARGS ?=
 
-.PHONY: help install binaries node-deps images lint unit integration test cluster-up cluster-down demo crds bench
+.PHONY: help install binaries node-deps images lint unit fuzz mutation integration test cluster-up cluster-down demo crds bench
 
 help: ## List the targets with what each does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,8 +36,11 @@ lint: install ## ruff, mypy --strict on the package, import-linter's layering co
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-unit: install ## The pure tier: fast, no processes
-	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+unit: install ## The pure tier: fast, no processes (property tests derandomized: Hypothesis profile ci)
+	$(BIN)/pytest -m unit --hypothesis-profile=ci $(PYTEST_ARGS)
+
+fuzz: install ## The property tests of the pure tier with 20 times the examples, random, no time limit (profile fuzz)
+	$(BIN)/pytest -m "unit and hypothesis" --hypothesis-profile=fuzz --timeout=0 $(PYTEST_ARGS)
 
 integration: binaries ## The integration tier against one local control plane (or KUBECONFIG with MODELDEPLOY_USE_EXISTING_CLUSTER=1)
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)

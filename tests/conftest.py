@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hypothesis_profiles import load_default
 from modeldeploy_dev.binaries import ensure_binaries
 from modeldeploy_dev.cluster import LocalCluster
 from modeldeploy_dev.modelserver import ModelServer
@@ -26,6 +27,8 @@ from modeldeploy_dev.operator import OperatorProcess
 from modeldeploy_dev.processes import wait_until
 
 TESTS = Path(__file__).resolve().parent
+
+load_default()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

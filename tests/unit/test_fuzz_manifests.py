@@ -19,6 +19,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hypothesis_profiles import examples
 from kubetest import EXAMPLES
 from modeldeploy.api import InvalidManifestError, check_spec, lint_manifest, parse_manifest, parse_spec
 from modeldeploy.plan.inputs import Observed, RevisionState, Subject
@@ -224,7 +225,7 @@ def check_everything(manifest: dict[str, Any], old: dict[str, Any], status: Any)
             assert decided.status["phase"] != "Invalid", decided.status
 
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FUZZ
@@ -243,7 +244,7 @@ def test_free_form_manifests_give_problems_or_plans_never_exceptions(
     check_everything(manifest, old, {})
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(data=st.data(), base=st.sampled_from(BASES))
 def test_a_spec_made_invalid_over_a_serving_revision_changes_no_serving_object(
     data: st.DataObject, base: dict[str, Any]

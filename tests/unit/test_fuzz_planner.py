@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from planner_world import NAME, World, spec
 
+from hypothesis_profiles import examples
 from modeldeploy.api import Verdict, VerdictKind
 from modeldeploy.plan.inputs import Inputs
 
@@ -171,5 +172,8 @@ def shares(status: dict[str, Any]) -> dict[str, tuple[int, str]]:
 
 TestFuzzedPlanner = FuzzedPlannerMachine.TestCase
 TestFuzzedPlanner.settings = settings(
-    max_examples=150, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(150),
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )

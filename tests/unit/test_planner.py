@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from planner_world import NAME, T0, World, spec
 
+from hypothesis_profiles import examples
 from modeldeploy.api import parse_status
 from modeldeploy.plan.inputs import Observed
 from modeldeploy.plan.planner import plan
@@ -258,7 +259,10 @@ def _objects_and_status(world: World) -> tuple[Any, ...]:
 
 TestRolloutMachine = RolloutMachine.TestCase
 TestRolloutMachine.settings = settings(
-    max_examples=60, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(60),
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 

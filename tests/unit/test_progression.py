@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 from planner_world import NAME, World, spec
 
+from hypothesis_profiles import examples
 from modeldeploy.api import Verdict, VerdictKind
 from modeldeploy.plan.inputs import Inputs, WarmupOutcome
 
@@ -267,7 +268,10 @@ def verdict_allows(before: dict[str, Any], after: dict[str, Any], inputs: Inputs
 
 TestCanaryMachine = CanaryMachine.TestCase
 TestCanaryMachine.settings = settings(
-    max_examples=40, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(40),
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 
