@@ -1,0 +1,105 @@
+"""The WorkQueue: one reconcile per object at a time, triggers collapsed, a change seen mid-run kept."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Hashable
+
+from modeldeploy.reconcile.queue import WorkQueue
+
+
+async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+class Work:
+    """A reconcile that can be held mid-run; counts runs and how many ran at once."""
+
+    def __init__(self) -> None:
+        self.runs: list[Hashable] = []
+        self.running = 0
+        self.most_at_once = 0
+        self.hold = threading.Event()
+        self.hold.set()
+        self._lock = threading.Lock()
+
+    def __call__(self, key: Hashable) -> float | None:
+        with self._lock:
+            self.runs.append(key)
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        self.hold.wait(5)
+        with self._lock:
+            self.running -= 1
+        return None
+
+
+def test_a_change_seen_while_the_object_is_reconciled_runs_it_once_more_afterwards() -> None:
+    """The reconcile may have read the object before the change: dropping the re-run would lose it."""
+
+    async def scenario() -> Work:
+        work = Work()
+        work.hold.clear()
+        queue = WorkQueue(work, workers=2)
+        queue.start()
+        try:
+            queue.trigger("risk/fraud")
+            await until(lambda: work.running == 1)
+            for _ in range(3):  # three watch events while it runs: one more run, not three, not two at once
+                queue.trigger("risk/fraud")
+            await asyncio.sleep(0.05)
+            assert work.runs == ["risk/fraud"]
+            work.hold.set()
+            await until(lambda: queue.idle and len(work.runs) >= 2)
+            await asyncio.sleep(0.05)
+        finally:
+            await queue.stop()
+        return work
+
+    work = asyncio.run(scenario())
+    assert work.runs == ["risk/fraud", "risk/fraud"]
+    assert work.most_at_once == 1
+
+
+def test_triggers_for_a_queued_object_collapse_into_one_reconcile() -> None:
+    async def scenario() -> Work:
+        work = Work()
+        queue = WorkQueue(work, workers=1)
+        queue.pause()
+        queue.start()
+        try:
+            for key in ("a", "b", "a", "a", "b"):
+                queue.trigger(key)
+            queue.resume()
+            await until(lambda: queue.idle and len(work.runs) >= 2)
+            await asyncio.sleep(0.05)
+        finally:
+            await queue.stop()
+        return work
+
+    assert sorted(map(str, asyncio.run(scenario()).runs)) == ["a", "b"]
+
+
+def test_a_requeue_after_runs_the_object_again_later() -> None:
+    async def scenario() -> list[Hashable]:
+        runs: list[Hashable] = []
+
+        def work(key: Hashable) -> float | None:
+            runs.append(key)
+            return 0.05 if len(runs) == 1 else None
+
+        queue = WorkQueue(work, workers=1)
+        queue.start()
+        try:
+            queue.trigger("a")
+            await until(lambda: len(runs) == 2)
+        finally:
+            await queue.stop()
+        return runs
+
+    assert asyncio.run(scenario()) == ["a", "a"]
