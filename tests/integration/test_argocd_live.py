@@ -9,26 +9,15 @@ the API server for the operator to carry out.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+import argocd_vm
 from kubetest import apply, fraud, get, patch_action, wait_for, wait_phase
 
 pytestmark = pytest.mark.usefixtures("operator")
-
-VM = Path(__file__).resolve().parents[1] / "unit" / "test_argocd_vm.py"
-
-
-def argocd_vm() -> Any:
-    spec = importlib.util.spec_from_file_location("argocd_vm", VM)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def manifest(version: str, **spec: Any) -> dict[str, Any]:
@@ -36,7 +25,7 @@ def manifest(version: str, **spec: Any) -> dict[str, Any]:
 
 
 def test_health_and_actions_of_live_objects_in_each_phase(cluster: Any, namespace: str) -> None:
-    vm = argocd_vm()
+    vm = argocd_vm
     argo = vm.ArgoCD()
     recorded: dict[str, dict[str, Any]] = {}
     offered: dict[str, set[str]] = {}
@@ -102,7 +91,7 @@ def test_health_and_actions_of_live_objects_in_each_phase(cluster: Any, namespac
 
 
 def test_promote_full_and_undo_from_argocd_reach_the_operator(cluster: Any, namespace: str) -> None:
-    vm = argocd_vm()
+    vm = argocd_vm
     argo = vm.ArgoCD()
 
     def stable_version() -> str | None:

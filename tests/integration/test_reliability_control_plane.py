@@ -13,11 +13,10 @@ import urllib.request
 from typing import Any
 
 import pytest
-from test_reliability import (
+from reliability import (
     TrafficSampler,
     assert_promoted_cleanly,
     canary,
-    exporter_fixture,  # noqa: F401  (fixtures, found by their names)
     healthy_error_rate,
     reader,
     revision,

@@ -12,12 +12,11 @@ import time
 from typing import Any
 
 import pytest
-from test_reliability import (
+from reliability import (
     MANAGED,
     TrafficSampler,
     assert_promoted_cleanly,
     canary,
-    exporter_fixture,  # noqa: F401  (a fixture, found by its name)
     healthy_error_rate,
     reader,
     revision,

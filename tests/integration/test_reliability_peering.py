@@ -21,12 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_reliability import (  # noqa: F401  (fixtures, found by their names)
+from reliability import (
     TrafficSampler,
     canary,
-    exporter_fixture,
     healthy_error_rate,
-    own_operators_fixture,
     reader,
     revision,
     wait_all_stable_at,

@@ -3,7 +3,7 @@
 Each action returns the object with status.action set; Argo CD turns that into
 a merge patch and, because only status changed, sends it to the status
 subresource alone. These tests run the scripts from argocd/argocd-cm-patch.yaml
-in Argo CD's own Lua machinery (argocd-lua, see test_argocd_vm.py) against the
+in Argo CD's own Lua machinery (argocd-lua, see tests/argocd_vm.py) against the
 recorded objects, look at the patches Argo CD would send, and check that the
 request is one the operator's action model accepts.
 """
@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
-from test_argocd_vm import FIXTURES, ArgoCD, ArgoCDError, argocd_patches
 
+from argocd_vm import FIXTURES, ArgoCD, ArgoCDError, argocd_patches
 from modeldeploy.api import parse_status
 from modeldeploy.api.status import ActionRequest, ActionType
 

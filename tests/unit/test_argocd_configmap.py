@@ -11,7 +11,8 @@ from __future__ import annotations
 import sys
 
 import yaml
-from test_argocd_vm import ARGOCD
+
+from argocd_vm import ARGOCD
 
 PATCH = ARGOCD / "argocd-cm-patch.yaml"
 HEALTH_KEY = "resource.customizations.health.modeldeploy.io_ModelDeployment"

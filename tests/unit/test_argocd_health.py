@@ -4,7 +4,7 @@ The objects in tests/fixtures/argocd are ModelDeployments as the API server
 returns them, with the status the operator writes; each is checked to be
 valid for the API models, so the table runs against shapes the operator can
 really produce. The check runs in Argo CD's own Lua machinery (argocd-lua,
-see test_argocd_vm.py), read from argocd/argocd-cm-patch.yaml.
+see tests/argocd_vm.py), read from argocd/argocd-cm-patch.yaml.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
-from test_argocd_vm import FIXTURES, ArgoCD
 
+from argocd_vm import FIXTURES, ArgoCD
 from modeldeploy.api import Phase, parse_manifest
 
 PROGRESSING, HEALTHY, DEGRADED, SUSPENDED = "Progressing", "Healthy", "Degraded", "Suspended"

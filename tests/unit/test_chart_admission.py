@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from test_chart_helm import NAMESPACE, RELEASE, find, one, render
+from helm_chart import NAMESPACE, RELEASE, find, one, render
 
 from modeldeploy.api.admission import protected_status_fields, render_policies
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from test_chart_helm import CHART, find, render
+from helm_chart import CHART, find, render
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATED = ROOT / "crds" / "modeldeployment.yaml"

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_chart_helm import CHART
+from helm_chart import CHART
 
 from modeldeploy_dev.binaries import find_prometheus
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_chart_helm import NAMESPACE, NAMESPACED, RELEASE, find, one, render
+from helm_chart import NAMESPACE, NAMESPACED, RELEASE, find, one, render
 
 SA = f"{RELEASE}-modeldeploy"
 EVERYWHERE = {"get", "list", "watch", "create", "patch", "update", "delete"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from test_chart_helm import CHART, NAMESPACE, NAMESPACED, RELEASE, find, one, render
+from helm_chart import CHART, NAMESPACE, NAMESPACED, RELEASE, find, one, render
 
 FULLNAME = f"{RELEASE}-modeldeploy"
 

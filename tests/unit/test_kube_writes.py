@@ -13,12 +13,12 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+from modeldeploy.kube.act import Actor, contains, status_patch
+from modeldeploy.plan.model import Plan
 from planner_world import NAME, World, spec
 
-from modeldeploy.kube.act import Actor, contains, status_patch
 from modeldeploy.kube.client import Kind
 from modeldeploy.kube.store import Store
-from modeldeploy.plan.model import Plan
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SERVER_DEFAULTS: dict[str, dict[str, Any]] = {
