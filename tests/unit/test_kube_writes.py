@@ -13,12 +13,12 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-from modeldeploy.kube.act import Actor, contains, status_patch
-from modeldeploy.plan.model import Plan
-from planner_world import NAME, World, spec
+from planner_world import NAME, NAMESPACE, World, spec
 
+from modeldeploy.kube.apply import Actor, contains, status_patch
 from modeldeploy.kube.client import Kind
 from modeldeploy.kube.store import Store
+from modeldeploy.plan.outputs import Event, ObjectRef, Plan
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SERVER_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -31,27 +31,42 @@ class RecordingServer:
     """Records writes; answers them as the API server does (its defaults added, a new resourceVersion)."""
 
     def __init__(self) -> None:
-        self.writes: list[tuple[str, str, str]] = []
+        self.writes: list[tuple[str, str, str]] = []  # (verb, kind, name)
+        self.requests: list[tuple[str, str, str | None, str, str]] = []  # (verb, kind, namespace, name, sub)
         self.patches: list[dict[str, Any]] = []
+        self.created: list[dict[str, Any]] = []
         self.version = 1000
 
+    def _record(self, verb: str, kind: Kind, namespace: str | None, name: str, subresource: str = "") -> None:
+        assert kind.kind in {"ModelDeployment", "Deployment", "Service", "HTTPRoute", "Event", "ConfigMap"}
+        self.writes.append((verb, kind.kind, name))
+        self.requests.append((verb, kind.kind, namespace, name, subresource))
+
     def apply(self, kind: Kind, body: dict[str, Any], subresource: str = "") -> dict[str, Any]:
-        self.writes.append(("apply", body["kind"], body["metadata"]["name"]))
+        assert kind.kind == body["kind"]
+        self._record("apply", kind, body["metadata"].get("namespace"), body["metadata"]["name"], subresource)
         return self.stored(body)
 
     def merge_patch(
         self, kind: Kind, namespace: str | None, name: str, patch: dict[str, Any], subresource: str = ""
     ) -> dict[str, Any]:
-        self.writes.append(("patch", kind.kind, name))
+        self._record("patch", kind, namespace, name, subresource)
         self.patches.append(patch)
-        return self.stored({"apiVersion": kind.api_version, "kind": kind.kind, "metadata": {"name": name}})
+        return self.stored(
+            {
+                "apiVersion": kind.api_version,
+                "kind": kind.kind,
+                "metadata": {"name": name, "namespace": namespace},
+            }
+        )
 
     def delete(self, kind: Kind, namespace: str | None, name: str) -> bool:
-        self.writes.append(("delete", kind.kind, name))
+        self._record("delete", kind, namespace, name)
         return True
 
     def create(self, kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
-        self.writes.append(("create", body["kind"], body["metadata"].get("name", "")))
+        self._record("create", kind, body["metadata"].get("namespace"), body["metadata"].get("name", ""))
+        self.created.append(body)
         return body
 
     def stored(self, desired: dict[str, Any]) -> dict[str, Any]:
@@ -190,3 +205,98 @@ def test_the_status_patch_turns_the_current_status_into_the_desired_one(
     current: dict[str, Any], desired: dict[str, Any]
 ) -> None:
     assert merge(current, status_patch(current, desired)) == desired
+
+
+def test_a_plan_is_carried_out_in_the_subjects_namespace_with_status_to_its_subresource() -> None:
+    world = settled_world()
+    subject = world.subject()
+    old = ObjectRef("apps/v1", "Deployment", NAMESPACE, "fraud-old")
+    plan = Plan(
+        scale=(("fraud-1-0-0", 0),),
+        delete=(old,),
+        status={**world.status, "message": "something new"},
+        events=(Event("Normal", "Promoted", "fraud-2 takes all traffic"),),
+    )
+    server = RecordingServer()
+
+    Actor(server, Store()).act(subject, plan, NOW)  # type: ignore[arg-type]
+
+    assert server.requests[:3] == [
+        ("patch", "Deployment", NAMESPACE, "fraud-1-0-0", ""),
+        ("delete", "Deployment", NAMESPACE, "fraud-old", ""),
+        ("patch", "ModelDeployment", NAMESPACE, NAME, "status"),
+    ]
+    assert server.patches == [{"spec": {"replicas": 0}}, {"status": {"message": "something new"}}]
+    assert [r[:2] for r in server.requests[3:]] == [("create", "Event")]
+    (event,) = server.created
+    assert (event["reason"], event["message"], event["type"]) == (
+        "Promoted",
+        "fraud-2 takes all traffic",
+        "Normal",
+    )
+    assert event["involvedObject"] == {
+        "apiVersion": "modeldeploy.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "name": NAME,
+        "namespace": NAMESPACE,
+        "uid": subject.uid,
+    }
+    assert event["metadata"]["namespace"] == NAMESPACE
+    assert event["firstTimestamp"] == event["lastTimestamp"] == "2026-11-22T12:00:00Z"
+
+
+def test_a_deployment_already_at_the_wanted_size_is_not_patched() -> None:
+    server = RecordingServer()
+    store = Store()
+    store.put(
+        server.stored(
+            {
+                "kind": "Deployment",
+                "metadata": {"name": "fraud-1", "namespace": NAMESPACE},
+                "spec": {"replicas": 0},
+            }
+        )
+    )
+    subject = settled_world().subject()
+    Actor(server, store).act(subject, Plan(scale=(("fraud-1", 0),)), NOW)  # type: ignore[arg-type]
+    assert (
+        server.requests == [("patch", "ModelDeployment", NAMESPACE, NAME, "status")] or server.requests == []
+    )
+
+
+class RespellingServer(RecordingServer):
+    """Stores a CPU request of 1000m as 1, as the API server does: the stored object never contains ours."""
+
+    def stored(self, desired: dict[str, Any]) -> dict[str, Any]:
+        body = super().stored(desired)
+        body.setdefault("spec", {})["cpu"] = "1"
+        return body
+
+
+def test_an_object_the_server_respells_is_applied_once_then_again_only_after_someone_else_changed_it() -> (
+    None
+):
+    desired = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "fraud-warmup", "namespace": NAMESPACE},
+        "spec": {"cpu": "1000m"},
+    }
+    server = RespellingServer()
+    store = Store()
+    actor = Actor(server, store)  # type: ignore[arg-type]
+    subject = settled_world().subject()
+    plan = Plan(apply=(copy.deepcopy(desired),))
+
+    actor.act(subject, plan, NOW)
+    actor.act(subject, plan, NOW)
+    assert server.writes == [("apply", "ConfigMap", "fraud-warmup")]
+
+    store.put(server.stored(desired))  # someone else wrote it: a newer resourceVersion
+    actor.act(subject, plan, NOW)
+    assert server.writes == [("apply", "ConfigMap", "fraud-warmup")] * 2
+
+    other = copy.deepcopy(desired)
+    other["spec"]["replicas"] = 2  # a different desired object is never taken as settled
+    actor.act(subject, Plan(apply=(other,)), NOW)
+    assert len(server.writes) == 3
