@@ -42,6 +42,14 @@ unit: install ## The pure tier: fast, no processes (property tests derandomized:
 fuzz: install ## The property tests of the pure tier with 20 times the examples, random, no time limit (profile fuzz)
 	$(BIN)/pytest -m "unit and hypothesis" --hypothesis-profile=fuzz --timeout=0 $(PYTEST_ARGS)
 
+MUTATION_ARGS ?=
+mutation: install ## Mutation score of plan/ and kube/apply.py, killed by the unit tier (mutmut, in build/mutation; MUTATION_ARGS="modeldeploy.plan.routes*" runs a part)
+	rm -rf build/mutation && mkdir -p build/mutation
+	cp -r operator build/mutation/src
+	cp -r tests pyproject.toml examples charts crds argocd build/mutation/
+	cd build/mutation && ../../$(BIN)/mutmut run $(MUTATION_ARGS); \
+		../../$(BIN)/mutmut export-cicd-stats >/dev/null 2>&1; ../../$(BIN)/mutmut results
+
 integration: binaries ## The integration tier against one local control plane (or KUBECONFIG with MODELDEPLOY_USE_EXISTING_CLUSTER=1)
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 

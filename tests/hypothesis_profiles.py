@@ -8,6 +8,8 @@
 - ``dev`` (the default of a plain ``pytest``): random examples with the same
   budget, shrunk to a minimal failing case, remembered in ``.hypothesis/``.
 - ``fuzz`` (``make fuzz``): 20 times the budget, shrinking, no deadline.
+- ``mutation`` (``make mutation``): ci with a fifth of the budget, since the
+  tests run once per mutant.
 
 Pick one with ``--hypothesis-profile=NAME`` or ``HYPOTHESIS_PROFILE=NAME``.
 A test that needs its own budget asks :func:`examples` for it, so the profile
@@ -32,6 +34,7 @@ settings.register_profile(
     phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target),
     suppress_health_check=[HealthCheck.too_slow],
 )
+settings.register_profile("mutation", settings.get_profile("ci"), max_examples=BASE // 5)
 settings.register_profile("dev", max_examples=BASE)
 settings.register_profile(
     "fuzz",
