@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from planner_world import NAME, NAMESPACE, World, spec
 
 from modeldeploy.kube.apply import Actor, contains, status_patch
-from modeldeploy.kube.client import Kind
+from modeldeploy.kube.client import ApiError, Kind
 from modeldeploy.kube.store import Store
 from modeldeploy.plan.outputs import Event, ObjectRef, Plan
 
@@ -300,3 +300,31 @@ def test_an_object_the_server_respells_is_applied_once_then_again_only_after_som
     other["spec"]["replicas"] = 2  # a different desired object is never taken as settled
     actor.act(subject, Plan(apply=(other,)), NOW)
     assert len(server.writes) == 3
+
+
+class EventlessServer(RecordingServer):
+    def create(self, kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
+        super().create(kind, body)
+        raise ApiError(403, "Forbidden", "events is forbidden")
+
+
+def test_an_event_is_a_courtesy_bounded_in_size_and_its_failure_fails_nothing() -> None:
+    subject = settled_world().subject()
+    server = EventlessServer()
+    long = "x" * 5000
+    plan = Plan(events=(Event("Warning", "RolledBack", long), Event("Normal", "Promoted", "ok")))
+
+    Actor(server, Store()).act(subject, plan, NOW)  # type: ignore[arg-type]
+
+    first, second = server.created
+    assert first["message"] == "x" * 1024
+    assert (first["count"], first["source"], first["reportingComponent"]) == (
+        1,
+        {"component": "modeldeploy"},
+        "modeldeploy",
+    )
+    assert (
+        first["metadata"]["name"].startswith(f"{NAME}.")
+        and first["metadata"]["name"] != second["metadata"]["name"]
+    )
+    assert second["reason"] == "Promoted"
