@@ -28,6 +28,8 @@ from modeldeploy.kube.store import Store
 from modeldeploy.plan.outputs import FINALIZER
 from modeldeploy.plan.revisions import LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
 from modeldeploy.providers import OperatorConfig, load_config
+from modeldeploy.reconcile.backoff import Backoff
+from modeldeploy.reconcile.io_pool import IoPool
 from modeldeploy.reconcile.measure import Measurer
 from modeldeploy.reconcile.peering import follow_peering
 from modeldeploy.reconcile.queue import WorkQueue
@@ -80,15 +82,23 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
     config = load_config(settings.config).with_prometheus_url(settings.prometheus_url)
     if settings.inline_providers:
         config = config.model_copy(update={"inline_providers": True})
+    pool = IoPool(settings.io_workers, settings.io_per_deployment)
     measurer = Measurer(
         client,
         config,
         Outbound(egress_policy(config, settings, client)),
         settings.service_url_template,
         settings.operator_namespace or in_cluster_namespace(),
+        pool,
     )
     reconciler = Reconciler(client, store, measurer, resync_seconds=settings.resync_seconds)
-    queue = WorkQueue(reconciler, workers=settings.workers)
+    queue = WorkQueue(
+        reconciler,
+        workers=settings.workers,
+        urgent=reconciler.urgent,
+        backoff=Backoff(base=settings.retry_base_seconds, cap=settings.retry_max_seconds),
+    )
+    pool.notify = queue.threadsafe_trigger
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -119,6 +129,7 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
         for task in background:
             task.cancel()
         await queue.stop()
+        pool.shutdown()
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:

@@ -30,6 +30,14 @@ class OperatorSettings:
     egress_allow: tuple[str, ...] = ()
     inline_providers: bool = False
     operator_namespace: str | None = None
+    io_workers: int = 16
+    """Threads for slow I/O (warm-up, webhooks, Prometheus queries), shared by all ModelDeployments."""
+    io_per_deployment: int = 2
+    """Slow-I/O jobs one ModelDeployment may have running at once."""
+    retry_base_seconds: float = 1.0
+    """First wait after a failed reconcile; doubled per failure in a row, with jitter."""
+    retry_max_seconds: float = 120.0
+    """Longest wait between retries of a failing reconcile (also bounds a Retry-After)."""
 
     @property
     def clusterwide(self) -> bool:
@@ -105,6 +113,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=int(env("MODELDEPLOY_WORKERS", "4")),
         help="reconciles that may run at once",
     )
+    parser.add_argument(
+        "--io-workers",
+        type=int,
+        default=int(env("MODELDEPLOY_IO_WORKERS", "16")),
+        help="threads for slow I/O (warm-up, webhooks, Prometheus queries), shared by all ModelDeployments",
+    )
+    parser.add_argument(
+        "--io-per-deployment",
+        type=int,
+        default=int(env("MODELDEPLOY_IO_PER_DEPLOYMENT", "2")),
+        help="slow-I/O jobs one ModelDeployment may have running at once",
+    )
+    parser.add_argument(
+        "--retry-base",
+        type=float,
+        default=float(env("MODELDEPLOY_RETRY_BASE_SECONDS", "1")),
+        help="seconds before the first retry of a failed reconcile; doubled per failure, with jitter",
+    )
+    parser.add_argument(
+        "--retry-max",
+        type=float,
+        default=float(env("MODELDEPLOY_RETRY_MAX_SECONDS", "120")),
+        help="longest wait between retries of a failing reconcile (also bounds Retry-After)",
+    )
 
     parser.add_argument(
         "--config",
@@ -155,4 +187,8 @@ def from_arguments(args: argparse.Namespace) -> OperatorSettings:
         egress_allow=tuple(args.egress_allow),
         inline_providers=args.inline_providers,
         operator_namespace=args.operator_namespace,
+        io_workers=args.io_workers,
+        io_per_deployment=args.io_per_deployment,
+        retry_base_seconds=args.retry_base,
+        retry_max_seconds=args.retry_max,
     )

@@ -131,3 +131,23 @@ def test_nginx_config_serves_the_body_with_the_configured_status() -> None:
     assert "try_files /body =500" in nginx_config(200, "application/json")
     config = nginx_config(503, "application/json")
     assert "return 503" in config and "error_page 503 /body" in config
+
+
+def test_a_trigger_check_with_its_measurement_still_running_counts_for_nothing() -> None:
+    """A pending measurement (Inputs without fallback_failing) neither fails nor heals the trigger."""
+    fallback = {
+        **RESPONSE,
+        "trigger": {
+            "interval": "10s",
+            "failureLimit": 2,
+            "recoverAfter": 1,
+            "metrics": [{"name": "err", "query": "up", "max": 0.1}],
+        },
+    }
+    world = stable_world(fallback)
+    world.reconcile(11, Inputs(fallback_failing=True))
+    checked = world.status["operatorState"]["fallback"]
+    world.reconcile(11)  # due, but the measurement has not arrived yet
+    assert world.status["operatorState"]["fallback"] == checked
+    world.reconcile(1, Inputs(fallback_failing=True))  # it arrives a second later: still due, counted
+    assert world.weights() == {"fallback": 100}

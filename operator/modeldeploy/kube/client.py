@@ -19,6 +19,8 @@ import json
 import re
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -41,11 +43,13 @@ WRITE_VERBS = frozenset({"apply", "patch", "create", "delete"})
 class ApiError(Exception):
     """An error answer from the API server; ``status`` is the HTTP code, ``reason`` its Status reason."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(self, status: int, reason: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
+        self.retry_after = retry_after
+        """Seconds the server asked us to wait (its ``Retry-After`` header), if it said."""
 
     @property
     def not_found(self) -> bool:
@@ -54,6 +58,23 @@ class ApiError(Exception):
     @property
     def conflict(self) -> bool:
         return self.status == 409
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """A ``Retry-After`` header in seconds: delta-seconds or an HTTP date (RFC 9110 10.2.3), else None."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -225,11 +246,16 @@ class KubeClient:
         API_CALLS.labels(verb=verb, code=str(response.status_code)).inc()
         self.counts.add(verb)
         if response.status_code >= 400:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
             try:
                 status = response.json()
-                raise ApiError(response.status_code, status.get("reason", ""), status.get("message", ""))
+                if not isinstance(status, dict):
+                    raise ValueError("not a Status object")
             except ValueError:
-                raise ApiError(response.status_code, "", response.text[:500]) from None
+                raise ApiError(response.status_code, "", response.text[:500], retry_after) from None
+            raise ApiError(
+                response.status_code, status.get("reason", ""), status.get("message", ""), retry_after
+            )
         return response.json() if response.content else None
 
     # --- verbs -----------------------------------------------------------------

@@ -64,7 +64,10 @@ def decide_fallback(
         previous,
         stable_ready,
         ctx.inputs.fallback_failing,
-        fallback_check_due(ctx.spec, record.state, ctx.now),
+        # With trigger metrics, a check counts only once they were measured (the
+        # measurement runs off the reconcile and may arrive a round or more later).
+        fallback_check_due(ctx.spec, record.state, ctx.now)
+        and (not fallback.trigger.metrics or ctx.inputs.fallback_failing is not None),
         backend is not None and backend.ready > 0,
         ctx.now,
     )

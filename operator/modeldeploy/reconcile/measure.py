@@ -15,15 +15,22 @@ read from the operator's namespace. An inline ``spec.analysis.prometheus`` is
 honoured only when the admin allows inline providers, with its Secret read
 from the ModelDeployment's own namespace. Every call goes through the admin's
 egress rules (:class:`~modeldeploy.analysis.outbound.Outbound`).
+None of that I/O runs in the reconcile: each due measurement is a job of the
+slow-I/O pool (:class:`~modeldeploy.reconcile.io_pool.IoPool`), named by what it
+measures and for which due time. The reconcile that finds it due starts it and
+plans without it ("not measured this round"); the job's end triggers another
+reconcile, which takes the result and hands it to the planner. Without a pool
+(one-shot tools, tests) the jobs run inline.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TypeVar
 
 from modeldeploy.analysis import (
     Measurement,
@@ -58,11 +65,14 @@ from modeldeploy.kube.client import ApiError, KubeClient
 from modeldeploy.kube.kinds import CONFIG_MAP, MODEL_DEPLOYMENT, SECRET
 from modeldeploy.plan.inputs import Inputs, Subject, WarmupOutcome
 from modeldeploy.plan.positions import Position, analysed
-from modeldeploy.plan.schedule import analysis_due, fallback_check_due, monitoring_due
+from modeldeploy.plan.schedule import analysis_due, fallback_check_due, monitoring_due, next_measurement_at
 from modeldeploy.plan.workloads import SERVICE_PORT, candidate_service_name
 from modeldeploy.providers import OperatorConfig
+from modeldeploy.reconcile.io_pool import IoPool
 
 logger = logging.getLogger("modeldeploy.measure")
+
+T = TypeVar("T")
 
 
 MAX_WEBHOOK_STARTS = 3
@@ -86,6 +96,17 @@ class Measurer:
     outbound: Outbound
     service_url_template: str
     operator_namespace: str | None = None
+    pool: IoPool | None = None
+
+    def pending(self, subject: Subject) -> bool:
+        """Whether a measurement of ``subject`` is under way (its end triggers a reconcile)."""
+        return self.pool is not None and self.pool.pending(_owner(subject))
+
+    def _io(self, subject: Subject, job: str, work: Callable[[], T], urgent: bool = False) -> T | None:
+        """The result of ``job``: at once without a pool; with one, once the pool has finished it."""
+        if self.pool is None:
+            return work()
+        return self.pool.take(_owner(subject), job, work, urgent)
 
     def inputs(self, subject: Subject, now: datetime) -> Inputs:
         try:
@@ -114,7 +135,14 @@ class Measurer:
         if not monitoring_due(spec, status.monitoring, now):
             return None
         previous = [r for r in status.monitoring if r.metric in {m.name for m in monitoring.metrics}]
-        measurements = self._measure(subject, spec, monitoring.metrics, stable, stable, monitoring.interval)
+        due = next_measurement_at(previous, monitoring.interval)
+        measurements = self._io(
+            subject,
+            f"monitoring {stable.revision} due {due.isoformat() if due else '-'} ({len(previous)} known)",
+            lambda: self._measure(subject, spec, monitoring.metrics, stable, stable, monitoring.interval),
+        )
+        if measurements is None:
+            return None
         return tuple(record(previous, measurements, now, consecutive_failures=True))
 
     def _webhook(
@@ -171,8 +199,12 @@ class Measurer:
             "value": retrain.value,
             "retrain": retrain.count,
         }
-        answer = call_webhook(hook.url, body, parse_duration(hook.timeout), hook.retries, self.outbound)
-        return WebhookOutcome(answer.ok, answer.message)
+        answer = self._io(
+            subject,
+            f"retrain webhook {retrain.count}",
+            lambda: call_webhook(hook.url, body, parse_duration(hook.timeout), hook.retries, self.outbound),
+        )
+        return None if answer is None else WebhookOutcome(answer.ok, answer.message)
 
     def _rollout(
         self, subject: Subject, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
@@ -182,7 +214,13 @@ class Measurer:
             return Inputs()
         position = Position(candidate.stage, candidate.step)
         if position.stage == Stage.WARMUP:
-            return Inputs(warmup=self._warmup(subject, spec, candidate.revision))
+            revision = candidate.revision
+            warmup = self._io(
+                subject,
+                f"warm-up {revision} since {candidate.stage_started_at.isoformat()}",
+                lambda: self._warmup(subject, spec, revision),
+            )
+            return Inputs(warmup=warmup)
         if analysed(spec, position):
             return self._analysis(subject, spec, status, now)
         return Inputs()
@@ -196,11 +234,19 @@ class Measurer:
         results = list(status.analysis)
         measured = None
         if analysis_due(spec, results, now):
-            measurements = self._measure(
-                subject, spec, analysis.metrics, candidate, status.stable, analysis.interval
+            started = candidate.stage_started_at.isoformat() if candidate.stage_started_at else "-"
+            due = next_measurement_at(results, analysis.interval)
+            measurements = self._io(
+                subject,
+                f"analysis {candidate.revision} {candidate.stage.value} {candidate.step} since {started} "
+                f"due {due.isoformat() if due else '-'}",
+                lambda: self._measure(
+                    subject, spec, analysis.metrics, candidate, status.stable, analysis.interval
+                ),
             )
-            results = record(results, measurements, now)
-            measured = tuple(results)
+            if measurements is not None:
+                results = record(results, measurements, now)
+                measured = tuple(results)
         return Inputs(analysis=measured, verdict=analysis_verdict(analysis, results))
 
     def _fallback(
@@ -209,13 +255,21 @@ class Measurer:
         """The fallback trigger metrics against the stable revision, when a check is due: failing or not."""
         fallback = spec.fallback
         stable = status.stable
-        if fallback is None or not fallback.trigger.metrics or stable is None:
+        metrics = fallback.trigger.metrics if fallback else None
+        if fallback is None or not metrics or stable is None:
             return None
         if not fallback_check_due(spec, status.operator_state, now):
             return None
-        measurements = self._measure(
-            subject, spec, fallback.trigger.metrics, stable, stable, fallback.trigger.interval
+        counters = status.operator_state.fallback if status.operator_state else None
+        checked = (counters.checked_at if counters else None) or "-"
+        measurements = self._io(
+            subject,
+            f"fallback trigger {stable.revision} after {checked}",
+            lambda: self._measure(subject, spec, metrics, stable, stable, fallback.trigger.interval),
+            urgent=True,
         )
+        if measurements is None:
+            return None
         # Inconclusive is never a breach: only a measured failure counts.
         return any(m.phase == MeasurementPhase.FAILED for m in measurements)
 
@@ -315,3 +369,7 @@ class Measurer:
         )
         result = run_warmup(url, warmup, payloads, revision, self.outbound)
         return WarmupOutcome(result.passed, result.message)
+
+
+def _owner(subject: Subject) -> Hashable:
+    return (subject.namespace, subject.name)

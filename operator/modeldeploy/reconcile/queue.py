@@ -8,25 +8,50 @@ reconciled marks it dirty so it runs once more afterwards, never twice at once.
 Delayed triggers (``requeue_after``, the periodic resync) use the event loop's
 timers. Reconciles run in worker threads (the API client is synchronous), at
 most ``workers`` at a time.
+
+Two lanes. A key whose users are losing answers right now (its fallback must
+take traffic: see :meth:`~modeldeploy.reconcile.reconciler.Reconciler.urgent`)
+goes into the urgent lane, which workers empty before they take anything from
+the normal lane; a key already waiting in the normal lane moves over. So a
+burst of routine work (a resync of a thousand objects) never queues in front of
+a failover.
+
+A reconcile that raises is retried with exponential backoff and jitter per key
+(:class:`~modeldeploy.reconcile.backoff.Backoff`), at no sooner than the API
+server's ``Retry-After`` when it sent one; the count resets at the first
+reconcile of the key that succeeds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Hashable
+
+from modeldeploy.reconcile.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 
 
 class WorkQueue:
-    def __init__(self, work: Callable[[Hashable], float | None], workers: int = 4) -> None:
+    def __init__(
+        self,
+        work: Callable[[Hashable], float | None],
+        workers: int = 4,
+        urgent: Callable[[Hashable], bool] | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
         self._work = work
         self._workers = workers
-        self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
+        self._is_urgent = urgent
+        self._backoff = backoff or Backoff()
+        self._lanes: tuple[deque[Hashable], deque[Hashable]] = (deque(), deque())  # urgent, normal
+        self._waiting = asyncio.Semaphore(0)  # one count per key in a lane
         self._queued: set[Hashable] = set()
         self._running: set[Hashable] = set()
-        self._dirty: set[Hashable] = set()
+        self._dirty: dict[Hashable, bool] = {}  # key -> re-run urgently
+        self._failures: dict[Hashable, int] = {}
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -46,8 +71,11 @@ class WorkQueue:
         for timer in self._timers.values():
             timer.cancel()
 
-    def trigger(self, key: Hashable, delay: float = 0.0) -> None:
-        """Reconcile key now (or after delay seconds); duplicate triggers collapse."""
+    def trigger(self, key: Hashable, delay: float = 0.0, urgent: bool | None = None) -> None:
+        """Reconcile key now (or after delay seconds); duplicate triggers collapse.
+
+        ``urgent`` None asks the queue's urgency check (when it has one).
+        """
         if delay > 0:
             if self._loop is None:
                 return
@@ -59,11 +87,31 @@ class WorkQueue:
                 existing.cancel()
             self._timers[key] = self._loop.call_at(due, self._fire, key)
             return
+        if urgent is None:
+            urgent = self._urgent(key)
         if key in self._running:
-            self._dirty.add(key)
+            self._dirty[key] = self._dirty.get(key, False) or urgent
         elif key not in self._queued:
             self._queued.add(key)
-            self._queue.put_nowait(key)
+            self._lanes[0 if urgent else 1].append(key)
+            self._waiting.release()
+        elif urgent and key in self._lanes[1]:
+            self._lanes[1].remove(key)
+            self._lanes[0].append(key)
+
+    def threadsafe_trigger(self, key: Hashable, urgent: bool | None = None) -> None:
+        """trigger(), from any thread (the slow-I/O pool reports finished work this way)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(lambda: self.trigger(key, urgent=urgent))
+
+    def _urgent(self, key: Hashable) -> bool:
+        if self._is_urgent is None:
+            return False
+        try:
+            return self._is_urgent(key)
+        except Exception:
+            logger.exception("urgency check of %s failed; queueing it normally", key)
+            return False
 
     def _fire(self, key: Hashable) -> None:
         self._timers.pop(key, None)
@@ -80,28 +128,40 @@ class WorkQueue:
     def resume(self) -> None:
         self._active.set()
 
+    def _take(self) -> Hashable:
+        lane = self._lanes[0] if self._lanes[0] else self._lanes[1]
+        key = lane.popleft()
+        self._queued.discard(key)
+        return key
+
     async def _worker(self) -> None:
         while True:
             await self._active.wait()
-            key = await self._queue.get()
+            await self._waiting.acquire()
             if not self._active.is_set():
-                self._queue.put_nowait(key)  # paused while waiting: keep it for later
+                self._waiting.release()  # paused while waiting: keep it for later
                 continue
-            self._queued.discard(key)
+            key = self._take()
             self._running.add(key)
             requeue: float | None = None
             try:
                 requeue = await asyncio.to_thread(self._work, key)
-            except Exception:
-                logger.exception("reconcile of %s failed; retrying in 5s", key)
-                requeue = 5.0
+                self._failures.pop(key, None)
+            except Exception as error:
+                failures = self._failures[key] = self._failures.get(key, 0) + 1
+                requeue = self._backoff.delay(failures, getattr(error, "retry_after", None))
+                logger.exception(
+                    "reconcile of %s failed (%d in a row); retrying in %.1fs", key, failures, requeue
+                )
             finally:
                 self._running.discard(key)
-            if key in self._dirty:
-                self._dirty.discard(key)
-                self.trigger(key)
-            elif requeue is not None:
-                self.trigger(key, requeue)
+            if key in self._dirty and key not in self._failures:
+                self.trigger(key, urgent=self._dirty.pop(key) or None)
+            else:
+                # A trigger that came in during a failed reconcile waits out the backoff too.
+                self._dirty.pop(key, None)
+                if requeue is not None:
+                    self.trigger(key, requeue)
 
     @property
     def idle(self) -> bool:

@@ -2,6 +2,11 @@
 
 The only clock read in the operator's decision path is here, handed to the
 planner as ``now``.
+
+While a measurement of the object runs in the slow-I/O pool, the planner may
+ask to be woken at once ("a measurement is due"); the pool's own trigger when
+the measurement ends is what matters then, so such a wake-up is put off to at
+least ``PENDING_REQUEUE_SECONDS`` instead of spinning on a slow Prometheus.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from modeldeploy.reconcile.measure import Measurer
 from modeldeploy.reconcile.metrics import export, forget
 
 logger = logging.getLogger("modeldeploy.reconcile")
+
+PENDING_REQUEUE_SECONDS = 2.0
 
 RECONCILE_SECONDS = Histogram(
     "modeldeploy_reconcile_duration_seconds",
@@ -58,6 +65,8 @@ class Reconciler:
         body = self.store.get("ModelDeployment", namespace, name)
         if body is None:
             forget(namespace, name)
+            if self.measurer.pool is not None:
+                self.measurer.pool.forget(key)
             return None
         started = time.perf_counter()
         subject = Subject.from_body(body)
@@ -69,8 +78,37 @@ class Reconciler:
         RECONCILE_SECONDS.observe(time.perf_counter() - started)
         _log(subject, decided)
         if decided.requeue_after is not None:
-            return min(decided.requeue_after, self.resync_seconds)
+            requeue = decided.requeue_after
+            if requeue < PENDING_REQUEUE_SECONDS and self.measurer.pending(subject):
+                requeue = PENDING_REQUEUE_SECONDS
+            return min(requeue, self.resync_seconds)
         return self.resync_seconds
+
+    def urgent(self, key: Hashable) -> bool:
+        """Whether users of ``key`` may be losing answers now: its fallback must take traffic.
+
+        True when a fallback that fails over on no Ready replicas is not yet
+        active and the stable revision's Deployment (in the cache) has no Ready
+        replica. Read from the cache's raw objects: this runs on the event loop
+        for every trigger, so it parses nothing.
+        """
+        namespace, name = cast(tuple[str, str], key)
+        body = self.store.get("ModelDeployment", namespace, name)
+        if body is None:
+            return False
+        fallback = (body.get("spec") or {}).get("fallback")
+        status = body.get("status") or {}
+        stable = (status.get("stable") or {}).get("revision")
+        if not isinstance(fallback, dict) or not stable:
+            return False
+        if (fallback.get("trigger") or {}).get("noReadyReplicas", True) is False:
+            return False
+        if ((status.get("operatorState") or {}).get("fallback") or {}).get("active"):
+            return False
+        deployment = self.store.get("Deployment", namespace, stable)
+        if deployment is None:
+            return False
+        return not (deployment.get("status") or {}).get("readyReplicas")
 
 
 def _log(subject: Subject, decided: Plan) -> None:

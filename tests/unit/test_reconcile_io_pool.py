@@ -1,0 +1,277 @@
+"""Slow I/O never holds a reconcile: the pool runs it, caps each ModelDeployment, hands results over once."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Hashable, Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
+
+import pytest
+from modeldeploy.plan.inputs import Subject
+from planner_world import spec
+
+from modeldeploy.analysis.outbound import EgressPolicy, Outbound
+from modeldeploy.kube.client import KubeClient
+from modeldeploy.providers import OperatorConfig
+from modeldeploy.reconcile.io_pool import IoPool
+from modeldeploy.reconcile.measure import Measurer
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+INLINE = OperatorConfig(inline_providers=True)  # the test Prometheus is written into the spec
+LOOPBACK = Outbound(EgressPolicy.parse(["127.0.0.0/8"]))
+
+
+class Woken:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Hashable, bool]] = []
+        self.event = threading.Event()
+
+    def __call__(self, owner: Hashable, urgent: bool) -> None:
+        self.calls.append((owner, urgent))
+        self.event.set()
+
+
+def wait_for(probe: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_the_first_ask_starts_the_job_and_its_end_wakes_the_owner_who_takes_the_result_once() -> None:
+    woken = Woken()
+    pool = IoPool(workers=2, per_owner=1, notify=woken)
+    runs: list[int] = []
+
+    def work() -> str:
+        runs.append(1)
+        return "measured"
+
+    assert pool.take("a", "query 1", work) is None
+    assert woken.event.wait(5)
+    assert woken.calls == [("a", False)]
+    assert pool.take("a", "query 1", work) == "measured"
+    assert runs == [1]
+    assert pool.take("a", "query 1", work) is None  # taken: asking again measures again
+    wait_for(lambda: len(runs) == 2)
+    pool.shutdown()
+
+
+def test_asking_again_while_the_job_runs_starts_nothing() -> None:
+    release = threading.Event()
+    runs: list[int] = []
+
+    def work() -> int:
+        runs.append(1)
+        release.wait(5)
+        return 1
+
+    pool = IoPool(workers=4, per_owner=4)
+    for _ in range(5):
+        assert pool.take("a", "warm-up r1", work) is None
+    assert pool.pending("a")
+    release.set()
+    wait_for(lambda: not pool.pending("a"))
+    assert runs == [1]
+    pool.shutdown()
+
+
+def test_a_deployment_with_its_cap_hung_delays_nobody_else() -> None:
+    hang = threading.Event()
+    started: list[str] = []
+    woken = Woken()
+
+    def hung(name: str) -> Any:
+        def work() -> None:
+            started.append(name)
+            hang.wait(10)
+
+        return work
+
+    pool = IoPool(workers=3, per_owner=2, notify=woken)
+    pool.take("hostile", "webhook", hung("webhook"))
+    pool.take("hostile", "prometheus", hung("prometheus"))
+    pool.take("hostile", "warm-up", hung("warm-up"))  # over its cap: not started, not queued
+    wait_for(lambda: len(started) == 2)
+    assert sorted(started) == ["prometheus", "webhook"]
+
+    before = time.monotonic()
+    assert pool.take("fifth", "fallback trigger", lambda: "healthy", urgent=True) is None
+    assert woken.event.wait(2)
+    assert time.monotonic() - before < 1
+    assert woken.calls == [("fifth", True)]
+    assert pool.take("fifth", "fallback trigger", lambda: "x") == "healthy"
+    assert "warm-up" not in started
+    hang.set()
+    pool.shutdown()
+
+
+def test_an_error_in_the_job_is_raised_to_the_reconcile_that_takes_it() -> None:
+    woken = Woken()
+    pool = IoPool(notify=woken)
+
+    def broken() -> None:
+        raise RuntimeError("ConfigMap read failed")
+
+    pool.take("a", "warm-up", broken)
+    assert woken.event.wait(5)
+    with pytest.raises(RuntimeError, match="ConfigMap read failed"):
+        pool.take("a", "warm-up", broken)
+    pool.shutdown()
+
+
+def test_results_nobody_takes_expire_and_forget_drops_an_owners_results() -> None:
+    woken = Woken()
+    pool = IoPool(notify=woken, keep_seconds=0.05)
+    pool.take("a", "analysis due t1", lambda: 1)
+    assert woken.event.wait(5)
+    time.sleep(0.1)
+    assert pool.take("a", "analysis due t1", lambda: 2) is None  # expired: measured afresh
+    wait_for(lambda: len(woken.calls) == 2)
+    pool.forget("a")
+    assert pool.take("a", "analysis due t1", lambda: 3) is None
+    pool.shutdown()
+
+
+class OneBytePerSecond:
+    """A Prometheus that answers 200 and then one byte a second: no read ever times out."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                while not owner.stop.wait(1):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Instant:
+    def __init__(self, value: float) -> None:
+        body = json.dumps(
+            {
+                "status": "success",
+                "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, str(value)]}]},
+            }
+        ).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def slow_prometheus() -> Iterator[OneBytePerSecond]:
+    server = OneBytePerSecond()
+    yield server
+    server.close()
+
+
+def canary(prometheus: str) -> Subject:
+    started = "2026-12-01T11:59:00Z"
+    return Subject.from_body(
+        {
+            "metadata": {"name": "fraud", "namespace": "risk", "generation": 2},
+            "spec": spec(
+                "2.0.0",
+                strategy={"canary": {"steps": [{"weight": 20, "pause": "10m"}]}},
+                analysis={
+                    "interval": "5s",
+                    "prometheus": {"address": prometheus},
+                    "metrics": [{"name": "error-rate", "query": "errors", "max": 0.05}],
+                },
+            ),
+            "status": {
+                "stable": {"revision": "fraud-1", "version": "1.0.0", "since": started},
+                "candidate": {
+                    "revision": "fraud-2",
+                    "version": "2.0.0",
+                    "stage": "Canary",
+                    "step": 0,
+                    "weight": 20,
+                    "stageStartedAt": started,
+                },
+            },
+        }
+    )
+
+
+def test_a_prometheus_answering_one_byte_a_second_does_not_hold_the_reconcile(
+    slow_prometheus: OneBytePerSecond,
+) -> None:
+    pool = IoPool(workers=4, per_owner=2)
+    measurer = Measurer(cast(KubeClient, None), INLINE, LOOPBACK, "http://{service}", None, pool)
+    before = time.monotonic()
+    inputs = measurer.inputs(canary(slow_prometheus.url), NOW)
+    assert time.monotonic() - before < 0.5
+    assert inputs.analysis is None  # not measured this round: the planner holds
+    assert inputs.verdict is not None and inputs.verdict.kind == "Pending"
+    assert measurer.pending(canary(slow_prometheus.url))
+    pool.shutdown()
+
+
+def test_a_finished_measurement_is_handed_to_the_planner_at_the_reconcile_it_triggers() -> None:
+    prometheus = Instant(0.3)
+    woken = Woken()
+    pool = IoPool(workers=4, per_owner=2, notify=woken)
+    measurer = Measurer(cast(KubeClient, None), INLINE, LOOPBACK, "http://{service}", None, pool)
+    subject = canary(prometheus.url)
+    try:
+        assert measurer.inputs(subject, NOW).analysis is None
+        assert woken.event.wait(15)
+        assert woken.calls == [(("risk", "fraud"), False)]
+        inputs = measurer.inputs(subject, NOW)
+        assert inputs.analysis is not None
+        assert [(r.metric, r.value) for r in inputs.analysis] == [("error-rate", 0.3)]
+        assert inputs.verdict is not None and inputs.verdict.kind == "Fail"
+        assert not measurer.pending(subject)
+    finally:
+        prometheus.close()
+        pool.shutdown()
+
+
+def test_without_a_pool_measurements_run_inline() -> None:
+    prometheus = Instant(0.01)
+    try:
+        measurer = Measurer(cast(KubeClient, None), INLINE, LOOPBACK, "http://{service}")
+        inputs = measurer.inputs(canary(prometheus.url), NOW)
+        assert inputs.analysis is not None and inputs.verdict is not None
+        assert inputs.verdict.kind == "Pass"
+    finally:
+        prometheus.close()
