@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ import kopf
 from modeldeploy.analysis.outbound import IN_CLUSTER_DEFAULT, EgressPolicy, Outbound
 from modeldeploy.api import GROUP, PLURAL, VERSION
 from modeldeploy.kube.client import Kind, KubeClient
-from modeldeploy.kube.kinds import CHILD_KINDS
+from modeldeploy.kube.kinds import BY_KIND, CHILD_KINDS
 from modeldeploy.kube.store import Store
 from modeldeploy.plan.outputs import FINALIZER
 from modeldeploy.plan.revisions import LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
@@ -34,6 +35,13 @@ from modeldeploy.reconcile.measure import Measurer
 from modeldeploy.reconcile.peering import follow_peering
 from modeldeploy.reconcile.queue import WorkQueue
 from modeldeploy.reconcile.reconciler import Reconciler
+from modeldeploy.reconcile.relist import (
+    CLEANUP_RELIST_AFTER,
+    RELIST_DELAY_SECONDS,
+    ListingWatch,
+    relist,
+    relist_all,
+)
 from modeldeploy.settings import OperatorSettings
 
 logger = logging.getLogger("modeldeploy.handlers")
@@ -157,25 +165,57 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
         queue.trigger((meta["namespace"], meta["name"]))
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
-    async def cleanup(namespace: str | None, name: str, **_: Any) -> None:
+    async def cleanup(namespace: str | None, name: str, retry: int, **_: Any) -> None:
         # The planner deletes the children in order (route first); kopf removes the
         # finalizer once this handler returns, i.e. once none of them is left.
         queue.trigger((namespace, name))
         remaining = store.children(namespace or "", name)
+        if remaining and retry and retry % CLEANUP_RELIST_AFTER == 0:
+            # Waited a while: make sure no child the cache still holds went in a watch gap.
+            for kind in sorted({child["kind"] for child in remaining}):
+                await asyncio.to_thread(relist, client, store, BY_KIND[kind], namespace, name)
+            remaining = store.children(namespace or "", name)
         if remaining:
             kinds = sorted({child["kind"] for child in remaining})
             raise kopf.TemporaryError(f"waiting for {len(remaining)} children ({', '.join(kinds)})", delay=1)
 
+    listings = ListingWatch()
+
+    async def relist_later(kind: Kind) -> None:
+        await asyncio.sleep(RELIST_DELAY_SECONDS)
+        try:
+            owners = await asyncio.to_thread(relist_all, client, store, kind, operator_settings.namespaces)
+        except Exception:
+            logger.exception("listing %s again after a watch gap failed", kind.plural)
+            return
+        for owner in owners:
+            queue.trigger(owner)
+
+    def listed_again(kind: Kind) -> None:
+        logger.info("the %s watch listed again; replacing the cache's view after it", kind.plural)
+        task = asyncio.create_task(relist_later(kind))
+        background.append(task)
+        task.add_done_callback(lambda done: background.remove(done) if done in background else None)
+
     for kind in CHILD_KINDS:
-        _watch_children(registry, kind, store, queue)
+        _watch_children(registry, kind, store, queue, listings, listed_again)
 
     return registry
 
 
-def _watch_children(registry: kopf.OperatorRegistry, kind: Kind, store: Store, queue: WorkQueue) -> None:
+def _watch_children(
+    registry: kopf.OperatorRegistry,
+    kind: Kind,
+    store: Store,
+    queue: WorkQueue,
+    listings: ListingWatch,
+    listed_again: Callable[[Kind], None],
+) -> None:
     group, _, version = kind.api_version.rpartition("/")
 
     async def child_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        if listings.saw(kind.kind, event.get("type")):
+            listed_again(kind)
         meta = body["metadata"]
         owner = (meta.get("labels") or {}).get(LABEL_NAME)
         if event.get("type") == "DELETED":

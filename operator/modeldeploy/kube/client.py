@@ -272,9 +272,15 @@ class KubeClient:
     def list_objects(
         self, kind: Kind, namespace: str | None = None, label_selector: str | None = None
     ) -> list[Any]:
+        return self.list_with_version(kind, namespace, label_selector)[0]
+
+    def list_with_version(
+        self, kind: Kind, namespace: str | None = None, label_selector: str | None = None
+    ) -> tuple[list[Any], str]:
+        """The items, and the list's resourceVersion (the point in time it shows)."""
         params = {"labelSelector": label_selector} if label_selector else None
         result = self.request("list", "GET", kind.path(namespace), params=params)
-        return list(result.get("items", []))
+        return list(result.get("items", [])), str((result.get("metadata") or {}).get("resourceVersion", ""))
 
     def apply(self, kind: Kind, body: dict[str, Any], subresource: str = "") -> dict[str, Any]:
         """Server-side apply with field manager ``modeldeploy`` (conflicts forced: we own these fields)."""

@@ -5,12 +5,19 @@ operator's own writes put the API server's answer here at once, so the next
 plan sees its own changes without waiting for the watch. Reconciling from this
 cache is why an object at rest costs no API reads at all: observing is a
 dictionary lookup.
+
+A watch only reports changes. When it breaks off (410 Gone: the resource
+version it would resume from is compacted away) and lists again, an object
+deleted in the gap is simply absent from the new list: no DELETED event ever
+comes. So a list *replaces* the cache's view (:meth:`Store.replace`), as a
+client-go informer's ``Replace`` does; otherwise deletion cleanup would wait
+for that child forever.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from modeldeploy.plan.revisions import LABEL_NAME
@@ -24,8 +31,13 @@ def key_of(obj: Mapping[str, Any]) -> Key:
 
 
 def _resource_version(obj: Mapping[str, Any]) -> int:
+    return _version_number(obj["metadata"].get("resourceVersion", "0"))
+
+
+def _version_number(value: Any) -> int:
+    # Opaque by contract; etcd's revision in every API server we know. Not a number: 0, "unknown".
     try:
-        return int(obj["metadata"].get("resourceVersion", "0"))
+        return int(value)
     except (TypeError, ValueError):
         return 0
 
@@ -46,6 +58,46 @@ class Store:
             if current is not None and _resource_version(current) > _resource_version(body) > 0:
                 return
             self._objects[key] = body
+
+    def replace(
+        self,
+        kind: str,
+        listed: Iterable[Mapping[str, Any]],
+        resource_version: str,
+        namespace: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Make the cached view of ``kind`` what a list at ``resource_version`` saw; return what went.
+
+        The view is the objects of ``kind`` in ``namespace`` (None: all) that
+        carry every one of ``labels``, the scope the list asked for. Listed
+        objects are put (a newer cached version still wins). A cached object
+        in scope that the list did not hold was deleted, and is removed,
+        unless it is newer than the list: then a watch event brought it after
+        the list was taken, and it stays.
+        """
+        bodies = [_plain(obj) for obj in listed]
+        for body in bodies:
+            body.get("metadata", {}).pop("managedFields", None)
+        seen = {key_of(body) for body in bodies}
+        list_version = _version_number(resource_version)
+        removed: list[dict[str, Any]] = []
+        with self._lock:
+            for body in bodies:
+                key = key_of(body)
+                current = self._objects.get(key)
+                if current is None or not _resource_version(current) > _resource_version(body) > 0:
+                    self._objects[key] = body
+            for key, obj in list(self._objects.items()):
+                if key[0] != kind or key in seen or (namespace is not None and key[1] != namespace):
+                    continue
+                own = obj["metadata"].get("labels") or {}
+                if labels and any(own.get(k) != v for k, v in labels.items()):
+                    continue
+                if list_version and _resource_version(obj) > list_version:
+                    continue
+                removed.append(self._objects.pop(key))
+        return removed
 
     def remove(self, kind: str, namespace: str, name: str) -> None:
         with self._lock:
