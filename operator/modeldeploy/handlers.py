@@ -90,7 +90,7 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
     config = load_config(settings.config).with_prometheus_url(settings.prometheus_url)
     if settings.inline_providers:
         config = config.model_copy(update={"inline_providers": True})
-    pool = IoPool(settings.io_workers, settings.io_per_deployment)
+    pool = IoPool(settings.io_workers, settings.io_per_deployment, settings.io_per_namespace)
     measurer = Measurer(
         client,
         config,

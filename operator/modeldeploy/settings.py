@@ -30,10 +30,12 @@ class OperatorSettings:
     egress_allow: tuple[str, ...] = ()
     inline_providers: bool = False
     operator_namespace: str | None = None
-    io_workers: int = 16
+    io_workers: int = 32
     """Threads for slow I/O (warm-up, webhooks, Prometheus queries), shared by all ModelDeployments."""
     io_per_deployment: int = 2
     """Slow-I/O jobs one ModelDeployment may have running at once."""
+    io_per_namespace: int = 4
+    """Slow-I/O jobs one namespace (one tenant) may have running at once."""
     retry_base_seconds: float = 1.0
     """First wait after a failed reconcile; doubled per failure in a row, with jitter."""
     retry_max_seconds: float = 120.0
@@ -116,7 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--io-workers",
         type=int,
-        default=int(env("MODELDEPLOY_IO_WORKERS", "16")),
+        default=int(env("MODELDEPLOY_IO_WORKERS", "32")),
         help="threads for slow I/O (warm-up, webhooks, Prometheus queries), shared by all ModelDeployments",
     )
     parser.add_argument(
@@ -124,6 +126,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=int(env("MODELDEPLOY_IO_PER_DEPLOYMENT", "2")),
         help="slow-I/O jobs one ModelDeployment may have running at once",
+    )
+    parser.add_argument(
+        "--io-per-namespace",
+        type=int,
+        default=int(env("MODELDEPLOY_IO_PER_NAMESPACE", "4")),
+        help="slow-I/O jobs one namespace may have running at once, over all its ModelDeployments",
     )
     parser.add_argument(
         "--retry-base",
@@ -189,6 +197,7 @@ def from_arguments(args: argparse.Namespace) -> OperatorSettings:
         operator_namespace=args.operator_namespace,
         io_workers=args.io_workers,
         io_per_deployment=args.io_per_deployment,
+        io_per_namespace=args.io_per_namespace,
         retry_base_seconds=args.retry_base,
         retry_max_seconds=args.retry_max,
     )

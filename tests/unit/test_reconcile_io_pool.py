@@ -275,3 +275,52 @@ def test_without_a_pool_measurements_run_inline() -> None:
         assert inputs.verdict.kind == "Pass"
     finally:
         prometheus.close()
+
+
+def test_a_namespace_is_capped_over_all_its_deployments_and_the_turned_away_are_woken() -> None:
+    hang = threading.Event()
+    started: list[Hashable] = []
+    woken = Woken()
+
+    def work_of(owner: Hashable) -> Any:
+        def work() -> None:
+            started.append(owner)
+            hang.wait(10)
+
+        return work
+
+    pool = IoPool(workers=8, per_owner=2, per_namespace=3, notify=woken)
+    hostile = [("tenant-a", f"md-{i}") for i in range(3)]
+    for owner in hostile:
+        pool.take(owner, "query", work_of(owner))
+    pool.take(("tenant-a", "md-9"), "query", work_of(("tenant-a", "md-9")))  # over the namespace cap
+    pool.take(("tenant-b", "md-0"), "query", work_of(("tenant-b", "md-0")))
+    wait_for(lambda: len(started) == 4)
+    assert ("tenant-a", "md-9") not in started and ("tenant-b", "md-0") in started
+    hang.set()
+    wait_for(lambda: ("tenant-a", "md-9") in {owner for owner, _ in woken.calls})
+    pool.shutdown()
+
+
+def test_urgent_jobs_go_first_when_jobs_wait_for_a_thread() -> None:
+    gate = threading.Event()
+    order: list[str] = []
+
+    def job(name: str) -> Any:
+        def work() -> None:
+            if name == "blocker":
+                gate.wait(5)
+            order.append(name)
+
+        return work
+
+    pool = IoPool(workers=1, per_owner=4, per_namespace=8)
+    pool.take(("a", "x"), "blocker", job("blocker"))
+    wait_for(lambda: pool.pending(("a", "x")))
+    time.sleep(0.05)
+    pool.take(("b", "y"), "monitoring", job("monitoring"))
+    pool.take(("c", "z"), "fallback trigger", job("fallback trigger"), urgent=True)
+    gate.set()
+    wait_for(lambda: len(order) == 3)
+    assert order == ["blocker", "fallback trigger", "monitoring"]
+    pool.shutdown()

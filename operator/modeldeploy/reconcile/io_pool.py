@@ -13,14 +13,17 @@ returns the result, once.
 
 Bounds:
 
-- ``workers`` threads in all;
-- at most ``per_owner`` jobs of one ModelDeployment running at once. A job
-  over the cap is not queued either: it is asked for again at the reconcile
-  that the end of one of its owner's jobs triggers. So the pool's queue never
-  holds more than ``per_owner`` jobs of one owner, a hung job holds a thread
-  of its own owner's share only, and as long as fewer than
-  ``workers // per_owner`` ModelDeployments hang at once, no other job waits
-  for a thread at all.
+- ``workers`` threads in all (started as needed);
+- at most ``per_owner`` jobs of one ModelDeployment, and ``per_namespace``
+  jobs of one namespace (one tenant, however many ModelDeployments it
+  creates), running or waiting at once. A job over a cap is not queued: it is
+  asked for again at the reconcile that the end of one of its owner's jobs
+  triggers (a namespace's job ending wakes every owner of that namespace that
+  was turned away). So a hung job holds a thread of its own tenant's share
+  only, and as long as fewer than ``workers // per_namespace`` namespaces
+  hang at once, no other job waits for a thread at all;
+- urgent jobs (fallback trigger measurements) are started before the others
+  whenever jobs do wait for a thread.
 
 A thread cannot be interrupted; a call that hangs holds its thread until the
 call's own deadline ends it. Those deadlines are the outbound-call layer's
@@ -38,8 +41,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Hashable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -52,8 +55,10 @@ T = TypeVar("T")
 IO_RUNNING = Gauge("modeldeploy_slow_io_running", "Slow I/O jobs (warm-up, webhook, queries) running now.")
 IO_DEFERRED = Counter(
     "modeldeploy_slow_io_deferred_total",
-    "Slow I/O jobs not started because their ModelDeployment already had its cap running.",
+    "Slow I/O jobs not started because their ModelDeployment or namespace already had its cap running.",
 )
+
+Job = tuple[Hashable, str, Callable[[], Any]]
 
 
 @dataclass(frozen=True)
@@ -66,20 +71,28 @@ class _Finished:
 class IoPool:
     def __init__(
         self,
-        workers: int = 16,
+        workers: int = 32,
         per_owner: int = 2,
+        per_namespace: int = 4,
         notify: Callable[[Hashable, bool], None] | None = None,
         keep_seconds: float = 600.0,
     ) -> None:
-        if workers < 1 or per_owner < 1:
-            raise ValueError("the slow-I/O pool needs at least one worker and a per-owner cap of at least 1")
+        if workers < 1 or per_owner < 1 or per_namespace < 1:
+            raise ValueError("the slow-I/O pool needs at least one worker and caps of at least 1")
         self.workers = workers
         self.per_owner = per_owner
+        self.per_namespace = per_namespace
         self.notify = notify
         self.keep_seconds = keep_seconds
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slow-io")
         self._lock = threading.Lock()
-        self._running: dict[Hashable, dict[str, bool]] = {}  # owner -> job -> urgent
+        self._work_waiting = threading.Condition(self._lock)
+        self._lanes: tuple[deque[Job], deque[Job]] = (deque(), deque())  # urgent, normal
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._closed = False
+        self._running: dict[Hashable, dict[str, bool]] = {}  # owner -> job -> urgent (running or waiting)
+        self._per_namespace: dict[Hashable, int] = {}
+        self._turned_away: dict[Hashable, set[Hashable]] = {}  # namespace -> owners refused by its cap
         self._finished: dict[tuple[Hashable, str], _Finished] = {}
 
     def take(self, owner: Hashable, job: str, work: Callable[[], T], urgent: bool = False) -> T | None:
@@ -91,24 +104,36 @@ class IoPool:
         lane. An exception raised by ``work`` is raised here, to the reconcile
         that takes it.
         """
+        namespace = _namespace(owner)
         with self._lock:
             self._expire()
             finished = self._finished.pop((owner, job), None)
             if finished is None:
-                running = self._running.setdefault(owner, {})
-                if job in running:
+                running = self._running.get(owner, {})
+                if job in running or self._closed:
                     return None
                 if len(running) >= self.per_owner:
                     IO_DEFERRED.inc()
                     return None
-                running[job] = urgent
-        if finished is not None:
-            if finished.error is not None:
-                raise finished.error
-            return cast(T, finished.value)
-        IO_RUNNING.inc()
-        self._executor.submit(self._run, owner, job, work)
-        return None
+                if self._per_namespace.get(namespace, 0) >= self.per_namespace:
+                    IO_DEFERRED.inc()
+                    self._turned_away.setdefault(namespace, set()).add(owner)
+                    return None
+                self._running.setdefault(owner, {})[job] = urgent
+                self._per_namespace[namespace] = self._per_namespace.get(namespace, 0) + 1
+                self._lanes[0 if urgent else 1].append((owner, job, work))
+                if self._idle == 0 and len(self._threads) < self.workers:
+                    thread = threading.Thread(
+                        target=self._serve, name=f"slow-io-{len(self._threads)}", daemon=True
+                    )
+                    self._threads.append(thread)
+                    thread.start()
+                else:
+                    self._work_waiting.notify()
+                return None
+        if finished.error is not None:
+            raise finished.error
+        return cast(T, finished.value)
 
     def pending(self, owner: Hashable) -> bool:
         """Whether ``owner`` has a job running (its end will trigger the owner)."""
@@ -122,10 +147,28 @@ class IoPool:
                 del self._finished[key]
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Start nothing more; jobs running end on their own (the threads are daemons)."""
+        with self._lock:
+            self._closed = True
+            self._lanes[0].clear()
+            self._lanes[1].clear()
+            self._work_waiting.notify_all()
+
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                while not (self._lanes[0] or self._lanes[1] or self._closed):
+                    self._idle += 1
+                    self._work_waiting.wait()
+                    self._idle -= 1
+                if self._closed:
+                    return
+                owner, job, work = (self._lanes[0] or self._lanes[1]).popleft()
+            self._run(owner, job, work)
 
     def _run(self, owner: Hashable, job: str, work: Callable[[], Any]) -> None:
         started = time.monotonic()
+        IO_RUNNING.inc()
         finished: _Finished
         try:
             finished = _Finished(time.monotonic(), value=work())
@@ -134,15 +177,27 @@ class IoPool:
         finally:
             IO_RUNNING.dec()
         logger.debug("%s of %s took %.2fs", job, owner, time.monotonic() - started)
+        namespace = _namespace(owner)
         with self._lock:
             urgent = self._running.get(owner, {}).pop(job, False)
             if not self._running.get(owner):
                 self._running.pop(owner, None)
+            self._per_namespace[namespace] -= 1
+            if not self._per_namespace[namespace]:
+                del self._per_namespace[namespace]
+            waiting = self._turned_away.pop(namespace, set()) - {owner}
             self._finished[(owner, job)] = finished
         if self.notify is not None:
             self.notify(owner, urgent)
+            for other in waiting:
+                self.notify(other, False)
 
     def _expire(self) -> None:
         horizon = time.monotonic() - self.keep_seconds
         for key in [k for k, f in self._finished.items() if f.at < horizon]:
             del self._finished[key]
+
+
+def _namespace(owner: Hashable) -> Hashable:
+    """The tenant an owner belongs to: its namespace, for (namespace, name) keys."""
+    return owner[0] if isinstance(owner, tuple) and owner else owner
