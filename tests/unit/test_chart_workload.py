@@ -62,6 +62,11 @@ def test_flags_come_from_values() -> None:
         "--workers=4",
         "--resync=300",
         "--config=/etc/modeldeploy/config.yaml",
+        "--io-workers=32",
+        "--io-per-deployment=2",
+        "--io-per-namespace=4",
+        "--retry-base=1",
+        "--retry-max=120",
     ]
     args = container(
         *NAMESPACED,
@@ -71,7 +76,7 @@ def test_flags_come_from_values() -> None:
         "extraArgs={--workers=8}",
     )["args"]
     assert args[3] == "--log-format=text"
-    assert args[7:] == [
+    assert args[12:] == [
         "--namespace=a",
         "--namespace=b",
         "--prometheus-url=http://prometheus.monitoring:9090",
