@@ -24,7 +24,7 @@ import kopf
 from modeldeploy.analysis.outbound import IN_CLUSTER_DEFAULT, EgressPolicy, Outbound
 from modeldeploy.api import GROUP, PLURAL, VERSION
 from modeldeploy.kube.client import Kind, KubeClient
-from modeldeploy.kube.kinds import BY_KIND, CHILD_KINDS
+from modeldeploy.kube.kinds import BY_KIND, CHILD_KINDS, MODEL_DEPLOYMENT
 from modeldeploy.kube.store import Store
 from modeldeploy.plan.outputs import FINALIZER
 from modeldeploy.plan.revisions import LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
@@ -155,8 +155,28 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
             token=token,
         )
 
+    listings = ListingWatch()
+
+    async def relist_later(kind: Kind) -> None:
+        await asyncio.sleep(RELIST_DELAY_SECONDS)
+        try:
+            owners = await asyncio.to_thread(relist_all, client, store, kind, operator_settings.namespaces)
+        except Exception:
+            logger.exception("listing %s again after a watch gap failed", kind.plural)
+            return
+        for owner in owners:
+            queue.trigger(owner)
+
+    def listed_again(kind: Kind) -> None:
+        logger.info("the %s watch listed again; replacing the cache's view after it", kind.plural)
+        task = asyncio.create_task(relist_later(kind))
+        background.append(task)
+        task.add_done_callback(lambda done: background.remove(done) if done in background else None)
+
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
     async def model_deployment_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        if listings.saw("ModelDeployment", event.get("type")):
+            listed_again(MODEL_DEPLOYMENT)
         meta = body["metadata"]
         if event.get("type") == "DELETED":
             store.remove("ModelDeployment", meta["namespace"], meta["name"])
@@ -178,24 +198,6 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
         if remaining:
             kinds = sorted({child["kind"] for child in remaining})
             raise kopf.TemporaryError(f"waiting for {len(remaining)} children ({', '.join(kinds)})", delay=1)
-
-    listings = ListingWatch()
-
-    async def relist_later(kind: Kind) -> None:
-        await asyncio.sleep(RELIST_DELAY_SECONDS)
-        try:
-            owners = await asyncio.to_thread(relist_all, client, store, kind, operator_settings.namespaces)
-        except Exception:
-            logger.exception("listing %s again after a watch gap failed", kind.plural)
-            return
-        for owner in owners:
-            queue.trigger(owner)
-
-    def listed_again(kind: Kind) -> None:
-        logger.info("the %s watch listed again; replacing the cache's view after it", kind.plural)
-        task = asyncio.create_task(relist_later(kind))
-        background.append(task)
-        task.add_done_callback(lambda done: background.remove(done) if done in background else None)
 
     for kind in CHILD_KINDS:
         _watch_children(registry, kind, store, queue, listings, listed_again)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from modeldeploy.kube.client import KubeClient
-from modeldeploy.kube.kinds import DEPLOYMENT, SERVICE
+from modeldeploy.kube.kinds import DEPLOYMENT, MODEL_DEPLOYMENT, SERVICE
 from modeldeploy.kube.store import Store
 from modeldeploy.reconcile.relist import ListingWatch, relist
 
@@ -106,3 +106,20 @@ def test_a_listing_after_the_first_is_noticed_once() -> None:
     now[0] = 400.2
     assert not watch.saw("Deployment", None)  # the same listing
     assert not watch.saw("Service", None)  # another kind's first listing
+
+
+def test_a_model_deployment_deleted_in_a_gap_leaves_the_cache_and_is_reconciled_to_be_forgotten() -> None:
+    store = Store()
+    store.put(
+        {
+            "kind": "ModelDeployment",
+            "metadata": {"name": "fraud", "namespace": "risk", "resourceVersion": "3"},
+        }
+    )
+    store.put(
+        {"kind": "ModelDeployment", "metadata": {"name": "loan", "namespace": "risk", "resourceVersion": "4"}}
+    )
+    lister = Lister([{"kind": "ModelDeployment", "metadata": {"name": "loan", "namespace": "risk"}}], "9")
+    assert relist(cast(KubeClient, lister), store, MODEL_DEPLOYMENT) == {("risk", "fraud")}
+    assert lister.asked == [("modeldeployments", None, None)]  # ModelDeployments carry no label of ours
+    assert [key[2] for key in store.keys("ModelDeployment")] == ["loan"]

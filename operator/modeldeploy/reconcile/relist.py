@@ -7,7 +7,9 @@ DELETED event never comes (see :mod:`modeldeploy.kube.store`). kopf does not
 tell handlers where a listing ends, so the operator takes its own list of the
 kind once kopf's listing is seen to start again (:class:`ListingWatch`) and
 lets it replace the cache's view (:meth:`Store.replace`): whatever the cache
-still holds that the list does not was deleted in the gap.
+still holds that the list does not was deleted in the gap. The same holds for
+ModelDeployments themselves: one deleted in a gap leaves the cache, and its
+next reconcile forgets it.
 
 A listing that holds no object of ours at all reaches no handler, so it cannot
 be seen; deletion cleanup therefore also lists the kinds it is still waiting
@@ -22,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from modeldeploy.kube.client import Kind, KubeClient
+from modeldeploy.kube.kinds import MODEL_DEPLOYMENT
 from modeldeploy.kube.store import Store
 from modeldeploy.plan.revisions import LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
 
@@ -41,24 +44,26 @@ def relist(
     """List ``kind`` (ours only; in ``namespace``, of ``owner`` when given) into the store.
 
     Returns the (namespace, ModelDeployment) of every child the list showed
-    gone, so that each is reconciled again.
+    gone, or of every ModelDeployment gone, so that each is reconciled again.
     """
-    labels = {LABEL_MANAGED_BY: MANAGED_BY}
-    if owner is not None:
-        labels[LABEL_NAME] = owner
-    selector = ",".join(f"{key}={value}" for key, value in labels.items())
+    labels: dict[str, str] = {}
+    if kind != MODEL_DEPLOYMENT:
+        labels[LABEL_MANAGED_BY] = MANAGED_BY
+        if owner is not None:
+            labels[LABEL_NAME] = owner
+    selector = ",".join(f"{key}={value}" for key, value in labels.items()) or None
     listed, version = client.list_with_version(kind, namespace, selector)
     removed = store.replace(
         kind.kind,
         ({**item, "apiVersion": kind.api_version, "kind": kind.kind} for item in listed),
         version,
         namespace=namespace,
-        labels=labels,
+        labels=labels or None,
     )
     owners = set()
     for obj in removed:
         meta = obj["metadata"]
-        name = (meta.get("labels") or {}).get(LABEL_NAME)
+        name = meta["name"] if kind == MODEL_DEPLOYMENT else (meta.get("labels") or {}).get(LABEL_NAME)
         if name:
             owners.add((meta.get("namespace", ""), name))
     return owners
