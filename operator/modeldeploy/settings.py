@@ -46,6 +46,20 @@ class OperatorSettings:
         return not self.namespaces
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     env = os.environ.get
     parser.add_argument(
@@ -117,32 +131,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--io-workers",
-        type=int,
-        default=int(env("MODELDEPLOY_IO_WORKERS", "32")),
+        type=_at_least_one,
+        default=env("MODELDEPLOY_IO_WORKERS", "32"),  # a string: checked by type= like a flag
         help="threads for slow I/O (warm-up, webhooks, Prometheus queries), shared by all ModelDeployments",
     )
     parser.add_argument(
         "--io-per-deployment",
-        type=int,
-        default=int(env("MODELDEPLOY_IO_PER_DEPLOYMENT", "2")),
+        type=_at_least_one,
+        default=env("MODELDEPLOY_IO_PER_DEPLOYMENT", "2"),  # a string: checked by type= like a flag
         help="slow-I/O jobs one ModelDeployment may have running at once",
     )
     parser.add_argument(
         "--io-per-namespace",
-        type=int,
-        default=int(env("MODELDEPLOY_IO_PER_NAMESPACE", "4")),
+        type=_at_least_one,
+        default=env("MODELDEPLOY_IO_PER_NAMESPACE", "4"),  # a string: checked by type= like a flag
         help="slow-I/O jobs one namespace may have running at once, over all its ModelDeployments",
     )
     parser.add_argument(
         "--retry-base",
-        type=float,
-        default=float(env("MODELDEPLOY_RETRY_BASE_SECONDS", "1")),
+        type=_positive_seconds,
+        default=env("MODELDEPLOY_RETRY_BASE_SECONDS", "1"),
         help="seconds before the first retry of a failed reconcile; doubled per failure, with jitter",
     )
     parser.add_argument(
         "--retry-max",
-        type=float,
-        default=float(env("MODELDEPLOY_RETRY_MAX_SECONDS", "120")),
+        type=_positive_seconds,
+        default=env("MODELDEPLOY_RETRY_MAX_SECONDS", "120"),
         help="longest wait between retries of a failing reconcile (also bounds Retry-After)",
     )
 
