@@ -105,7 +105,8 @@ def test_a_listing_after_the_first_is_noticed_once() -> None:
     assert watch.saw("Deployment", None)  # kopf listed again after a 410
     now[0] = 400.2
     assert not watch.saw("Deployment", None)  # the same listing
-    assert not watch.saw("Service", None)  # another kind's first listing
+    assert watch.saw("Service", None)  # nothing of ours to list at start-up; listed again now
+    assert not watch.saw("Service", None)
 
 
 def test_a_model_deployment_deleted_in_a_gap_leaves_the_cache_and_is_reconciled_to_be_forgotten() -> None:

@@ -72,14 +72,17 @@ def relist(
 class ListingWatch:
     """Notices kopf listing a kind again, from the timing of its listing events (type None).
 
-    The first listing of a kind (at start-up) filled an empty cache and needs
-    nothing. A listing event that comes more than ``gap`` seconds after the
-    previous one starts a new listing: :meth:`saw` returns True once for it.
+    The first listing of a kind, right after start-up, filled an empty cache
+    and needs nothing. A listing event that comes more than ``gap`` seconds
+    after the previous one of its kind (or after start-up, for a kind that had
+    nothing of ours to list then) starts a new listing: :meth:`saw` returns
+    True once for it.
     """
 
     def __init__(self, gap: float = LISTING_GAP_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
         self.gap = gap
         self.clock = clock
+        self._started = clock()
         self._last: dict[str, float] = {}
 
     def saw(self, kind: str, event_type: str | None) -> bool:
@@ -87,9 +90,9 @@ class ListingWatch:
         if event_type is not None:
             return False
         now = self.clock()
-        previous = self._last.get(kind)
+        previous = self._last.get(kind, self._started)
         self._last[kind] = now
-        return previous is not None and now - previous > self.gap
+        return now - previous > self.gap
 
 
 def relist_all(
