@@ -4,9 +4,11 @@ The hostile four each make the operator wait on I/O that a tenant controls:
 
 1. a Prometheus that answers one byte a second (no single read ever times out),
    asked by the fallback trigger and by post-promotion monitoring;
-2. a retrain webhook that never answers, with a timeout of 99999h;
-3. a warm-up of 100,000 requests against a model server that takes a second
-   per answer;
+2. a retrain webhook that never answers, called with the longest timeout the
+   API allows (30s; the issue's 99999h is refused at admission now);
+3. a warm-up of the most requests the API allows (10,000; the issue's 100,000
+   is refused at admission now) against a model server that takes a second per
+   answer;
 4. a canary whose analysis, fallback trigger and monitoring all ask the
    one-byte-a-second Prometheus at once: more calls than its
    per-ModelDeployment cap.
@@ -19,6 +21,8 @@ traffic. Both must stay within one analysis interval of the quiet figures.
 
 from __future__ import annotations
 
+import select
+import socket
 import threading
 import time
 import uuid
@@ -28,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from kubetest import apply, fraud, get, items, wait_for, wait_phase
+from kubetest import apply, fraud, items, wait_for, wait_phase
 from modeldeploy.api import parse_spec
 from modeldeploy.kube.client import KubeClient
 from modeldeploy.kube.kinds import DEPLOYMENT, HTTPROUTE
@@ -54,21 +58,43 @@ class HostileServer:
 
     def __init__(self, trickle: bool) -> None:
         self.requests = 0
+        self.open = 0
+        self.most_open = 0  # the most requests held open at once
+        lock = threading.Lock()
         self.stop = threading.Event()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def _stall(self) -> None:
-                owner.requests += 1
+                with lock:
+                    owner.requests += 1
+                    owner.open += 1
+                    owner.most_open = max(owner.most_open, owner.open)
+                try:
+                    self._hold()
+                except OSError:
+                    pass  # the operator gave up (its total deadline) and closed the connection
+                finally:
+                    with lock:
+                        owner.open -= 1
+
+            def _hold(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)  # so that only the client's closing makes it readable
                 if trickle:
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
                     self.end_headers()
-                    while not owner.stop.wait(1):
+                while not owner.stop.is_set() and not self._client_gone(1.0):
+                    if trickle:
                         self.wfile.write(b" ")
                         self.wfile.flush()
-                else:
-                    owner.stop.wait()
+
+            def _client_gone(self, wait: float) -> bool:
+                """Wait up to ``wait`` seconds; True once the client closed its end (counted at once)."""
+                readable, _, _ = select.select([self.connection], [], [], wait)
+                return bool(readable) and not self.connection.recv(1, socket.MSG_PEEK)
 
             do_GET = _stall
             do_POST = _stall
@@ -150,7 +176,7 @@ def start_hostile_four(
     """The four hostile ModelDeployments, each in its own namespace, each with its I/O under way."""
     slow_prometheus, webhook, warmup, over_cap = namespaces
 
-    retrain = {"cooldown": "1h", "webhook": {"url": silent.url, "timeout": "99999h", "retries": 0}}
+    retrain = {"cooldown": "1h", "webhook": {"url": silent.url, "timeout": "30s", "retries": 0}}
     drift = {
         "interval": f"{INTERVAL}s",
         "failureLimit": 1,
@@ -163,7 +189,7 @@ def start_hostile_four(
     wait_for("the webhook called", lambda: silent.requests, timeout=60)
 
     model_server.delay = 1.0
-    slow_warmup = {"warmup": {"requests": 100_000, "concurrency": 4, "path": "/infer", "timeout": "24h"}}
+    slow_warmup = {"warmup": {"requests": 10_000, "concurrency": 4, "path": "/infer", "timeout": "30m"}}
     apply(cluster, warmup, fraud("1.0.0", strategy=slow_warmup))
     wait_phase(cluster, warmup, "fraud", "Stable", timeout=90)
     v2 = fraud("2.0.0", strategy=slow_warmup)
@@ -265,13 +291,10 @@ def test_four_hostile_tenants_do_not_delay_a_fifth_tenants_rollback_or_failover(
         )
         assert crowded[0] <= quiet[0] + INTERVAL and crowded[0] <= INTERVAL + 1
         assert crowded[1] <= quiet[1] + INTERVAL
-        # All the while, each trickling tenant held exactly its cap of two calls (fallback
-        # trigger and monitoring; the canary's analysis waits its turn), the webhook hung.
-        assert (trickling.requests, silent.requests) == (4, 1)
-        retrain = ((get(cluster, hostile[1], "modeldeployment", "fraud") or {}).get("status") or {}).get(
-            "retrain"
-        )
-        assert retrain and retrain.get("outcome") not in ("Succeeded", "Failed"), retrain  # the webhook hangs
+        # All the while, each trickling tenant held at most its cap of two calls (fallback
+        # trigger and monitoring; the canary's analysis waited its turn), and both were stalling.
+        assert 2 <= trickling.most_open <= 4, trickling.most_open
+        assert silent.requests >= 1  # the webhook was called and hung up to its timeout
     finally:
         model_server.delay = 0.0
         trickling.close()
