@@ -11,11 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 import pytest
-from modeldeploy.plan.inputs import Subject
 from planner_world import spec
 
 from modeldeploy.analysis.outbound import EgressPolicy, Outbound
 from modeldeploy.kube.client import KubeClient
+from modeldeploy.plan.inputs import Subject
 from modeldeploy.providers import OperatorConfig
 from modeldeploy.reconcile.io_pool import IoPool
 from modeldeploy.reconcile.measure import Measurer
