@@ -324,3 +324,18 @@ def test_urgent_jobs_go_first_when_jobs_wait_for_a_thread() -> None:
     wait_for(lambda: len(order) == 3)
     assert order == ["blocker", "fallback trigger", "monitoring"]
     pool.shutdown()
+
+
+def test_the_pool_says_which_jobs_it_holds_until_their_result_is_taken() -> None:
+    release = threading.Event()
+    woken = Woken()
+    pool = IoPool(notify=woken)
+    assert not pool.holds("a", "retrain webhook 1")
+    pool.take("a", "retrain webhook 1", lambda: release.wait(5))
+    assert pool.holds("a", "retrain webhook 1")  # running: a reconcile records no second start
+    release.set()
+    assert woken.event.wait(5)
+    assert pool.holds("a", "retrain webhook 1")  # finished, not taken
+    assert pool.take("a", "retrain webhook 1", lambda: False) is True
+    assert not pool.holds("a", "retrain webhook 1")
+    pool.shutdown()

@@ -135,6 +135,11 @@ class IoPool:
             raise finished.error
         return cast(T, finished.value)
 
+    def holds(self, owner: Hashable, job: str) -> bool:
+        """Whether ``job`` of ``owner`` is running, waiting for a thread, or finished and not yet taken."""
+        with self._lock:
+            return job in self._running.get(owner, {}) or (owner, job) in self._finished
+
     def pending(self, owner: Hashable) -> bool:
         """Whether ``owner`` has a job running (its end will trigger the owner)."""
         with self._lock:

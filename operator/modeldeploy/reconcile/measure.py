@@ -167,6 +167,11 @@ class Measurer:
             or retrain.webhook_called_at is not None
         ):
             return None
+        job = f"retrain webhook {retrain.count}"
+        if self.pool is not None and self.pool.holds(_owner(subject), job):
+            # Started by an earlier reconcile and not lost: its result, once there.
+            answer = self.pool.take(_owner(subject), job, lambda: None)
+            return None if answer is None else WebhookOutcome(answer.ok, answer.message)
         started = retrain.webhook_starts
         if started >= MAX_WEBHOOK_STARTS:
             return WebhookOutcome(
@@ -201,7 +206,7 @@ class Measurer:
         }
         answer = self._io(
             subject,
-            f"retrain webhook {retrain.count}",
+            job,
             lambda: call_webhook(hook.url, body, parse_duration(hook.timeout), hook.retries, self.outbound),
         )
         return None if answer is None else WebhookOutcome(answer.ok, answer.message)
