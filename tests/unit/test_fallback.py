@@ -151,3 +151,48 @@ def test_a_trigger_check_with_its_measurement_still_running_counts_for_nothing()
     assert world.status["operatorState"]["fallback"] == checked
     world.reconcile(1, Inputs(fallback_failing=True))  # it arrives a second later: still due, counted
     assert world.weights() == {"fallback": 100}
+
+
+def test_a_new_stable_promoted_while_the_fallback_serves_takes_the_traffic_not_the_dead_one() -> None:
+    """Rule 1: with the fallback on the previous revision, a promotion never routes to the dead stable.
+
+    The stable revision goes down, the one before it takes all traffic; a fixed
+    version is then deployed and promoted. The previous revision is now the
+    stable that went down (no Ready replica): traffic goes to the new stable.
+    """
+    world = stable_world({"mode": "PreviousRevision", "trigger": {"interval": "10s", "recoverAfter": 2}})
+    world.edit(model={"name": "fraud-detector", "version": "2.0.0"})
+    world.reconcile()
+    world.ready_all()
+    world.settle()
+    broken = world.status["stable"]["revision"]
+    world.ready_cap[broken] = 0
+    world.reconcile(1)
+    assert world.weights() == {"fallback": 100}
+
+    world.edit(model={"name": "fraud-detector", "version": "3.0.0"})
+    world.reconcile(1)
+    fixed = world.status["candidate"]["revision"]
+    world.ready_cap[fixed] = 2
+    for _ in range(4):
+        world.reconcile(11)
+        for share in world.status["traffic"]:
+            assert share["weight"] == 0 or world.ready(share["revision"]) > 0, world.status["traffic"]
+    assert world.status["stable"]["revision"] == fixed
+    assert world.status["traffic"] == [{"revision": fixed, "role": "stable", "weight": 100}]
+    assert world.services[NAME] == fixed
+
+
+def test_an_active_fallback_that_loses_its_ready_replicas_gives_traffic_back_to_a_ready_stable() -> None:
+    world = stable_world(RESPONSE)
+    stable = world.status["stable"]["revision"]
+    world.ready_cap[stable] = 0
+    world.reconcile(1)
+    assert world.weights() == {"fallback": 100}
+    world.ready_cap[stable] = 2
+    world.ready_cap[f"{NAME}-fallback"] = 0
+    decided = world.reconcile(1)
+    assert world.weights() == {"stable": 100}
+    assert backends(world) == [("fraud", 100)]
+    assert world.services[NAME] == stable
+    assert "FallbackNotReady" in [e.reason for e in decided.events]

@@ -13,7 +13,10 @@ it, to the fallback) the moment the stable revision has no Ready replica, or
 when the trigger metrics fail ``failureLimit`` checks in a row; it comes back
 only after ``recoverAfter`` consecutive healthy checks, one per
 ``trigger.interval``, so a flapping model does not drag users back and forth.
-A fallback that is not Ready itself never takes traffic (rule 1).
+A fallback that is not Ready itself never takes traffic (rule 1), and one
+that loses its Ready replicas while serving gives the traffic back at once to
+a stable revision that has some (also after a promotion, when the previous
+revision it stands for becomes the stable that went down).
 
 The trigger's bookkeeping lives in ``status.operatorState.fallback``
 (:class:`~modeldeploy.api.FallbackCounters`); this module decides, and
@@ -83,6 +86,12 @@ def decide_fallback(
             reason,
             f"{stable.revision} healthy for {fallback.trigger.recover_after} checks; traffic is back on it",
         )
+    elif reason == "FallbackLost":
+        record = record.event(
+            "Warning",
+            "FallbackNotReady",
+            f"the fallback has no Ready replica; traffic is back on {stable.revision} ({stable_ready} Ready)",
+        )
     elif (
         not counters.active
         and (stable_ready == 0 and fallback.trigger.no_ready_replicas)
@@ -107,7 +116,7 @@ def step(
     backend_ready: bool,
     now: datetime,
 ) -> tuple[FallbackCounters, str | None]:
-    """The trigger's next state and, on a transition, the Event reason (FallbackActivated/Recovered)."""
+    """The trigger's next state and, on a transition, its reason (FallbackActivated/Recovered/Lost)."""
     trigger = fallback.trigger
     down = trigger.no_ready_replicas and stable_ready == 0
     failures, healthy, checked = previous.failures, previous.healthy, previous.checked_at
@@ -122,6 +131,11 @@ def step(
     reason = None
     if not active and backend_ready and (down or failures >= trigger.failure_limit):
         active, healthy, reason = True, 0, "FallbackActivated"
+    elif active and not backend_ready and stable_ready > 0:
+        # Rule 1: a fallback with no Ready replica (it went down, or the previous
+        # revision it stands for changed at a promotion) keeps no traffic while the
+        # stable revision has Ready replicas; waiting for recoverAfter would serve nothing.
+        active, failures, healthy, reason = False, 0, 0, "FallbackLost"
     elif active and healthy >= trigger.recover_after and not down:
         active, failures, reason = False, 0, "FallbackRecovered"
     return FallbackCounters(active=active, failures=failures, healthy=healthy, checked_at=checked), reason
