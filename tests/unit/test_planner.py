@@ -149,6 +149,31 @@ def test_history_is_bounded_and_old_revisions_are_pruned() -> None:
     assert world.status["stable"]["version"] == "4"
 
 
+def test_a_route_written_by_a_killed_reconcile_goes_when_its_revision_loses_its_ready_replicas() -> None:
+    """The operator dies after writing the first revision's route but before recording it as stable.
+
+    The route is live but status still says promoting; if the replicas then go
+    un-Ready, the next plan removes the route (rule 1: there is no other
+    revision to send the traffic to) and comes to rest; once they are Ready
+    again, the promotion resumes from status (rule 6).
+    """
+    world = World(spec())
+    world.reconcile()
+    (revision,) = world.deployments
+    world.ready_cap[revision] = 2
+    world.crash_during(1, steps=4)  # Deployment, both Services, the route; no status
+    assert world.routes == {"HTTPRoute"} and "stable" not in world.status
+    world.ready_cap[revision] = 0
+    decided = world.reconcile()
+    assert [(ref.kind, ref.name) for ref in decided.delete] == [("HTTPRoute", NAME)]
+    assert world.routes == set() and world.deployments == {revision: 2}
+    assert world.reconcile().delete == ()  # at rest
+    world.ready_cap[revision] = 2
+    world.reconcile()
+    assert world.status["stable"]["revision"] == revision and world.routes == {"HTTPRoute"}
+    assert world.status["traffic"] == [{"revision": revision, "role": "stable", "weight": 100}]
+
+
 # --- the rules, as properties over random event sequences --------------------------
 
 
