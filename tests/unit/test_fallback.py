@@ -196,3 +196,22 @@ def test_an_active_fallback_that_loses_its_ready_replicas_gives_traffic_back_to_
     assert backends(world) == [("fraud", 100)]
     assert world.services[NAME] == stable
     assert "FallbackNotReady" in [e.reason for e in decided.events]
+
+
+def test_the_previous_revision_serving_as_fallback_stays_the_fallback_when_history_forgets_it() -> None:
+    """Rule 1: superseded candidates push its Promoted entry out of history; traffic stays on it, Ready."""
+    world = stable_world({"mode": "PreviousRevision", "trigger": {"interval": "10s", "recoverAfter": 2}})
+    first = world.status["stable"]["revision"]
+    world.edit(model={"name": "fraud-detector", "version": "2.0.0"})
+    world.reconcile()
+    world.ready_all()
+    world.settle()
+    world.ready_cap[world.status["stable"]["revision"]] = 0
+    world.reconcile(1)
+    assert world.status["traffic"] == [{"revision": first, "role": "fallback", "weight": 100}]
+    for version in ("3.0.0", "4.0.0") * 4:  # never Ready: each is superseded by the next
+        world.edit(model={"name": "fraud-detector", "version": version})
+        world.reconcile(1)
+        assert world.status["traffic"] == [{"revision": first, "role": "fallback", "weight": 100}]
+        assert world.services[f"{NAME}-fallback"] == first and world.deployments[first] == 1
+    assert first not in {h["revision"] for h in world.status["history"]}

@@ -33,6 +33,7 @@ from modeldeploy.api import (
     FallbackMode,
     Outcome,
     Phase,
+    Role,
     StableRevision,
 )
 from modeldeploy.plan.decision import Context, FallbackDecision, Record
@@ -55,6 +56,19 @@ def decide_fallback(
             and h.revision != stable.revision
             and h.revision in record.state.revisions
         ]
+        # The revision serving as the fallback stays it while the fallback is active,
+        # even once superseded candidates have pushed its Promoted entry out of
+        # status.history (rule 1: the traffic would otherwise go to a Service with
+        # no pod behind it); the status records it in status.traffic (rule 6).
+        serving = [
+            share.revision
+            for share in ctx.status.traffic
+            if share.role == Role.FALLBACK
+            and share.revision != stable.revision
+            and share.revision in record.state.revisions
+        ]
+        if not earlier and serving and record.state.fallback is not None and record.state.fallback.active:
+            earlier = serving
         previous_revision = earlier[0] if earlier else None
         backend = ctx.observed.revisions.get(previous_revision or "")
     else:
