@@ -97,8 +97,10 @@ def real_cluster(
     beside two kwok nodes, for tests of real pods from real images.
 
     Only pods that tolerate the node's taint run there (modeldeploy_dev.node.POD_PLACEMENT).
-    It needs root and `make node-deps`; only one real node runs on a machine at a time.
+    It needs root and `make node-deps`; only one real node runs on a machine at a time,
+    so a second test session waits for the first one's node (MODELDEPLOY_REAL_NODE_WAIT).
     """
+    os.environ.setdefault("MODELDEPLOY_REAL_NODE_WAIT", "3600")
     if request.config.getoption("--use-existing-cluster"):
         pytest.skip("runs the local cluster's real node; an existing cluster has nodes of its own")
     local = LocalCluster(tmp_path_factory.mktemp("real-cluster"), nodes=2, real_node=True)

@@ -14,7 +14,8 @@ kubelet; every other port stays on 127.0.0.1. Pods get no route out: no
 masquerading, and a resolv.conf naming only their own loopback.
 
 Only one real node can run on a machine at a time (the bridge, the /kubepods
-cgroups and the host's iptables are shared). ``teardown`` removes everything the
+cgroups and the host's iptables are shared); a second one fails at once, or
+waits for the first with ``MODELDEPLOY_REAL_NODE_WAIT`` seconds set. ``teardown`` removes everything the
 node added: processes, mounts, network namespaces, iptables chains, the bridge,
 cgroups, and the kernel settings kubelet and the CNI plugin changed.
 """
@@ -96,13 +97,46 @@ def check_host() -> None:
     missing = [name for name, path in needed.items() if not path]
     if missing:
         raise RealNodeError(f"missing {', '.join(missing)}: run `make node-deps` (as root)")
+
+
+def _node_busy() -> str | None:
+    """Why another real node holds this machine, or None when it is free."""
     if Path(f"/sys/class/net/{BRIDGE}").exists():
-        raise RealNodeError(
+        return (
             f"bridge {BRIDGE} exists: a real node is already running on this machine "
             "(`modeldeploy-dev down --state-dir <its dir>` stops it)"
         )
     if (CGROUP_ROOT / "memory" / KUBEPODS).exists():
-        raise RealNodeError(f"cgroup /{KUBEPODS} exists: another kubelet runs (or ran) on this machine")
+        return f"cgroup /{KUBEPODS} exists: another kubelet runs (or ran) on this machine"
+    return None
+
+
+def claim_machine(wait: float | None = None, log: Callable[[str], None] = print) -> None:
+    """Take the machine's one real-node slot: the bridge, created atomically, is the claim.
+
+    With ``wait`` (default: ``$MODELDEPLOY_REAL_NODE_WAIT`` seconds, else 0) a
+    second node waits for the first one's teardown, which deletes the bridge
+    last, instead of failing at once.
+    """
+    if wait is None:
+        wait = float(os.environ.get("MODELDEPLOY_REAL_NODE_WAIT", "0"))
+    deadline = time.monotonic() + wait
+    said = False
+    while True:
+        busy = _node_busy()
+        if busy is None:
+            made = _run("ip", "link", "add", BRIDGE, "type", "bridge", check=False)
+            if made.returncode == 0:
+                return
+            if "exists" not in made.stderr:
+                raise RealNodeError(f"cannot create bridge {BRIDGE}: {made.stderr.strip()}")
+            busy = f"bridge {BRIDGE} was just created by another real node"
+        if time.monotonic() >= deadline:
+            raise RealNodeError(busy)
+        if not said:
+            log(f"waiting up to {wait:.0f}s for the machine's real node: {busy}")
+            said = True
+        time.sleep(2)
 
 
 def _run(*command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -153,6 +187,7 @@ class RealNode:
                 raise RealNodeError(f"{self.directory} still has mounts; `modeldeploy-dev down` it first")
             shutil.rmtree(self.directory)
         self.directory.mkdir(parents=True)
+        claim_machine()
         state = {
             "sysctls": {
                 name: _sysctl_path(name).read_text().strip()
@@ -163,7 +198,6 @@ class RealNode:
             "netns": _netns(),
         }
         self.host_state.write_text(json.dumps(state, indent=2))
-        _run("ip", "link", "add", BRIDGE, "type", "bridge")
         _run("ip", "addr", "add", f"{BRIDGE_IP}/{SUBNET.prefixlen}", "dev", BRIDGE)
         _run("ip", "link", "set", BRIDGE, "up")
 
@@ -387,7 +421,6 @@ class RealNode:
             subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
             with contextlib.suppress(OSError):
                 path.unlink()
-        _run("ip", "link", "delete", BRIDGE, check=False)
         self._remove_cgroups()
         _remove_new_chains(state["iptables"])
         for name, value in state["sysctls"].items():
@@ -396,6 +429,9 @@ class RealNode:
                 if path.read_text().strip() != value:
                     path.write_text(value + "\n")
         self.host_state.unlink()
+        # Last: the bridge is the machine's claim (claim_machine), so a waiting node
+        # starts only once everything above is restored.
+        _run("ip", "link", "delete", BRIDGE, check=False)
 
     def _kill_pod_processes(self) -> None:
         """SIGKILL every process in the pods' cgroups (containers ignore a dead kubelet)."""
