@@ -27,11 +27,13 @@ from modeldeploy.api.fallback import Fallback, FallbackMode, FallbackModel, Fall
 from modeldeploy.api.manifest import ModelDeployment, ObjectMeta, parse_manifest, parse_spec, parse_status
 from modeldeploy.api.monitoring import MetricKind, Monitoring, MonitoringMetric, Retrain, RetrainWebhook
 from modeldeploy.api.names import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from modeldeploy.api.notifications import NotificationEvent, Subscription
 from modeldeploy.api.outcomes import Verdict, VerdictKind, WebhookOutcome
 from modeldeploy.api.problems import InvalidManifestError, Problem
 from modeldeploy.api.revision import EnvVar, ModelCard, ModelSpec, ResourceRequirements, RuntimeSpec
 from modeldeploy.api.spec import LOCKED_MESSAGE, ModelDeploymentSpec
 from modeldeploy.api.status import (
+    NOTIFIED_KEEP,
     ActionRequest,
     ActionType,
     CandidateRevision,
@@ -64,6 +66,7 @@ __all__ = [
     "GROUP",
     "KIND",
     "LOCKED_MESSAGE",
+    "NOTIFIED_KEEP",
     "PLURAL",
     "TEMPLATE_VARIABLES",
     "VERSION",
@@ -102,6 +105,7 @@ __all__ = [
     "ModelSpec",
     "Monitoring",
     "MonitoringMetric",
+    "NotificationEvent",
     "ObjectMeta",
     "OperatorState",
     "Outcome",
@@ -124,6 +128,7 @@ __all__ = [
     "Stage",
     "StaticResponse",
     "Strategy",
+    "Subscription",
     "ThresholdMetric",
     "TrafficShare",
     "TrafficSpec",

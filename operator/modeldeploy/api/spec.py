@@ -22,6 +22,7 @@ from modeldeploy.api.base import SpecModel
 from modeldeploy.api.durations import Duration, at_most
 from modeldeploy.api.fallback import Fallback
 from modeldeploy.api.monitoring import Monitoring
+from modeldeploy.api.notifications import Subscriptions
 from modeldeploy.api.revision import ModelSpec, RuntimeSpec
 from modeldeploy.api.rules import cel_rule, cel_transition_rule
 from modeldeploy.api.strategy import Strategy
@@ -57,6 +58,13 @@ class ModelDeploymentSpec(SpecModel):
         description=(
             "How long a new revision may take to get all its replicas Ready before the rollout is marked "
             "Degraded (traffic stays where it is). Default 10m."
+        ),
+    )
+    notifications: Subscriptions = Field(
+        default_factory=list,
+        description=(
+            "Rollout events to send to notification targets the operator's admin configured "
+            "(Slack, Teams, email, webhooks): [{events: [Promoted, RolledBack], target: team-slack}]."
         ),
     )
     revision_history_limit: int = Field(

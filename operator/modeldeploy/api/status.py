@@ -122,6 +122,7 @@ class ConditionType(StrEnum):
     DRIFT_DETECTED = "DriftDetected"
     MODEL_DEGRADED = "ModelDegraded"
     INVALID_SPEC = "InvalidSpec"
+    NOTIFICATIONS_REFUSED = "NotificationsRefused"
 
 
 class StableRevision(StatusModel):
@@ -287,6 +288,9 @@ class FallbackCounters(StatusModel):
     checked_at: WireTime | None = None
 
 
+NOTIFIED_KEEP = 32
+
+
 class OperatorState(StatusModel):
     """The planner's own bookkeeping in ``status.operatorState``: typed here, open on the wire.
 
@@ -314,11 +318,14 @@ class OperatorState(StatusModel):
     scale_down_at: dict[str, WireTime] = Field(default_factory=dict)
     rejected: RejectedRevision | None = None
     fallback: FallbackCounters | None = None
+    notified: list[Annotated[str, Field(max_length=256)]] = Field(default_factory=list)
+    """Keys of the newest notices sent (at most ``NOTIFIED_KEEP``): a notice whose key is here is never
+    sent again, by this operator or a restarted one, because the key is written before the send."""
 
     @model_serializer(mode="wrap")
     def _leave_out_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         wire: dict[str, Any] = handler(self)
-        for key in ("undo", "scaleDownAt", "scale_down_at"):
+        for key in ("undo", "scaleDownAt", "scale_down_at", "notified"):
             if key in wire and not wire[key]:
                 del wire[key]
         wire.update(self.model_extra or {})  # kopf's keys, exactly as read

@@ -25,6 +25,7 @@ from modeldeploy.plan.decision import Context, Decision, Record
 from modeldeploy.plan.fallback import decide_fallback
 from modeldeploy.plan.inputs import Inputs, Observed, Subject
 from modeldeploy.plan.monitoring import monitor
+from modeldeploy.plan.notices import settle
 from modeldeploy.plan.revisions import revision_name, revision_source
 from modeldeploy.plan.stages import advance
 
@@ -89,6 +90,14 @@ def decide(ctx: Context) -> Decision:
         subject.generation,
     )
     record = replace(record, events=(*record.events, *watch.events))
+    notices, state = settle(
+        (*record.notices, *watch.notices),
+        spec,
+        status.stable,
+        record.state,
+        inputs.notification_targets,
+        inputs.cloud_events,
+    )
     return Decision(
         stable=stable,
         candidate=step.candidate,
@@ -100,7 +109,8 @@ def decide(ctx: Context) -> Decision:
         rejection=record.rejected,
         fallback=fallback,
         monitoring=watch,
-        state=record.state,
+        state=state,
+        notices=notices,
     )
 
 

@@ -24,6 +24,7 @@ from modeldeploy.api import (
     MetricResult,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
+    NotificationEvent,
     OperatorState,
     Outcome,
     Phase,
@@ -31,7 +32,7 @@ from modeldeploy.api import (
 )
 from modeldeploy.plan.inputs import Inputs, Observed, Subject
 from modeldeploy.plan.monitoring import MonitoringOutcome
-from modeldeploy.plan.outputs import Event
+from modeldeploy.plan.outputs import Event, Notice
 from modeldeploy.plan.workloads import Owner
 
 HISTORY_MESSAGE_LIMIT = 1024
@@ -75,6 +76,12 @@ class Record:
     history: tuple[HistoryEntry, ...]
     analysis: tuple[MetricResult, ...]
     events: tuple[Event, ...] = ()
+    notices: tuple[Notice, ...] = ()
+
+    def notify(self, event: NotificationEvent, key: str, summary: str, **facts: Any) -> Record:
+        """The record with one more notice; ``key`` (with the event) names the transition uniquely."""
+        notice = Notice(event, f"{event.value}/{key}"[:256], summary, **facts)
+        return replace(self, notices=(*self.notices, notice))
 
     def event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> Record:
         return replace(self, events=(*self.events, Event(type_, reason, message)))
@@ -154,3 +161,4 @@ class Decision:
     fallback: FallbackDecision
     monitoring: MonitoringOutcome
     state: OperatorState
+    notices: tuple[Notice, ...] = ()

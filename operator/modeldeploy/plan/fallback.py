@@ -31,11 +31,13 @@ from modeldeploy.api import (
     Fallback,
     FallbackCounters,
     FallbackMode,
+    NotificationEvent,
     Outcome,
     Phase,
     Role,
     StableRevision,
 )
+from modeldeploy.api.times import format_time
 from modeldeploy.plan.decision import Context, FallbackDecision, Record
 from modeldeploy.plan.schedule import fallback_check_due
 
@@ -91,14 +93,26 @@ def decide_fallback(
     record = record.with_state(fallback=counters)
     why = "the stable revision has no Ready replica" if stable_ready == 0 else "the trigger metrics fail"
     if reason == "FallbackActivated":
-        record = record.event(
-            "Warning", reason, f"all traffic to the fallback ({fallback.mode.value}): {why}"
+        message = f"all traffic to the fallback ({fallback.mode.value}): {why}"
+        record = record.event("Warning", reason, message).notify(
+            NotificationEvent.FALLBACK_ACTIVATED,
+            f"{stable.revision}/{format_time(ctx.now)}",
+            message,
+            revision=stable.revision,
+            version=stable.version,
+            stage=f"fallback ({fallback.mode.value})",
         )
     elif reason == "FallbackRecovered":
-        record = record.event(
-            "Normal",
-            reason,
-            f"{stable.revision} healthy for {fallback.trigger.recover_after} checks; traffic is back on it",
+        message = (
+            f"{stable.revision} healthy for {fallback.trigger.recover_after} checks; traffic is back on it"
+        )
+        record = record.event("Normal", reason, message).notify(
+            NotificationEvent.FALLBACK_RECOVERED,
+            f"{stable.revision}/{format_time(ctx.now)}",
+            message,
+            revision=stable.revision,
+            version=stable.version,
+            stage=f"fallback ({fallback.mode.value})",
         )
     elif reason == "FallbackLost":
         record = record.event(

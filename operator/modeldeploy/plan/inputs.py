@@ -144,3 +144,7 @@ class Inputs:
     """The retrain webhook's answer, when it was called this round."""
     fallback_failing: bool | None = None
     """The fallback trigger metrics' verdict this round (True: failing); None: not measured now."""
+    notification_targets: frozenset[str] | None = None
+    """The notification targets the admin offers this namespace; None: notifications are not set up."""
+    cloud_events: bool = False
+    """Whether the admin's CloudEvents sink takes this namespace's notices (all events, no subscription)."""

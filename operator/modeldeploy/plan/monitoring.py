@@ -32,13 +32,16 @@ from modeldeploy.api import (
     MetricKind,
     MetricResult,
     ModelDeploymentSpec,
+    NotificationEvent,
     RetrainOutcome,
     RetrainStatus,
     StableRevision,
     WebhookOutcome,
 )
+from modeldeploy.api.times import format_time
 from modeldeploy.plan.conditions import set_condition
-from modeldeploy.plan.outputs import Event
+from modeldeploy.plan.notices import metric_facts
+from modeldeploy.plan.outputs import Event, Notice
 from modeldeploy.plan.schedule import retrain_cooling_down
 from modeldeploy.plan.workloads import Owner
 
@@ -71,6 +74,13 @@ class MonitoringOutcome:
     retrain: RetrainStatus | None
     events: tuple[Event, ...] = ()
     start: RetrainStart | None = None
+    notices: tuple[Notice, ...] = ()
+
+
+NOTICE_FOR = {
+    MetricKind.DRIFT: NotificationEvent.DRIFT_DETECTED,
+    MetricKind.PERFORMANCE: NotificationEvent.MODEL_DEGRADED,
+}
 
 
 @dataclass
@@ -80,10 +90,33 @@ class _Draft:
     retrain: RetrainStatus | None
     events: list[Event] = field(default_factory=list)
     start: RetrainStart | None = None
+    notices: list[Notice] = field(default_factory=list)
 
     def outcome(self) -> MonitoringOutcome:
         return MonitoringOutcome(
-            tuple(self.results), tuple(self.conditions), self.retrain, tuple(self.events), self.start
+            tuple(self.results),
+            tuple(self.conditions),
+            self.retrain,
+            tuple(self.events),
+            self.start,
+            tuple(self.notices),
+        )
+
+    def notify(
+        self, event: NotificationEvent, key: str, summary: str, stable: StableRevision, **facts: Any
+    ) -> None:
+        self.notices.append(
+            Notice(
+                event,
+                f"{event.value}/{key}"[:256],
+                summary,
+                revision=stable.revision,
+                version=stable.version,
+                stable_revision=stable.revision,
+                stable_version=stable.version,
+                stage="monitoring",
+                **facts,
+            )
         )
 
 
@@ -123,6 +156,13 @@ def monitor(
             )
             if not was_true:
                 out.events.append(Event("Warning", condition_type.value, f"{stable.revision}: {message}"))
+                out.notify(
+                    NOTICE_FOR[kind],
+                    f"{stable.revision}/{format_time(now)}",
+                    f"{stable.revision}: {message}",
+                    stable,
+                    **metric_facts(metrics, out.results, failing[0].metric),
+                )
         elif healthy:
             out.conditions = set_condition(
                 out.conditions, condition_type, False, "MetricsHealthy", "", now, generation
@@ -132,8 +172,28 @@ def monitor(
                     Event("Normal", CLEARED_EVENT[kind], f"{stable.revision}: every metric healthy")
                 )
     out.retrain = _follow_retrain(out, retrain, jobs, webhook, now)
+    if out.retrain is not None and out.retrain is not retrain and out.retrain.finished_at == now:
+        finished = out.retrain
+        out.notify(
+            NotificationEvent.RETRAIN_FINISHED,
+            f"{owner.name}/{finished.count}",
+            f"retraining {finished.count} {finished.outcome.value if finished.outcome else ''}: "
+            f"{finished.message or ''}",
+            stable,
+            metric=finished.metric,
+            value=finished.value,
+        )
     if breaches and monitoring.retrain is not None:
         _maybe_start(out, owner, spec, breaches[0][1], now)
+        started = out.retrain
+        if started is not None and started is not retrain and started.at == now and started.count:
+            out.notify(
+                NotificationEvent.RETRAIN_STARTED,
+                f"{owner.name}/{started.count}",
+                f"retraining {started.count} started: {started.message or started.metric}",
+                stable,
+                **metric_facts(monitoring.metrics, out.results, started.metric),
+            )
     return out.outcome()
 
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from modeldeploy.api import NotificationEvent
+
 FINALIZER = "modeldeploy.io/cleanup"
 
 
@@ -39,6 +41,34 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """One transition for notification targets and the CloudEvents sink, with the facts a message needs.
+
+    Made by the planner from its typed decisions (never from an Event's text).
+    Invariant: ``key`` names this transition uniquely and is written to
+    ``status.operatorState.notified`` by the same status write that records the
+    transition, before anything is sent; a notice whose key is already there is
+    never made again (at most once, across restarts).
+    """
+
+    event: NotificationEvent
+    key: str
+    summary: str
+    revision: str | None = None
+    version: str | None = None
+    """The revision and version the event is about (the candidate; the stable one for monitoring)."""
+    stable_revision: str | None = None
+    stable_version: str | None = None
+    """What served before (for a promotion: the previous stable), if anything."""
+    stage: str | None = None
+    metric: str | None = None
+    value: float | None = None
+    threshold: str | None = None
+    targets: tuple[str, ...] = ()
+    """The subscribed targets that want this event (names; the admin's config says where they are)."""
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything one reconcile must do, in the order the act step does it.
 
@@ -56,4 +86,6 @@ class Plan:
     delete: tuple[ObjectRef, ...] = ()
     status: dict[str, Any] | None = None
     events: tuple[Event, ...] = ()
+    notices: tuple[Notice, ...] = ()
+    """Sent, off the reconcile worker, only once ``status`` (which records their keys) is written."""
     requeue_after: float | None = None

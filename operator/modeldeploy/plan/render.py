@@ -60,6 +60,7 @@ def render(ctx: Context, decision: Decision) -> Plan:
         delete=cleanup.delete,
         status=serving_status(ctx, decision, traffic.shares, history, state),
         events=decision.events,
+        notices=decision.notices,
         requeue_after=next_wakeup(
             spec,
             decision.candidate,

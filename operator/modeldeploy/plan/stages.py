@@ -10,16 +10,21 @@ function here returns a :class:`~modeldeploy.plan.decision.Transition`.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from modeldeploy.api import (
     CandidateRevision,
     ModelDeploymentSpec,
+    NotificationEvent,
     Outcome,
     Phase,
     StableRevision,
     Stage,
     VerdictKind,
 )
+from modeldeploy.api.times import format_time
 from modeldeploy.plan.decision import Context, Record, Transition
+from modeldeploy.plan.notices import metric_facts
 from modeldeploy.plan.positions import (
     Position,
     analysed,
@@ -65,11 +70,28 @@ def advance(
 
 
 def roll_back(
-    ctx: Context, record: Record, candidate: CandidateRevision, outcome: Outcome, reason: str, message: str
+    ctx: Context,
+    record: Record,
+    candidate: CandidateRevision,
+    outcome: Outcome,
+    reason: str,
+    message: str,
+    metric: str | None = None,
 ) -> Record:
     """The candidate leaves: history, a Warning Event, rejected until the spec changes or a retry."""
+    event = NotificationEvent.ROLLED_BACK if outcome == Outcome.ROLLED_BACK else NotificationEvent.ABORTED
+    metrics = ctx.spec.analysis.metrics if ctx.spec.analysis else []
     return (
-        record.entry(ctx.now, candidate.revision, candidate.version, outcome, reason, message)
+        record.notify(
+            event,
+            f"{candidate.revision}/{format_time(ctx.now)}",
+            message,
+            revision=candidate.revision,
+            version=candidate.version,
+            stage=describe(ctx.spec, Position(candidate.stage, candidate.step)),
+            **metric_facts(metrics, record.analysis, metric),
+        )
+        .entry(ctx.now, candidate.revision, candidate.version, outcome, reason, message)
         .event(
             "Warning",
             "RolledBack" if outcome == Outcome.ROLLED_BACK else "Aborted",
@@ -118,8 +140,16 @@ def _new_candidate(
 ) -> tuple[CandidateRevision, Record]:
     what = "first revision" if stable is None else "new revision"
     version = ctx.spec.model.version
-    record = record.event("Normal", "RevisionCreated", f"{what} {ctx.desired} ({version}) deploying").changed(
-        analysis=()
+    record = (
+        record.event("Normal", "RevisionCreated", f"{what} {ctx.desired} ({version}) deploying")
+        .changed(analysis=())
+        .notify(
+            NotificationEvent.ROLLOUT_STARTED,
+            f"{ctx.desired}/{format_time(ctx.now)}",
+            f"{what} {ctx.desired} ({version}) deploying",
+            revision=ctx.desired,
+            version=version,
+        )
     )
     first = Stage.PROMOTING if stable is None else Stage.DEPLOYING
     return CandidateRevision(revision=ctx.desired, version=version, stage=first, weight=0), record
@@ -140,7 +170,9 @@ def _progress(
     entered = candidate.stage_started_at is not None
 
     if entered and analysed(spec, position) and verdict is not None and verdict.rollback:
-        record = roll_back(ctx, record, candidate, Outcome.ROLLED_BACK, verdict.reason, verdict.message)
+        record = roll_back(
+            ctx, record, candidate, Outcome.ROLLED_BACK, verdict.reason, verdict.message, verdict.metric
+        )
         return Transition(stable, None, Phase.ROLLED_BACK, f"rolled back: {verdict.message}", record)
     if observed is not None and observed.deadline_exceeded and not entered:
         message = (
@@ -173,7 +205,18 @@ def _progress(
         if position.stage == Stage.PROMOTING:
             return _switch(ctx, stable, candidate, record)
         started = f"{describe(spec, position)} started"
-        record = record.changed(analysis=()).event("Normal", "StageStarted", started)
+        record = (
+            record.changed(analysis=())
+            .event("Normal", "StageStarted", started)
+            .notify(
+                NotificationEvent.STAGE_ENTERED,
+                f"{candidate.revision}/{position.stage.value}/{position.step}/{format_time(now)}",
+                started,
+                revision=candidate.revision,
+                version=candidate.version,
+                stage=describe(spec, position),
+            )
+        )
         return Transition(stable, candidate, Phase.PROGRESSING, started, record)
 
     if position.stage == Stage.PROMOTING:
@@ -193,6 +236,17 @@ def _progress(
     duration = position_seconds(spec, position)
     passed = not analysed(spec, position) or (verdict is not None and verdict.passed)
     described = describe(spec, position)
+    if analysed(spec, position) and verdict is not None and verdict.kind == VerdictKind.HOLD:
+        # Held while the stage lasts: one notice per stage entered (its key is the stage's start).
+        record = record.notify(
+            NotificationEvent.ANALYSIS_INCONCLUSIVE,
+            f"{candidate.revision}/{position.stage.value}/{position.step}/{format_time(elapsed_from(candidate))}",
+            f"{described} held: {verdict.message}",
+            revision=candidate.revision,
+            version=candidate.version,
+            stage=described,
+            **metric_facts(spec.analysis.metrics if spec.analysis else [], record.analysis, verdict.metric),
+        )
     note = _analysis_note(ctx)
     if promote_step:
         moved = _move(candidate, next_position(spec, position))
@@ -228,6 +282,14 @@ def _switch(
             f"all {spec.replicas} replicas ready",
         )
         .event("Normal", "Promoted", f"{candidate.revision} ({candidate.version}) takes all traffic")
+        .notify(
+            NotificationEvent.PROMOTED,
+            f"{candidate.revision}/{format_time(now)}",
+            f"{candidate.revision} ({candidate.version}) takes all traffic",
+            revision=candidate.revision,
+            version=candidate.version,
+            stage="promotion",
+        )
     )
     when = scale_down_deadline(spec, now)
     if stable is not None and when is not None:
@@ -243,6 +305,12 @@ def _replicas_for(ctx: Context, record: Record, position: Position) -> int:
     if record.state.undo or ctx.status.stable is None:
         return ctx.spec.replicas
     return candidate_replicas(ctx.spec, position)
+
+
+def elapsed_from(candidate: CandidateRevision) -> datetime:
+    """When the candidate entered its current stage (only called for an entered stage)."""
+    assert candidate.stage_started_at is not None
+    return candidate.stage_started_at
 
 
 def _move(candidate: CandidateRevision, target: Position) -> CandidateRevision:

@@ -23,6 +23,7 @@ from modeldeploy.api import (
 )
 from modeldeploy.plan.conditions import set_condition
 from modeldeploy.plan.decision import Context, Decision
+from modeldeploy.plan.notices import refused_targets
 
 MESSAGE_LIMIT = 4000
 
@@ -131,6 +132,7 @@ def conditions(ctx: Context, decision: Decision) -> list[Condition]:
         now,
         generation,
     )
+    result = _notifications_condition(ctx, result)
     degraded = phase in (Phase.DEGRADED, Phase.ROLLED_BACK)
     return set_condition(
         result,
@@ -140,4 +142,32 @@ def conditions(ctx: Context, decision: Decision) -> list[Condition]:
         message if degraded else "",
         now,
         generation,
+    )
+
+
+def _notifications_condition(ctx: Context, current: list[Condition]) -> list[Condition]:
+    """NotificationsRefused: True naming each subscribed target the admin does not offer here.
+
+    Set only once ``spec.notifications`` was used, so objects without it see no new condition.
+    """
+    kind = ConditionType.NOTIFICATIONS_REFUSED
+    if not ctx.spec.notifications and not any(c.type == kind for c in current):
+        return current
+    refused = refused_targets(ctx.spec, ctx.inputs.notification_targets)
+    message = ""
+    if refused:
+        names = ", ".join(repr(t) for t in refused)
+        message = (
+            f"spec.notifications: target {names} does not exist or is not offered to namespace "
+            f"{ctx.subject.namespace!r}; ask the operator's admin to add it to notificationTargets "
+            f"(with this namespace), or remove it; the rollout goes on without it"
+        )
+    return set_condition(
+        current,
+        kind,
+        bool(refused),
+        "TargetRefused" if refused else "TargetsAccepted",
+        message,
+        ctx.now,
+        ctx.subject.generation,
     )
