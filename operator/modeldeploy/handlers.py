@@ -26,6 +26,7 @@ from modeldeploy.api import GROUP, PLURAL, VERSION
 from modeldeploy.kube.client import Kind, KubeClient
 from modeldeploy.kube.kinds import BY_KIND, CHILD_KINDS, MODEL_DEPLOYMENT
 from modeldeploy.kube.store import Store
+from modeldeploy.notify.outbox import Outbox
 from modeldeploy.plan.outputs import FINALIZER
 from modeldeploy.plan.revisions import LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
 from modeldeploy.providers import OperatorConfig, load_config
@@ -99,7 +100,8 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
         settings.operator_namespace or in_cluster_namespace(),
         pool,
     )
-    reconciler = Reconciler(client, store, measurer, resync_seconds=settings.resync_seconds)
+    outbox = Outbox(config, Outbound(egress_policy(config, settings, client)))
+    reconciler = Reconciler(client, store, measurer, resync_seconds=settings.resync_seconds, outbox=outbox)
     queue = WorkQueue(
         reconciler,
         workers=settings.workers,
@@ -121,6 +123,7 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
         settings.watching.server_timeout = 600
         settings.watching.client_timeout = 660
         settings.networking.request_timeout = 30
+        outbox.start()
         queue.start()
         if operator_settings.peering:
             namespace = operator_settings.namespaces[0] if operator_settings.namespaces else None
@@ -138,6 +141,7 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
             task.cancel()
         await queue.stop()
         pool.shutdown()
+        outbox.stop()
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:

@@ -29,12 +29,26 @@ The file (``--config``, YAML)::
     inlineProviders: false
     egress:
       allow: [10.0.0.0/8, hooks.acme.io, "*.svc.cluster.local"]
+    notificationTargets:                  # Apprise URLs; the chart puts them in a Secret
+    - name: team-slack
+      urlsFile: /etc/modeldeploy/notifications/team-slack   # one Apprise URL a line
+      namespaces: [risk]
+      ratePerMinute: 20
+      burst: 10
+    cloudEvents:
+      sink: http://broker-ingress.knative-eventing.svc/default/default
+      mode: structured                    # or binary
+      namespaces: ["*"]
+
+Notification targets are the admin's for the same reason: their URLs hold
+tokens (a Slack webhook, SMTP credentials), so tenants only *name* one in
+``spec.notifications``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -98,10 +112,60 @@ class Egress(_Config):
     """None: the built-in default (private addresses); see :mod:`modeldeploy.analysis.outbound`."""
 
 
+NamespaceName = Annotated[str, Field(pattern=r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")]
+
+
+class NotificationTarget(_Config):
+    """Where notices go: Apprise URLs (Slack, Teams, mailto://, json://, ...) offered to some namespaces."""
+
+    name: DnsLabel
+    urls: tuple[Annotated[str, Field(min_length=1, max_length=4096)], ...] = ()
+    """Inline URLs (for a config kept in a Secret); prefer ``urlsFile``."""
+    urls_file: str | None = None
+    """A file with one Apprise URL a line (a mounted Secret key); read at start."""
+    namespaces: tuple[NamespaceName, ...] = (ALL_NAMESPACES,)
+    rate_per_minute: Annotated[float, Field(gt=0, le=6000)] = 20
+    burst: Annotated[int, Field(ge=1, le=1000)] = 10
+    timeout: Duration = "10s"
+
+    @model_validator(mode="after")
+    def _has_urls(self) -> Self:
+        if not self.urls and not self.urls_file:
+            raise ValueError(f"notificationTargets[{self.name}]: set urls or urlsFile")
+        return self
+
+    def serves(self, namespace: str) -> bool:
+        return ALL_NAMESPACES in self.namespaces or namespace in self.namespaces
+
+    def read_urls(self) -> tuple[str, ...]:
+        """The inline URLs plus those in ``urls_file`` (blank lines and # comments skipped)."""
+        lines: list[str] = []
+        if self.urls_file:
+            lines = [line.strip() for line in Path(self.urls_file).read_text().splitlines()]
+        return (*self.urls, *(line for line in lines if line and not line.startswith("#")))
+
+
+class CloudEventsSink(_Config):
+    """The admin's CloudEvents sink: every notice of the namespaces it serves, over HTTP."""
+
+    sink: Annotated[str, Field(max_length=2048, pattern=r"^https?://")]
+    mode: Literal["structured", "binary"] = "structured"
+    namespaces: tuple[NamespaceName, ...] = (ALL_NAMESPACES,)
+    rate_per_minute: Annotated[float, Field(gt=0, le=60000)] = 600
+    burst: Annotated[int, Field(ge=1, le=10000)] = 100
+    timeout: Duration = "10s"
+    source: Annotated[str, Field(min_length=1, max_length=512)] = "/modeldeploy/operator"
+
+    def serves(self, namespace: str) -> bool:
+        return ALL_NAMESPACES in self.namespaces or namespace in self.namespaces
+
+
 class OperatorConfig(_Config):
     metric_providers: tuple[MetricProvider, ...] = ()
     inline_providers: bool = False
     egress: Egress = Field(default_factory=Egress)
+    notification_targets: tuple[NotificationTarget, ...] = ()
+    cloud_events: CloudEventsSink | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -110,7 +174,16 @@ class OperatorConfig(_Config):
             raise ValueError("metricProviders: names must be unique")
         if sum(p.default for p in self.metric_providers) > 1:
             raise ValueError("metricProviders: at most one provider may be the default")
+        targets = [t.name for t in self.notification_targets]
+        if len(targets) != len(set(targets)):
+            raise ValueError("notificationTargets: names must be unique")
+        if "cloudevents" in targets:
+            raise ValueError("notificationTargets: the name cloudevents is reserved for the CloudEvents sink")
         return self
+
+    def targets_for(self, namespace: str) -> frozenset[str]:
+        """The notification targets a ModelDeployment in ``namespace`` may name."""
+        return frozenset(t.name for t in self.notification_targets if t.serves(namespace))
 
     def with_prometheus_url(self, url: str | None) -> OperatorConfig:
         """``--prometheus-url`` as the default provider for every namespace, unless the file has a default."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import cast
 
@@ -23,6 +24,8 @@ from modeldeploy.kube.apply import Actor
 from modeldeploy.kube.client import KubeClient
 from modeldeploy.kube.observe import observe
 from modeldeploy.kube.store import Store
+from modeldeploy.notify.message import Origin
+from modeldeploy.notify.outbox import Outbox
 from modeldeploy.plan.inputs import Subject
 from modeldeploy.plan.outputs import Plan
 from modeldeploy.plan.planner import plan
@@ -52,6 +55,7 @@ class Reconciler:
         measurer: Measurer,
         resync_seconds: float = 300.0,
         clock: Callable[[], datetime] = utcnow,
+        outbox: Outbox | None = None,
     ) -> None:
         self.client = client
         self.store = store
@@ -59,6 +63,7 @@ class Reconciler:
         self.actor = Actor(client, store)
         self.resync_seconds = resync_seconds
         self.clock = clock
+        self.outbox = outbox
 
     def __call__(self, key: Hashable) -> float | None:
         namespace, name = cast(tuple[str, str], key)
@@ -72,8 +77,18 @@ class Reconciler:
         subject = Subject.from_body(body)
         now = self.clock()
         inputs = self.measurer.inputs(subject, now)
+        if self.outbox is not None:
+            inputs = replace(
+                inputs,
+                notification_targets=self.outbox.targets_for(namespace),
+                cloud_events=self.outbox.sink_serves(namespace),
+            )
         decided = plan(subject, observe(self.store, subject), now, inputs)
         self.actor.act(subject, decided, now)
+        if decided.notices and self.outbox is not None:
+            # Only now: the status that records the notices' keys is written (act raises otherwise).
+            model = (subject.spec.get("model") or {}).get("name") or name
+            self.outbox.submit(Origin(namespace, name, str(model)), decided.notices)
         export(namespace, name, decided)
         RECONCILE_SECONDS.observe(time.perf_counter() - started)
         _log(subject, decided)
