@@ -82,6 +82,20 @@ egress:
   allow:
 {{ toYaml . | indent 2 }}
 {{- end }}
+{{- if .Values.notificationTargets }}
+notificationTargets:
+{{- range .Values.notificationTargets }}
+- name: {{ .name }}
+  urlsFile: /etc/modeldeploy/notifications/{{ .name }}
+  {{- with (omit . "name" "urls") }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+{{- end }}
+{{- with .Values.cloudEvents }}
+cloudEvents:
+{{ toYaml . | indent 2 }}
+{{- end }}
 {{- end }}
 
 {{/* Names of the Secrets the metric providers use, for the operator's Role in its namespace. */}}
