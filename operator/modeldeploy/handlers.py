@@ -26,7 +26,7 @@ from modeldeploy.api import GROUP, PLURAL, VERSION
 from modeldeploy.kube.client import Kind, KubeClient
 from modeldeploy.kube.kinds import BY_KIND, CHILD_KINDS, MODEL_DEPLOYMENT
 from modeldeploy.kube.store import Store
-from modeldeploy.notify.outbox import Outbox
+from modeldeploy.notify.outbox import Outbox, describe
 from modeldeploy.plan.outputs import FINALIZER
 from modeldeploy.plan.revisions import LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
 from modeldeploy.providers import OperatorConfig, load_config
@@ -101,6 +101,7 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
         pool,
     )
     outbox = Outbox(config, Outbound(egress_policy(config, settings, client)))
+    logger.info("notifications: %s", describe(config))
     reconciler = Reconciler(client, store, measurer, resync_seconds=settings.resync_seconds, outbox=outbox)
     queue = WorkQueue(
         reconciler,

@@ -107,6 +107,7 @@ def test_every_event_has_a_stable_dotted_type() -> None:
 class Recorder:
     def __init__(self, gate: threading.Event | None = None, ok: bool = True) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.threads: list[str] = []
         self.gate = gate
         self.ok = ok
         self.done = threading.Semaphore(0)
@@ -115,6 +116,7 @@ class Recorder:
         if self.gate is not None:
             self.gate.wait(30)
         self.calls.append((origin.name, notice.key))
+        self.threads.append(threading.current_thread().name)
         self.done.release()
         return self.ok
 
@@ -166,6 +168,8 @@ def test_a_target_over_its_rate_drops_and_counts_and_the_others_still_send() -> 
     assert [k for _, k in other.calls] == ["Promoted/r0", "Promoted/r1"]
     assert counted("team", "Promoted", "rate_limited") - limited == 2
     assert counted("other", "Promoted", "sent") - sent == 2
+    # Sent by each destination's own thread, never by the caller (a reconcile worker).
+    assert set(team.threads) == {"notify-team"} and set(other.threads) == {"notify-other"}
 
 
 def test_failures_are_counted_and_a_raising_sender_does_not_stop_the_thread() -> None:
