@@ -110,7 +110,7 @@ def events_of(mailbox: Mailbox, hook: JsonHook, sink: CloudEventSink) -> dict[st
     return {
         "mail": Counter(event(s) for s in mailbox.subjects()),
         "hook": Counter(event(t) for t in hook.titles()),
-        "sink": Counter(by_type[e["type"]] for e in sink.received()),
+        "sink": Counter(by_type[e["type"]] for e in sink.received() if e["subject"].endswith("/fraud")),
     }
 
 
@@ -149,6 +149,15 @@ def test_every_event_reaches_mail_webhook_and_sink_exactly_once_across_a_restart
     stable = wait_phase(cluster, namespace, "fraud", "Stable", timeout=90)["stable"]["revision"]
     status = md_status(cluster, namespace, "fraud")
     assert condition(status, "NotificationsRefused")["status"] == "False"  # type: ignore[index]
+    # A target the admin does not offer is refused by a condition; the model is served all the same.
+    other = fraud("1.0.0", notifications=[{"events": ["Promoted"], "target": "nobody"}])
+    other["metadata"]["name"] = "iris"
+    apply(cluster, namespace, other)
+    refused = condition(wait_phase(cluster, namespace, "iris", "Stable", timeout=90), "NotificationsRefused")
+    assert refused is not None and refused["status"] == "True"
+    assert (
+        f"target 'nobody' does not exist or is not offered to namespace '{namespace}'" in refused["message"]
+    )
     exporter.set("feature_psi", 0.05, namespace=namespace, revision=stable)
     exporter.set("model_accuracy", 0.95, namespace=namespace, revision=stable)
     wait_for("Promoted everywhere", arrived(receivers, "Promoted"), timeout=60)
@@ -212,6 +221,9 @@ def test_every_event_reaches_mail_webhook_and_sink_exactly_once_across_a_restart
     assert received == {"mail": Counter(EXPECTED), "hook": Counter(EXPECTED), "sink": Counter(EXPECTED)}
     ids = [e["id"] for e in sink.received()]
     assert len(ids) == len(set(ids))
+    # The sink takes every event of the namespaces it serves, subscribed or not (iris subscribed none).
+    iris = Counter(e["type"] for e in sink.received() if e["subject"] == f"{namespace}/iris")
+    assert iris == {"io.modeldeploy.rollout.started": 1, "io.modeldeploy.rollout.promoted": 1}
 
     # What a person reads: the model, both versions, the stage, the metric, value, threshold, the command.
     rolled_back = next(m for m in mailbox.messages if "RolledBack" in str(m["Subject"]))
