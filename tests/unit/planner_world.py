@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modeldeploy.kube.observe import routes_to
+from modeldeploy.plan.acceptance import RouteStatus
 from modeldeploy.plan.inputs import Inputs, Observed, RevisionState, Subject
 from modeldeploy.plan.outputs import FINALIZER, ObjectRef, Plan
 from modeldeploy.plan.planner import plan
@@ -56,6 +57,11 @@ class World:
     finalizers: tuple[str, ...] = (FINALIZER,)
     now: datetime = T0
     log: list[Plan] = field(default_factory=list)
+    gateway: str | None = "accept"
+    """What a gateway writes on the HTTPRoute for its current generation: "accept", "refuse",
+    "lag" (Accepted for the generation before), or None (no gateway: no status at all)."""
+    route_generation: int = 0
+    route_created: datetime | None = None
 
     def subject(self) -> Subject:
         return Subject(
@@ -101,8 +107,68 @@ class World:
             stable_service_revision=self.services.get(NAME),
             candidate_service_revision=self.services.get(f"{NAME}-candidate"),
             candidate_routed=any(routes_to(r, f"{NAME}-candidate") for r in self.route_objects.values()),
+            route=self.route_status(),
             children=tuple(children),
         )
+
+    def route_status(self) -> RouteStatus | None:
+        """The HTTPRoute with the status the gateway (``self.gateway``) wrote for its generation."""
+        route = self.route_objects.get("HTTPRoute")
+        if route is None:
+            return None
+        generation = self.route_generation
+        conditions: list[dict[str, Any]] = []
+        if self.gateway == "accept":
+            conditions = [
+                {
+                    "type": "Accepted",
+                    "status": "True",
+                    "reason": "Accepted",
+                    "observedGeneration": generation,
+                },
+                {
+                    "type": "ResolvedRefs",
+                    "status": "True",
+                    "reason": "ResolvedRefs",
+                    "observedGeneration": generation,
+                },
+            ]
+        elif self.gateway == "refuse":
+            conditions = [
+                {
+                    "type": "Accepted",
+                    "status": "True",
+                    "reason": "Accepted",
+                    "observedGeneration": generation,
+                },
+                {
+                    "type": "ResolvedRefs",
+                    "status": "False",
+                    "reason": "BackendNotFound",
+                    "message": "service fraud-candidate not found",
+                    "observedGeneration": generation,
+                },
+            ]
+        elif self.gateway == "lag":
+            conditions = [
+                {
+                    "type": "Accepted",
+                    "status": "True",
+                    "reason": "Accepted",
+                    "observedGeneration": generation - 1,
+                }
+            ]
+        parents = [
+            {"parentRef": ref, "controllerName": "example.com/gateway", "conditions": conditions}
+            for ref in route["spec"].get("parentRefs", [])
+        ]
+        created = (self.route_created or self.now).isoformat().replace("+00:00", "Z")
+        body = {
+            **route,
+            "metadata": {**route["metadata"], "generation": generation, "creationTimestamp": created},
+            "status": {"parents": parents if self.gateway is not None else []},
+        }
+        return RouteStatus.from_route(body)
 
     def edit(self, **changes: Any) -> None:
         self.spec = {**self.spec, **changes}
@@ -139,6 +205,10 @@ class World:
                 self.job_objects[name] = obj
             else:
                 self.routes.add(kind)
+                if kind not in self.route_objects:
+                    self.route_created = self.now
+                if self.route_objects.get(kind, {}).get("spec") != obj["spec"]:
+                    self.route_generation += 1
                 self.route_objects[kind] = obj
         for name, replicas in decided.scale:
             if name in self.deployments:

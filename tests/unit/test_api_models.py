@@ -47,7 +47,10 @@ def test_python_code_builds_models_by_field_name_and_the_wire_uses_camel_case() 
     wire = built.to_wire()
     assert wire["runtime"]["readinessPath"] == "/ready"
     assert wire["revisionHistoryLimit"] == 3
-    assert wire["strategy"] == {"canary": {"steps": [{"weight": 5, "pause": "5m"}]}}
+    assert wire["strategy"] == {
+        "canary": {"steps": [{"weight": 5, "pause": "5m"}]},
+        "scaleDownDelay": "30s",  # the default, as the API server would store it
+    }
     assert parse_spec(wire) == built
 
 

@@ -111,6 +111,8 @@ def test_previous_revision_mode_keeps_the_last_stable_warm_at_fallback_replicas(
     world.ready_all()
     world.settle()
     second = world.status["stable"]["revision"]
+    assert world.deployments[first] == 2  # draining at full size for the scale-down delay (30s)
+    world.reconcile(31)
     assert second != first and world.deployments[first] == 1
     assert world.services[f"{NAME}-fallback"] == first
     world.ready_cap[second] = 0
@@ -206,6 +208,7 @@ def test_the_previous_revision_serving_as_fallback_stays_the_fallback_when_histo
     world.reconcile()
     world.ready_all()
     world.settle()
+    world.reconcile(31)  # the former stable's scale-down delay: down to the fallback's replicas
     world.ready_cap[world.status["stable"]["revision"]] = 0
     world.reconcile(1)
     assert world.status["traffic"] == [{"revision": first, "role": "fallback", "weight": 100}]

@@ -51,6 +51,10 @@ def test_version_change_promotes_only_when_every_replica_is_ready_then_scales_th
     assert world.status["stable"]["revision"] == new and world.services[NAME] == new
     assert world.deployments[old] == 2  # not before the switch is observed
     world.reconcile()
+    assert world.deployments[old] == 2  # nor before the scale-down delay (30s by default) is over
+    world.reconcile(28)  # 29s after the promotion
+    assert world.deployments[old] == 2 and world.log[-1].requeue_after == 1
+    world.reconcile(1)
     assert world.deployments[old] == 0
     assert [h["outcome"] for h in world.status["history"]] == ["Promoted", "Promoted"]
 
@@ -144,6 +148,8 @@ def test_history_is_bounded_and_old_revisions_are_pruned() -> None:
         world.reconcile()
         world.ready_cap[world.status.get("candidate", {}).get("revision", "")] = 2
         world.settle()
+        world.reconcile(31)  # past the former stable's scale-down delay
+        world.reconcile()
     assert len(world.status["history"]) == 2
     assert len(world.deployments) <= 2
     assert world.status["stable"]["version"] == "4"

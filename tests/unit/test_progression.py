@@ -88,6 +88,7 @@ def test_a_failed_analysis_rolls_back_at_once_and_does_not_retry_until_asked() -
     world.reconcile(31, PASS)
     enter(world, PENDING)
     assert world.weights() == {"stable": 50, "candidate": 50}
+    running = world.deployments[candidate]
     decided = world.reconcile(1, FAIL)
     assert world.status["phase"] == "RolledBack"
     assert world.weights() == {"stable": 100}
@@ -96,6 +97,8 @@ def test_a_failed_analysis_rolls_back_at_once_and_does_not_retry_until_asked() -
     assert "error-rate 0.2 > max 0.01" in world.status["message"]
     assert [e.reason for e in decided.events] == ["RolledBack"]
     world.reconcile()
+    assert world.deployments[candidate] == running  # draining: requests the gateway already sent finish
+    world.reconcile(30)
     assert world.deployments[candidate] == 0  # scaled to zero, kept for the record
     world.settle(inputs=PASS)
     assert world.status["phase"] == "RolledBack" and "candidate" not in world.status

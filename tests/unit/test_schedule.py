@@ -91,7 +91,13 @@ def test_a_blue_green_stable_stays_warm_until_its_deadline_and_the_planner_wakes
     raw = spec(strategy={"blueGreen": {"scaleDownDelay": "5m"}})
     deadline = scale_down_deadline(parse_spec(raw), at(0))
     assert deadline == at(300)
-    assert scale_down_deadline(parse_spec(spec()), at(0)) is None  # no delay: at once
+    assert scale_down_deadline(parse_spec(spec()), at(0)) == at(30)  # the default, also without a strategy
+    zero = spec(strategy={"scaleDownDelay": "0s"})
+    assert scale_down_deadline(parse_spec(zero), at(0)) is None  # no delay: at once
+    # a blue-green's former stable waits blueGreen's delay; a candidate it rolled back, the strategy's
+    both = spec(strategy={"blueGreen": {"scaleDownDelay": "5m"}, "scaleDownDelay": "45s"})
+    assert scale_down_deadline(parse_spec(both), at(0)) == at(300)
+    assert scale_down_deadline(parse_spec(both), at(0), former_stable=False) == at(45)
     # whole seconds, as status keeps it: the wakeup computed now and the one after a restart agree
     assert scale_down_deadline(parse_spec(raw), at(0.5)) == at(300)
     state = OperatorState(scale_down_at={"old": deadline})

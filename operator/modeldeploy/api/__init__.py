@@ -56,13 +56,22 @@ from modeldeploy.api.status import (
     Stage,
     TrafficShare,
 )
-from modeldeploy.api.strategy import BlueGreen, Canary, CanaryStep, Shadow, Strategy, Warmup
+from modeldeploy.api.strategy import (
+    DEFAULT_SCALE_DOWN_DELAY,
+    BlueGreen,
+    Canary,
+    CanaryStep,
+    Shadow,
+    Strategy,
+    Warmup,
+)
 from modeldeploy.api.times import format_time
 from modeldeploy.api.traffic import GatewayAPIRouting, IstioRouting, ParentReference, Router, TrafficSpec
 from modeldeploy.api.validation import TEMPLATE_VARIABLES, check_spec, check_update, lint_manifest
 
 __all__ = [
     "API_VERSION",
+    "DEFAULT_SCALE_DOWN_DELAY",
     "GROUP",
     "KIND",
     "LOCKED_MESSAGE",

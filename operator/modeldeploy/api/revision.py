@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from modeldeploy.api.base import SpecModel
+from modeldeploy.api.durations import Duration, at_most
 from modeldeploy.api.rules import cel_rule
 
 PRESERVE_UNKNOWN = "x-kubernetes-preserve-unknown-fields"
@@ -141,6 +142,15 @@ class RuntimeSpec(SpecModel):
         description=(
             "HTTP path that answers 200 once the model is loaded, e.g. /v2/health/ready. "
             "When absent the readiness probe only opens a TCP connection to the port."
+        ),
+    )
+    drain_delay: Annotated[Duration, at_most("5m")] | None = Field(
+        default=None,
+        description=(
+            "How long a pod that is leaving (scale-down, a retired revision) keeps serving before its "
+            "server gets SIGTERM: a preStop sleep, with terminationGracePeriodSeconds this plus 30s, so "
+            "kube-proxy and the gateway stop sending it requests first. Default 10s; 0s turns it off; "
+            "at most 5m."
         ),
     )
     args: list[Annotated[str, Field(max_length=4096)]] = Field(

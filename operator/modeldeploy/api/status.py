@@ -121,6 +121,7 @@ class ConditionType(StrEnum):
     FALLBACK_ACTIVE = "FallbackActive"
     DRIFT_DETECTED = "DriftDetected"
     MODEL_DEGRADED = "ModelDegraded"
+    ROUTE_ACCEPTED = "RouteAccepted"
     INVALID_SPEC = "InvalidSpec"
     NOTIFICATIONS_REFUSED = "NotificationsRefused"
 
@@ -370,7 +371,10 @@ class ModelDeploymentStatus(StatusModel):
     conditions: list[Condition] = Field(
         default_factory=list,
         max_length=16,
-        description="Ready, Progressing, Available, Degraded, FallbackActive, DriftDetected, InvalidSpec.",
+        description=(
+            "Ready, Progressing, Available, Degraded, FallbackActive, DriftDetected, ModelDegraded, "
+            "RouteAccepted, InvalidSpec."
+        ),
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     monitoring: list[MetricResult] = Field(

@@ -22,6 +22,9 @@ from modeldeploy.api.base import DnsSubdomain, SpecModel
 from modeldeploy.api.durations import Duration, at_most
 from modeldeploy.api.rules import cel_rule
 
+DEFAULT_SCALE_DOWN_DELAY = "30s"
+"""How long a revision the route moved away from keeps running (as Argo Rollouts' scaleDownDelaySeconds)."""
+
 
 class Warmup(SpecModel):
     """Synthetic requests sent to the candidate before it gets any real traffic, to fill caches and JITs."""
@@ -138,6 +141,15 @@ class Strategy(SpecModel):
     canary: Canary | None = Field(default=None, description="Weighted steps; exclusive with blueGreen.")
     blue_green: BlueGreen | None = Field(
         default=None, description="Preview, then switch; exclusive with canary."
+    )
+    scale_down_delay: Annotated[Duration, at_most("1h")] = Field(
+        default=DEFAULT_SCALE_DOWN_DELAY,
+        description=(
+            "How long a revision keeps running after the route moves all live traffic away from it "
+            "(the former stable after a promotion or undo, a candidate after a rollback), so requests "
+            "the gateway already sent it finish. blueGreen.scaleDownDelay wins for a blue-green's former "
+            "stable. At most 1h. Default 30s, also without a strategy."
+        ),
     )
 
     @cel_rule(

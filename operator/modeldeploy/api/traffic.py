@@ -20,6 +20,7 @@ from typing import Annotated
 from pydantic import Field
 
 from modeldeploy.api.base import DNS_SUBDOMAIN_PATTERN, DnsLabel, DnsSubdomain, SpecModel
+from modeldeploy.api.durations import Duration, at_most
 from modeldeploy.api.rules import cel_rule
 
 _SUBDOMAIN = DNS_SUBDOMAIN_PATTERN.removeprefix("^").removesuffix("$")
@@ -84,6 +85,15 @@ class GatewayAPIRouting(SpecModel):
         default_factory=list,
         max_length=16,
         description="Host names the HTTPRoute matches, e.g. fraud.acme.io; all the Gateway's when empty.",
+    )
+    acceptance_wait: Annotated[Duration, at_most("10m")] = Field(
+        default="30s",
+        description=(
+            "How long traffic waits for a first status from a gateway on a new HTTPRoute. A route no "
+            "gateway has written status for after this moves traffic unconfirmed (condition RouteAccepted "
+            "Unknown). Once a gateway writes status, traffic moves only while every parent has Accepted "
+            "and ResolvedRefs True for the route's current generation. At most 10m. Default 30s."
+        ),
     )
 
 

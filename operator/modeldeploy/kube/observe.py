@@ -4,8 +4,8 @@ The planner never reads the cluster; it is handed an
 :class:`~modeldeploy.plan.inputs.Observed` built here from the Store: each
 revision's Deployment (replicas, readiness, progress deadline), the fallback
 Deployment, which revision each Service selects, whether the route still
-sends or mirrors traffic to the candidate Service, and each retrain Job's
-state. Reading costs no API call.
+sends or mirrors traffic to the candidate Service, whether its parents
+accepted the HTTPRoute, and each retrain Job's state. Reading costs no API call.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from modeldeploy.kube.store import Store
+from modeldeploy.plan.acceptance import RouteStatus
 from modeldeploy.plan.inputs import Observed, RevisionState, Subject
 from modeldeploy.plan.outputs import ObjectRef
 from modeldeploy.plan.revisions import LABEL_COMPONENT, LABEL_REVISION
@@ -52,6 +53,7 @@ def observe(store: Store, subject: Subject) -> Observed:
         stable_service_revision=stable_revision,
         candidate_service_revision=_selected(candidate_service),
         candidate_routed=route is not None and routes_to(route, candidate_service_name(subject.name)),
+        route=RouteStatus.from_route(route) if route is not None and route["kind"] == "HTTPRoute" else None,
         children=refs,
     )
 

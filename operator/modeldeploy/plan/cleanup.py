@@ -9,7 +9,9 @@
 - the rest are deleted.
 
 Nothing is scaled down or deleted before the stable Service is seen selecting
-the stable revision (rule 3: the stable revision has taken all traffic first).
+the stable revision (rule 3: the stable revision has taken all traffic first),
+nor while the gateway has not accepted the HTTPRoute
+(:mod:`~modeldeploy.plan.acceptance`).
 A route of the other router's kind, a fallback object no longer wanted and a
 retrain Job other than the current one are deleted.
 """
@@ -68,6 +70,8 @@ def clean_up(ctx: Context, decision: Decision, apply: Iterable[dict[str, Any]], 
     scale: list[tuple[str, int]] = []
     stable = decision.stable
     switched = stable is not None and observed.stable_service_revision == stable.revision
+    if decision.route is not None and decision.route.holds:
+        switched = False  # the gateway may still serve an older split: retire nothing behind it
     for name, state in sorted(observed.revisions.items()):
         if name in keeping.live:
             continue

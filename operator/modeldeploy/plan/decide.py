@@ -1,12 +1,16 @@
 """Deciding for a valid, live ModelDeployment: one pass over the concerns, in order of precedence.
 
+0. the gateway's verdict on the HTTPRoute (:mod:`~modeldeploy.plan.acceptance`)
+   may hold traffic where it is;
 1. a manual action (:mod:`~modeldeploy.plan.actions`) may drop, replace or
    hurry the candidate;
 2. the candidate advances (:mod:`~modeldeploy.plan.stages`): superseded by a
    newer spec, started, one stage further, promoted or rolled back;
 3. the fallback trigger (:mod:`~modeldeploy.plan.fallback`) may take all
    traffic off the stable revision, whatever the rollout decided;
-4. monitoring (:mod:`~modeldeploy.plan.monitoring`) watches the stable revision.
+4. a revision the route no longer sends live traffic to drains for the
+   scale-down delay (:mod:`~modeldeploy.plan.drain`);
+5. monitoring (:mod:`~modeldeploy.plan.monitoring`) watches the stable revision.
 
 State lives in ``status`` (rule 6): ``status.stable``, ``status.candidate``,
 ``status.analysis`` and ``status.operatorState``; each step reads it through
@@ -19,9 +23,18 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from modeldeploy.api import ModelDeploymentSpec, ModelDeploymentStatus, OperatorState, Phase
+from modeldeploy.api import (
+    ConditionType,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    OperatorState,
+    Phase,
+    Router,
+)
+from modeldeploy.plan.acceptance import Acceptance, RouteVerdict, route_verdict
 from modeldeploy.plan.actions import carry_out
 from modeldeploy.plan.decision import Context, Decision, Record
+from modeldeploy.plan.drain import drain_leavers
 from modeldeploy.plan.fallback import decide_fallback
 from modeldeploy.plan.inputs import Inputs, Observed, Subject
 from modeldeploy.plan.monitoring import monitor
@@ -63,6 +76,8 @@ def decide(ctx: Context) -> Decision:
         analysis=tuple(inputs.analysis) if inputs.analysis is not None else tuple(status.analysis),
     )
 
+    route = route_verdict(observed.route, spec, now) if spec.router == Router.GATEWAY_API else None
+    record = _route_events(status, route, record)
     acted = carry_out(ctx, status.stable, status.candidate, record)
     step = advance(
         ctx,
@@ -71,8 +86,10 @@ def decide(ctx: Context) -> Decision:
         acted.record,
         promote_step=acted.promote_step,
         promote_full=acted.promote_full,
+        hold=route.message if route is not None and route.holds else None,
     )
     fallback, record = decide_fallback(ctx, step.stable, step.record)
+    record = drain_leavers(ctx, step.stable, step.candidate, record)
     phase, message = step.phase, step.message
     if fallback.why is not None:
         phase, message = Phase.DEGRADED, f"serving the fallback: {fallback.why}"
@@ -111,7 +128,24 @@ def decide(ctx: Context) -> Decision:
         monitoring=watch,
         state=state,
         notices=notices,
+        route=route,
     )
+
+
+def _route_events(status: ModelDeploymentStatus, route: RouteVerdict | None, record: Record) -> Record:
+    """A Warning when the gateway starts refusing the route (or never answers), Normal when it accepts."""
+    if route is None:
+        return record
+    previous = status.condition(ConditionType.ROUTE_ACCEPTED)
+    if previous is not None and previous.reason == route.reason and previous.message == route.message:
+        return record
+    if route.acceptance == Acceptance.REFUSED:
+        return record.event("Warning", "RouteRefused", route.message)
+    if route.acceptance == Acceptance.NO_STATUS and not route.holds:
+        return record.event("Warning", "RouteUnconfirmed", route.message)
+    if route.acceptance == Acceptance.ACCEPTED and previous is not None and previous.status != "True":
+        return record.event("Normal", "RouteAccepted", route.message)
+    return record
 
 
 def _current_rejection(state: OperatorState, generation: int) -> str | None:

@@ -30,6 +30,7 @@ from modeldeploy.api import (
     Phase,
     StableRevision,
 )
+from modeldeploy.plan.acceptance import RouteVerdict
 from modeldeploy.plan.inputs import Inputs, Observed, Subject
 from modeldeploy.plan.monitoring import MonitoringOutcome
 from modeldeploy.plan.outputs import Event, Notice
@@ -147,7 +148,10 @@ class Decision:
       Event (rule 5);
     - ``state`` is the complete new bookkeeping before rendering prunes what
       no revision needs any more;
-    - ``rejection`` is the revision kept out until the spec changes or a retry.
+    - ``rejection`` is the revision kept out until the spec changes or a retry;
+    - while ``route.holds``, ``stable`` and the candidate's traffic are those of
+      the status as read, or less (a rollback, a failover): traffic never moves
+      forward on a route the gateway has not accepted.
     """
 
     stable: StableRevision | None
@@ -162,3 +166,5 @@ class Decision:
     monitoring: MonitoringOutcome
     state: OperatorState
     notices: tuple[Notice, ...] = ()
+    route: RouteVerdict | None = None
+    """The gateway's verdict on the HTTPRoute; while it ``holds``, no revision is retired."""

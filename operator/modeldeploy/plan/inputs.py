@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modeldeploy.api import MetricResult, Verdict, WebhookOutcome
+from modeldeploy.plan.acceptance import RouteStatus
 from modeldeploy.plan.outputs import ObjectRef
 
 
@@ -111,6 +112,8 @@ class Observed:
     candidate_service_revision: str | None = None
     candidate_routed: bool = False
     """The observed route sends (or mirrors) live traffic to the candidate Service."""
+    route: RouteStatus | None = None
+    """The observed HTTPRoute's acceptance by its parents (None for a VirtualService or no route)."""
     children: tuple[ObjectRef, ...] = ()
 
     def has(self, kind: str) -> bool:

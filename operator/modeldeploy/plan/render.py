@@ -13,6 +13,8 @@ candidate Services, the fallback Service, a retrain Job, then the route.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from modeldeploy.api import ModelSpec, RuntimeSpec, Stage, parse_duration
@@ -35,7 +37,7 @@ def render(ctx: Context, decision: Decision) -> Plan:
     sources = decision.state.revisions
 
     apply: list[dict[str, Any]] = [
-        _deployment(ctx, revision, sources[revision], _replicas(ctx, decision, revision))
+        _deployment(ctx, revision, sources[revision], _replicas(ctx, decision, revision, warm))
         for revision in sorted(keeping.live)
     ]
     backend: list[dict[str, Any]] = []
@@ -83,9 +85,12 @@ def _retrain_job(ctx: Context, decision: Decision) -> list[dict[str, Any]]:
     return [retrain_job(ctx.owner, start.job, retrain.job_template, stable, source, start.breach)]
 
 
-def _replicas(ctx: Context, decision: Decision, revision: str) -> int:
+def _replicas(ctx: Context, decision: Decision, revision: str, warm: Mapping[str, datetime]) -> int:
     spec, stable, candidate = ctx.spec, decision.stable, decision.candidate
     serving = {r.revision for r in (stable, candidate) if r is not None}
+    observed = ctx.observed.revisions.get(revision)
+    if revision in warm and revision not in serving and observed is not None:
+        return observed.replicas  # draining: neither scaled up nor down before its deadline
     if (
         revision == decision.fallback.previous_revision
         and spec.fallback is not None

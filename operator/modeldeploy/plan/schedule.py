@@ -10,8 +10,9 @@ spec, for a ``now`` handed in (the planner never reads a clock):
 - **fallback checks**: one trigger check per ``fallback.trigger.interval``
   after ``operatorState.fallback.checkedAt``;
 - **monitoring**: the stable revision's metrics every ``monitoring.interval``;
-- **scale-downs**: blue-green keeps the former stable revision warm until
-  ``operatorState.scaleDownAt``;
+- **scale-downs**: a revision the route moved all live traffic away from keeps
+  running until ``operatorState.scaleDownAt`` (``strategy.scaleDownDelay``, or
+  ``blueGreen.scaleDownDelay`` for a blue-green's former stable);
 - **retraining**: not again before ``retrain.cooldown`` has passed.
 
 The Measurer asks :func:`analysis_due`, :func:`monitoring_due` and
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from modeldeploy.api import (
+    DEFAULT_SCALE_DOWN_DELAY,
     CandidateRevision,
     MetricResult,
     ModelDeploymentSpec,
@@ -86,19 +88,29 @@ def stage_elapsed(candidate: CandidateRevision, now: datetime) -> float:
     return (now - candidate.stage_started_at).total_seconds()
 
 
-def scale_down_deadline(spec: ModelDeploymentSpec, now: datetime) -> datetime | None:
-    """When a revision that just lost all traffic may be scaled down; None: at once."""
+def scale_down_deadline(
+    spec: ModelDeploymentSpec, now: datetime, *, former_stable: bool = True
+) -> datetime | None:
+    """When a revision that just lost all live traffic may be scaled down; None: at once.
+
+    ``strategy.scaleDownDelay`` (30s by default, also without a strategy), or
+    for a blue-green's former stable revision ``blueGreen.scaleDownDelay``.
+    """
     strategy = spec.strategy
-    if strategy is None or strategy.blue_green is None:
-        return None
-    delay = parse_duration(strategy.blue_green.scale_down_delay)
+    if strategy is None:
+        delay = parse_duration(DEFAULT_SCALE_DOWN_DELAY)
+    elif strategy.blue_green is not None and former_stable:
+        delay = parse_duration(strategy.blue_green.scale_down_delay)
+    else:
+        delay = parse_duration(strategy.scale_down_delay)
     if delay <= 0:
         return None
     return (now + timedelta(seconds=delay)).replace(microsecond=0)  # as the wire keeps it
 
 
 def kept_warm(state: OperatorState, stable: str | None, now: datetime) -> dict[str, datetime]:
-    """Former stable revisions still inside their scale-down delay (for an instant undo)."""
+    """Revisions the route moved away from, still inside their scale-down delay (requests finish;
+    a blue-green's former stable stays for an instant undo)."""
     return {name: when for name, when in state.scale_down_at.items() if when > now and name != stable}
 
 

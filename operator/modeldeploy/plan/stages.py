@@ -30,11 +30,12 @@ from modeldeploy.plan.positions import (
     analysed,
     canary_weight,
     candidate_replicas,
+    mirror_percent,
     next_position,
     position_seconds,
     stages_of,
 )
-from modeldeploy.plan.schedule import scale_down_deadline, stage_elapsed
+from modeldeploy.plan.schedule import stage_elapsed
 
 
 def advance(
@@ -45,8 +46,13 @@ def advance(
     *,
     promote_step: bool = False,
     promote_full: bool = False,
+    hold: str | None = None,
 ) -> Transition:
-    """The rollout's next state: the candidate (a new one for a changed spec) one step further."""
+    """The rollout's next state: the candidate (a new one for a changed spec) one step further.
+
+    ``hold`` (why, when the gateway has not accepted the route): no step that
+    would move live traffic forward is taken; rolling back still is.
+    """
     spec = ctx.spec
     candidate, record = _supersede(ctx, stable, candidate, record)
     if candidate is None:
@@ -66,7 +72,32 @@ def advance(
             message = f"paused: {spec.model.version} waits for spec.paused false"
             return Transition(stable, None, Phase.PAUSED, message, record)
         candidate, record = _new_candidate(ctx, stable, record)
-    return _progress(ctx, stable, candidate, record, promote_step, promote_full)
+    moved = _progress(ctx, stable, candidate, record, promote_step, promote_full)
+    if hold is not None and moves_traffic_forward(spec, stable, candidate, moved):
+        position = describe(spec, Position(candidate.stage, candidate.step))
+        return Transition(stable, candidate, Phase.PROGRESSING, f"holding at {position}: {hold}", record)
+    return moved
+
+
+def moves_traffic_forward(
+    spec: ModelDeploymentSpec,
+    stable: StableRevision | None,
+    candidate: CandidateRevision,
+    after: Transition,
+) -> bool:
+    """Whether a transition gives the candidate more live traffic, or a new revision all of it."""
+    if stable is not None and (after.stable is None or after.stable.revision != stable.revision):
+        return True
+    moved = after.candidate
+    if moved is None or moved.revision != candidate.revision:
+        return False
+    return moved.weight > candidate.weight or _mirror(spec, moved) > _mirror(spec, candidate)
+
+
+def _mirror(spec: ModelDeploymentSpec, candidate: CandidateRevision) -> int:
+    if candidate.stage_started_at is None:
+        return 0
+    return mirror_percent(spec, Position(candidate.stage, candidate.step))
 
 
 def roll_back(
@@ -265,7 +296,7 @@ def _progress(
 def _switch(
     ctx: Context, stable: StableRevision | None, candidate: CandidateRevision, record: Record
 ) -> Transition:
-    """Promotion: the candidate takes all traffic; a blue-green stable stays warm for its delay."""
+    """Promotion: the candidate takes all traffic; the former stable drains (see plan/drain.py)."""
     spec, now = ctx.spec, ctx.now
     undo = record.state.undo
     reason = "Undo" if undo else ("InitialRevisionReady" if stable is None else "AnalysisPassed")
@@ -291,9 +322,6 @@ def _switch(
             stage="promotion",
         )
     )
-    when = scale_down_deadline(spec, now)
-    if stable is not None and when is not None:
-        record = record.with_state(scale_down_at={**record.state.scale_down_at, stable.revision: when})
     new = StableRevision(revision=candidate.revision, version=candidate.version, since=now)
     if undo and record.rejected is not None:
         message = f"undone to {candidate.revision}; {spec.model.version} waits for a spec change or retry"

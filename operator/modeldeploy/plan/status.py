@@ -13,6 +13,7 @@ from typing import Any
 
 from modeldeploy.api import (
     Condition,
+    ConditionStatus,
     ConditionType,
     HistoryEntry,
     ModelDeploymentStatus,
@@ -21,6 +22,7 @@ from modeldeploy.api import (
     RejectedRevision,
     TrafficShare,
 )
+from modeldeploy.plan.acceptance import Acceptance
 from modeldeploy.plan.conditions import set_condition
 from modeldeploy.plan.decision import Context, Decision
 from modeldeploy.plan.notices import refused_targets
@@ -133,6 +135,7 @@ def conditions(ctx: Context, decision: Decision) -> list[Condition]:
         generation,
     )
     result = _notifications_condition(ctx, result)
+    result = _route_condition(result, decision, now, generation)
     degraded = phase in (Phase.DEGRADED, Phase.ROLLED_BACK)
     return set_condition(
         result,
@@ -171,3 +174,31 @@ def _notifications_condition(ctx: Context, current: list[Condition]) -> list[Con
         ctx.now,
         ctx.subject.generation,
     )
+
+
+def _route_condition(
+    conditions: list[Condition], decision: Decision, now: datetime, generation: int
+) -> list[Condition]:
+    """RouteAccepted: True, False (refused or not yet accepted) or Unknown (no gateway status)."""
+    route = decision.route
+    if route is None:
+        return [c for c in conditions if c.type != ConditionType.ROUTE_ACCEPTED]
+    result = set_condition(
+        conditions,
+        ConditionType.ROUTE_ACCEPTED,
+        route.acceptance == Acceptance.ACCEPTED,
+        route.reason,
+        route.message[:MESSAGE_LIMIT],
+        now,
+        generation,
+    )
+    if route.acceptance != Acceptance.NO_STATUS:
+        return result
+    previous = next((c for c in conditions if c.type == ConditionType.ROUTE_ACCEPTED), None)
+    since = previous.last_transition_time if previous and previous.status == ConditionStatus.UNKNOWN else now
+    return [
+        c.model_copy(update={"status": ConditionStatus.UNKNOWN, "last_transition_time": since})
+        if c.type == ConditionType.ROUTE_ACCEPTED
+        else c
+        for c in result
+    ]

@@ -99,13 +99,15 @@ def candidate_target(ctx: Context, decision: Decision) -> str | None:
 
     The first revision is nobody's challenger: its Service stays empty. And the
     Service keeps its current revision for as long as the observed route still
-    sends or mirrors traffic to it (at a promotion, a rollback or a superseded
-    candidate): the route changes first, then, once that is seen, the Service
+    sends or mirrors traffic to it, or the gateway has not accepted the route
+    (at a promotion, a rollback or a superseded candidate): the route changes
+    first, then, once that is seen, the Service
     (rule 1: no live traffic to a Service with no Ready pod behind it).
     """
     candidate, stable = decision.candidate, decision.stable
     wanted = candidate.revision if candidate is not None and stable is not None else None
     current = ctx.observed.candidate_service_revision
-    if current is not None and current != wanted and ctx.observed.candidate_routed:
+    held = decision.route is not None and decision.route.holds
+    if current is not None and current != wanted and (ctx.observed.candidate_routed or held):
         return current
     return wanted

@@ -22,6 +22,7 @@ from modeldeploy.api import (
     ModelSpec,
     RuntimeSpec,
     StableRevision,
+    parse_duration,
 )
 from modeldeploy.plan.revisions import (
     ANNOTATION_SOURCE,
@@ -37,6 +38,10 @@ NGINX_IMAGE = "nginxinc/nginx-unprivileged:1.27-alpine"
 NGINX_PORT = 8080
 RESPONSE_MOUNT = "/etc/modeldeploy-fallback"
 CONTAINER = "model"
+DEFAULT_DRAIN_DELAY = "10s"
+"""How long a leaving model pod keeps serving before SIGTERM when ``runtime.drainDelay`` is unset."""
+SHUTDOWN_SECONDS = 30
+"""The server's own graceful shutdown after SIGTERM, on top of the drain, in terminationGracePeriodSeconds."""
 PORT_NAME = "http"
 SERVICE_PORT = 80
 
@@ -136,11 +141,30 @@ def model_container(model: ModelSpec, runtime: RuntimeSpec) -> dict[str, Any]:
         "env": env,
         "readinessProbe": {**probe_action, "periodSeconds": 5, "failureThreshold": 3},
     }
+    drain = drain_seconds(runtime)
+    if drain > 0:
+        # the sleep action (no shell needed in the image): the pod leaves the Service's
+        # endpoints at once, and keeps answering what the data plane still sends it meanwhile
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": drain}}}
     if runtime.args:
         container["args"] = list(runtime.args)
     if runtime.resources is not None:
         container["resources"] = runtime.resources.to_wire()
     return container
+
+
+def drain_seconds(runtime: RuntimeSpec) -> int:
+    """The preStop sleep of a model pod: ``runtime.drainDelay``, 10s by default, whole seconds."""
+    return int(
+        parse_duration(runtime.drain_delay if runtime.drain_delay is not None else DEFAULT_DRAIN_DELAY)
+    )
+
+
+def termination_grace_seconds(runtime: RuntimeSpec, pod_spec: Mapping[str, Any]) -> int:
+    """The drain plus the server's own shutdown; never below what ``podTemplate`` asks for."""
+    asked = pod_spec.get("terminationGracePeriodSeconds")
+    wanted = drain_seconds(runtime) + SHUTDOWN_SECONDS
+    return max(wanted, asked) if isinstance(asked, int) else wanted
 
 
 def revision_deployment(
@@ -174,7 +198,15 @@ def revision_deployment(
             "selector": {"matchLabels": selector_for(revision)},
             "progressDeadlineSeconds": progress_deadline_seconds,
             "revisionHistoryLimit": 1,
-            "template": {**template, "spec": restricted(template.get("spec") or {})},
+            "template": {
+                **template,
+                "spec": {
+                    **restricted(template.get("spec") or {}),
+                    "terminationGracePeriodSeconds": termination_grace_seconds(
+                        runtime, template.get("spec") or {}
+                    ),
+                },
+            },
         },
     }
 
