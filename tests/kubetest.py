@@ -42,7 +42,9 @@ def fraud(version: str, router: str = "gatewayAPI", replicas: int = 2, **spec: A
         },
     }
     if router == "gatewayAPI":
-        result["spec"]["traffic"]["gatewayAPI"] = {"parentRefs": [{"name": "public"}]}
+        # No gateway controller runs beside the kwok nodes, so none writes the route's status:
+        # traffic moves without waiting for one (tests that play the gateway write it themselves).
+        result["spec"]["traffic"]["gatewayAPI"] = {"parentRefs": [{"name": "public"}], "acceptanceWait": "0s"}
     return result
 
 
