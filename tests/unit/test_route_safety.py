@@ -268,6 +268,7 @@ def test_model_pods_sleep_in_pre_stop_and_get_the_grace_period_to_match() -> Non
     longer = pod_spec(drainDelay="1m")
     assert longer["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"] == 60
     assert longer["terminationGracePeriodSeconds"] == 90
+    assert pod_spec(drainDelay="1500ms")["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"] == 2
     off = pod_spec(drainDelay="0s")
     assert "lifecycle" not in off["containers"][0] and off["terminationGracePeriodSeconds"] == 30
     asked = pod_spec(podTemplate={"spec": {"terminationGracePeriodSeconds": 120}})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -154,10 +155,9 @@ def model_container(model: ModelSpec, runtime: RuntimeSpec) -> dict[str, Any]:
 
 
 def drain_seconds(runtime: RuntimeSpec) -> int:
-    """The preStop sleep of a model pod: ``runtime.drainDelay``, 10s by default, whole seconds."""
-    return int(
-        parse_duration(runtime.drain_delay if runtime.drain_delay is not None else DEFAULT_DRAIN_DELAY)
-    )
+    """The preStop sleep of a model pod: ``runtime.drainDelay``, 10s by default, in whole seconds (up)."""
+    delay = runtime.drain_delay if runtime.drain_delay is not None else DEFAULT_DRAIN_DELAY
+    return math.ceil(parse_duration(delay))
 
 
 def termination_grace_seconds(runtime: RuntimeSpec, pod_spec: Mapping[str, Any]) -> int:
