@@ -133,7 +133,13 @@ def model_deployment(version: str, timings: Timings, accuracy: float | None = No
             "replicas": 2,
             "traffic": {
                 "router": "gatewayAPI",
-                "gatewayAPI": {"parentRefs": [{"name": "public"}], "hostnames": ["digits.demo.local"]},
+                # The demo's local proxy reads the route but writes no status on it, as no
+                # gateway controller does: traffic moves without waiting for one.
+                "gatewayAPI": {
+                    "parentRefs": [{"name": "public"}],
+                    "hostnames": ["digits.demo.local"],
+                    "acceptanceWait": "0s",
+                },
             },
             "strategy": strategy(timings),
             "analysis": analysis(timings),
