@@ -299,13 +299,16 @@ class RouteAcceptanceMachine(RuleBasedStateMachine):
     After every reconcile that began on a route the gateway refused or had
     not accepted for its generation: the stable revision is the same, no
     candidate got more live traffic (weight or mirror), and no revision was
-    scaled down or deleted.
+    scaled down or deleted. After every reconcile: a revision is scaled down
+    or deleted only ``scaleDownDelay`` (30s) or more after the last status
+    that gave it live traffic.
     """
 
     def __init__(self) -> None:
         super().__init__()
         strategy = {**CANARY, "shadow": {"percent": 50, "duration": "20s"}}
         self.world = stable_world(strategy=strategy, analysis=ANALYSIS)
+        self.last_traffic: dict[str, datetime] = {}
 
     @rule(gateway=st.sampled_from(["accept", "refuse", "lag", None]))
     def gateway_answers(self, gateway: str | None) -> None:
@@ -328,6 +331,15 @@ class RouteAcceptanceMachine(RuleBasedStateMachine):
         held = held and any(p.acceptance in (Acceptance.REFUSED, Acceptance.PENDING) for p in route.parents)
         decided = world.reconcile(seconds, verdict)
         world.ready_all()  # readiness is not the point here: every revision gets Ready a round later
+        retired = [name for name, _ in decided.scale] + [
+            r.name for r in decided.delete if r.kind == "Deployment"
+        ]
+        for name in retired:
+            if name in self.last_traffic:
+                drained = (world.now - self.last_traffic[name]).total_seconds()
+                assert drained >= 30, f"{name} retired {drained:.0f}s after its last live traffic"
+        for share in world.status.get("traffic", []):
+            self.last_traffic[share["revision"]] = world.now
         if not held:
             return
         assert (world.status.get("stable") or {}).get("revision") == stable_before, "promoted while held"
