@@ -12,8 +12,12 @@ from planner_world import NAME, World, spec
 
 from hypothesis_profiles import examples
 from modeldeploy.api import ModelSpec, RuntimeSpec, Verdict, VerdictKind, parse_spec
+from modeldeploy.kube.observe import observe
+from modeldeploy.kube.store import Store
 from modeldeploy.plan.acceptance import Acceptance, RouteStatus, route_verdict
-from modeldeploy.plan.inputs import Inputs
+from modeldeploy.plan.inputs import Inputs, Subject
+from modeldeploy.plan.revisions import revision_name, revision_source
+from modeldeploy.plan.routes import Backend, Split, render_route
 from modeldeploy.plan.workloads import Owner, revision_deployment
 
 PASS = Inputs(verdict=Verdict(VerdictKind.PASS, "AnalysisPassed", "all metrics pass"))
@@ -280,8 +284,6 @@ def test_model_pods_sleep_in_pre_stop_and_get_the_grace_period_to_match() -> Non
 
 
 def test_an_unset_drain_delay_leaves_the_revision_name_as_it_was() -> None:
-    from modeldeploy.plan.revisions import revision_name, revision_source
-
     model = ModelSpec(name="fraud", version="1")
     unset = RuntimeSpec(image="server:1")
     assert "drainDelay" not in revision_source(model, unset)["runtime"]
@@ -358,3 +360,35 @@ TestRouteAcceptanceMachine.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+def test_observing_reads_the_httproute_status_from_the_watch_cache_and_ignores_a_virtualservice() -> None:
+
+    owner = Owner(NAME, "risk", "uid")
+    split = Split((Backend("stable", NAME, 100),))
+    subject = Subject(name=NAME, namespace="risk", uid="uid", generation=1, spec={}, status={})
+    refused = {"Accepted": ("True", 2), "ResolvedRefs": ("False", 2)}
+    httproute = render_route(owner, parse_spec(spec()), split)
+    assert httproute is not None
+    store = Store()
+    store.put(
+        {
+            **httproute,
+            "metadata": {**httproute["metadata"], "generation": 2, "resourceVersion": "5"},
+            "status": {"parents": [{**parent(**refused), "parentRef": {"name": "public"}}]},
+        }
+    )
+    observed = observe(store, subject)
+    assert observed.route is not None and observed.route.generation == 2
+    (only,) = observed.route.parents
+    assert (only.parent, only.acceptance, only.condition) == (
+        "risk/public",
+        Acceptance.REFUSED,
+        "ResolvedRefs",
+    )
+
+    virtualservice = render_route(owner, parse_spec(spec(router="istio")), split)
+    assert virtualservice is not None
+    istio = Store()
+    istio.put({**virtualservice, "metadata": {**virtualservice["metadata"], "resourceVersion": "6"}})
+    assert observe(istio, subject).route is None
