@@ -144,6 +144,7 @@ def test_a_route_no_gateway_answers_for_waits_the_acceptance_wait_then_moves_unc
     new_version(world)
     world.reconcile(1, PASS)
     assert world.weights() == {"stable": 100}  # within 30s of the route's creation
+    assert world.log[-1].requeue_after is not None and world.log[-1].requeue_after <= 28  # woken when it ends
     route = condition(world)
     assert route is not None and route["status"] == "Unknown" and route["reason"] == "NoGatewayStatus"
     assert "traffic waits up to 30s after its creation" in route["message"]

@@ -113,6 +113,8 @@ class RouteVerdict:
     route: str = ""
     reason: str = "RouteAccepted"
     message: str = ""
+    wait_ends: datetime | None = None
+    """When a route no gateway answered for stops holding traffic (NoStatus inside the wait)."""
 
 
 def route_verdict(route: RouteStatus | None, spec: ModelDeploymentSpec, now: datetime) -> RouteVerdict | None:
@@ -141,14 +143,17 @@ def route_verdict(route: RouteStatus | None, spec: ModelDeploymentSpec, now: dat
     if pending is not None or not route.parents:
         settings = spec.traffic.gateway_api if spec.traffic else None
         wait = parse_duration(settings.acceptance_wait if settings is not None else "30s")
-        waiting = route.created is not None and now < route.created + timedelta(seconds=wait)
+        ends = route.created + timedelta(seconds=wait) if route.created is not None else None
+        waiting = ends is not None and now < ends
         message = f"no gateway has written status on {name}" + (
             f"; traffic waits up to {int(wait)}s after its creation for a first status"
             if waiting
             else "; traffic moves without the gateway's confirmation. Check that a Gateway API "
             "controller serves its parentRefs and may write HTTPRoute status"
         )
-        return RouteVerdict(Acceptance.NO_STATUS, waiting, route.name, "NoGatewayStatus", message)
+        return RouteVerdict(
+            Acceptance.NO_STATUS, waiting, route.name, "NoGatewayStatus", message, ends if waiting else None
+        )
     return RouteVerdict(
         Acceptance.ACCEPTED, False, route.name, "RouteAccepted", f"{name} is accepted by every parent"
     )

@@ -71,6 +71,7 @@ def render(ctx: Context, decision: Decision) -> Plan:
             ctx.status.stable is not None,
             decision.monitoring.results,
             ctx.now,
+            decision.route.wait_ends if decision.route is not None else None,
         ),
     )
 

@@ -133,14 +133,16 @@ def next_wakeup(
     watching_stable: bool,
     monitoring: Sequence[MetricResult],
     now: datetime,
+    route_wait_ends: datetime | None = None,
 ) -> float | None:
     """Seconds until something time-based falls due: a stage clock ends, a measurement, a
     fallback check, a scale-down; None when nothing is waiting on time.
 
     ``watching_stable``: a stable revision was serving at the start of this
-    round, so its fallback checks and monitoring run.
+    round, so its fallback checks and monitoring run. ``route_wait_ends``:
+    traffic waits for a first status from a gateway until then.
     """
-    times: list[datetime] = []
+    times: list[datetime] = [route_wait_ends] if route_wait_ends is not None else []
     if candidate is not None and candidate.stage_started_at is not None:
         position = Position(candidate.stage, candidate.step)
         duration = position_seconds(spec, position)
