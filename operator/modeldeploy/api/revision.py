@@ -148,9 +148,9 @@ class RuntimeSpec(SpecModel):
         default=None,
         description=(
             "How long a pod that is leaving (scale-down, a retired revision) keeps serving before its "
-            "server gets SIGTERM: a preStop sleep, with terminationGracePeriodSeconds this plus 30s, so "
-            "kube-proxy and the gateway stop sending it requests first. Default 10s; 0s turns it off; "
-            "at most 5m."
+            "server gets SIGTERM: a preStop sleep, with terminationGracePeriodSeconds this plus 30s "
+            "(or podTemplate's, at least this), so kube-proxy and the gateway stop sending it requests "
+            "first. Default 10s; 0s turns it off; at most 5m."
         ),
     )
     args: list[Annotated[str, Field(max_length=4096)]] = Field(

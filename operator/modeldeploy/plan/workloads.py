@@ -161,10 +161,11 @@ def drain_seconds(runtime: RuntimeSpec) -> int:
 
 
 def termination_grace_seconds(runtime: RuntimeSpec, pod_spec: Mapping[str, Any]) -> int:
-    """The drain plus the server's own shutdown; never below what ``podTemplate`` asks for."""
+    """The drain plus 30s for the server's own shutdown, or what ``podTemplate`` asks for, but never
+    less than the drain: the preStop sleep has to fit in it."""
     asked = pod_spec.get("terminationGracePeriodSeconds")
-    wanted = drain_seconds(runtime) + SHUTDOWN_SECONDS
-    return max(wanted, asked) if isinstance(asked, int) else wanted
+    drain = drain_seconds(runtime)
+    return max(asked, drain) if isinstance(asked, int) else drain + SHUTDOWN_SECONDS
 
 
 def revision_deployment(
