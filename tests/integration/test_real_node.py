@@ -244,6 +244,17 @@ def test_a_model_deployment_serves_v2_inference_from_mlserver_on_the_real_node(
             if line.startswith('model_infer_request_success_total{model="digits",')
         ]
         assert counted == [2.0], metrics.decode()[-2000:]
+
+        # A pod that leaves keeps answering through its preStop sleep (runtime.drainDelay, 10s by
+        # default), with the grace period to match: the kubelet runs the sleep action.
+        assert pod["spec"]["containers"][0]["lifecycle"] == {"preStop": {"sleep": {"seconds": 10}}}
+        assert pod["spec"]["terminationGracePeriodSeconds"] == 10  # the template's 5, raised to the sleep
+        name = pod["metadata"]["name"]
+        real_cluster.kubectl("-n", real_namespace, "delete", "pod", name, "--wait=false")
+        leaving = get(real_cluster, "-n", real_namespace, "pod", name)
+        assert leaving["metadata"].get("deletionTimestamp"), leaving["metadata"]
+        status_code, body = post_json(f"http://{pod['status']['podIP']}:8080/v2/models/digits/infer", request)
+        assert status_code == 200, body
     finally:
         release.uninstall()
 
