@@ -120,6 +120,7 @@ def arrived(
     return lambda: all(c[event] >= count for c in events_of(*receivers).values())
 
 
+@pytest.mark.timeout(600)  # drives one model through all twelve events, with a restart
 def test_every_event_reaches_mail_webhook_and_sink_exactly_once_across_a_restart(
     cluster: Any,
     namespace: str,
