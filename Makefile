@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STATE_DIR ?= $(HOME)/.cache/modeldeploy/clusters/default
 PYTEST_ARGS ?=
 
-.PHONY: help install binaries node-deps images lint unit fuzz mutation integration test cluster-up cluster-down demo crds bench
+.PHONY: help install binaries peers node-deps images lint unit fuzz mutation integration test cluster-up cluster-down demo crds bench
 
 help: ## List the targets with what each does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,6 +23,9 @@ install: $(BIN)/.installed ## Create the virtualenv: modeldeploy with its dev to
 
 binaries: install ## Find or build etcd, Kubernetes (with kubelet, kube-proxy), kwok, helm, argocd-lua and Prometheus into the version-stamped cache
 	$(BIN)/modeldeploy-dev binaries
+
+peers: install ## Find or build the benchmark peers, Argo Rollouts and Flagger (only `make bench BENCH_ARGS=--peers` uses them)
+	$(BIN)/modeldeploy-dev peers
 
 images: install ## Build (or find cached) the real node's images with podman: pause, Debian base, operator, model server
 	$(BIN)/modeldeploy-dev images

@@ -140,8 +140,33 @@ COMPONENTS: tuple[Component, ...] = (
     ),
 )
 
+# The controllers an SRE would install instead, benchmarked side by side (`make bench
+# BENCH_ARGS=--peers`, `make peers`). Built on demand only: not part of `make binaries`
+# nor of `.ci/run`, and never a dependency of modeldeploy.
+ARGO_ROLLOUTS_VERSION = "v1.10.1"  # v1.10.2 declares a Go newer than the local toolchain
+FLAGGER_VERSION = "v1.36.1"
+
+PEERS: tuple[Component, ...] = (
+    Component(
+        name="argo-rollouts",
+        version=ARGO_ROLLOUTS_VERSION,
+        wrapper="argo-rollouts",
+        packages=("github.com/argoproj/argo-rollouts/cmd/rollouts-controller",),
+        ldflags=(f"-X github.com/argoproj/argo-rollouts/utils/version.version={ARGO_ROLLOUTS_VERSION}",),
+        version_args=("version",),
+    ),
+    Component(
+        name="flagger",
+        version=FLAGGER_VERSION,
+        wrapper="flagger",
+        packages=("github.com/fluxcd/flagger/cmd/flagger",),
+        ldflags=(f"-X github.com/fluxcd/flagger/pkg/version.REVISION={FLAGGER_VERSION}",),
+        version_args=("-version",),
+    ),
+)
+
 BINARY_VERSIONS: dict[str, str] = {
-    binary: component.version for component in COMPONENTS for binary in component.binaries
+    binary: component.version for component in (*COMPONENTS, *PEERS) for binary in component.binaries
 }
 
 
@@ -174,7 +199,7 @@ def _candidates(binary: str) -> Iterable[Path]:
 
 def find_existing(binary: str) -> Path | None:
     """An already present binary of the pinned version, or None."""
-    component = next(c for c in COMPONENTS if binary in c.binaries)
+    component = next(c for c in (*COMPONENTS, *PEERS) if binary in c.binaries)
     cached = component.directory / binary
     if cached.is_file():
         return cached
@@ -294,13 +319,25 @@ def ensure_binaries(build: bool = True, log: Callable[[str], None] = print) -> B
     return Binaries(paths)
 
 
-def go_module_dir(module: str, version: str) -> Path:
+def ensure_peers(log: Callable[[str], None] = print, only: Iterable[str] | None = None) -> dict[str, Path]:
+    """The peer controllers' binaries (rollouts-controller, flagger), built into the cache on first use;
+    only: the names of the peers wanted (argo-rollouts, flagger), all when None."""
+    wanted = set(only) if only is not None else {component.name for component in PEERS}
+    paths: dict[str, Path] = {}
+    for component in (c for c in PEERS if c.name in wanted):
+        if any(not (component.directory / binary).is_file() for binary in component.binaries):
+            build_component(component, log)
+        paths.update({binary: component.directory / binary for binary in component.binaries})
+    return paths
+
+
+def go_module_dir(module: str, version: str, wrapper: str = "crds") -> Path:
     """The directory of a downloaded Go module (fetched through the module proxy on first use)."""
     import json
 
     out = subprocess.run(
         ["go", "mod", "download", "-json", f"{module}@{version}"],
-        cwd=GO_WRAPPERS / "crds",
+        cwd=GO_WRAPPERS / wrapper,
         env=_go_env(),
         check=True,
         capture_output=True,
@@ -316,3 +353,18 @@ def third_party_crd_files() -> list[Path]:
         go_module_dir("istio.io/api", ISTIO_API_VERSION) / "kubernetes" / "customresourcedefinitions.gen.yaml"
     )
     return [*sorted(gateway.glob("gateway.networking.k8s.io_*.yaml")), istio]
+
+
+def peer_crd_files(peer: str) -> list[Path]:
+    """A peer's CRDs, from the very module its binary is built from."""
+    if peer == "argo-rollouts":
+        rollouts = go_module_dir("github.com/argoproj/argo-rollouts", ARGO_ROLLOUTS_VERSION, peer)
+        return sorted((rollouts / "manifests" / "crds").glob("*-crd.yaml"))
+    if peer == "flagger":
+        return [
+            go_module_dir("github.com/fluxcd/flagger", FLAGGER_VERSION, peer)
+            / "artifacts"
+            / "flagger"
+            / "crd.yaml"
+        ]
+    raise ValueError(f"unknown peer {peer!r}: argo-rollouts or flagger")

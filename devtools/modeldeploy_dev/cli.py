@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from modeldeploy_dev.binaries import cache_root, ensure_binaries
+from modeldeploy_dev.binaries import cache_root, ensure_binaries, ensure_peers
 
 
 def default_state_dir() -> Path:
@@ -29,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     binaries = sub.add_parser("binaries", help="find or build every binary the local control plane needs")
     binaries.set_defaults(handler=_binaries)
+
+    peers = sub.add_parser(
+        "peers", help="find or build the benchmark peers (Argo Rollouts, Flagger); not part of binaries"
+    )
+    peers.set_defaults(handler=_peers)
 
     images = sub.add_parser(
         "images", help="build (or find cached) the real node's images: pause, Debian, operator, model server"
@@ -71,6 +76,14 @@ def _binaries(args: argparse.Namespace) -> int:
     for name, path in sorted(found.paths.items()):
         print(f"{name:24} {path}")
     _log(f"binaries ready in {time.monotonic() - started:.0f}s (cache: {cache_root()})")
+    return 0
+
+
+def _peers(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    for binary, path in ensure_peers(log=_log).items():
+        print(f"{binary}: {path}")
+    _log(f"peers ready in {time.monotonic() - started:.0f}s (cache: {cache_root()})")
     return 0
 
 

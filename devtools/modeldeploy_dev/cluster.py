@@ -85,6 +85,10 @@ class LocalCluster:
         """Credentials of user modeldeploy-operator (system:masters), for an operator run by hand."""
         return self.directory / "operator.kubeconfig"
 
+    def peer_kubeconfig(self, peer: str) -> Path:
+        """Credentials of a benchmark peer (argo-rollouts or flagger; system:masters, a user of its own)."""
+        return self.directory / f"{peer}.kubeconfig"
+
     @property
     def prometheus_url(self) -> str:
         return str(self.info["prometheusURL"])
@@ -248,6 +252,8 @@ class LocalCluster:
             ("scheduler", self.directory / "scheduler.kubeconfig"),
             ("kwok", self.directory / "kwok.kubeconfig"),
             ("operator", self.operator_kubeconfig),
+            ("argo-rollouts", self.peer_kubeconfig("argo-rollouts")),
+            ("flagger", self.peer_kubeconfig("flagger")),
         ):
             path.write_text(yaml.safe_dump(_kubeconfig(self.apiserver_url, pki, who)))
             path.chmod(0o600)

@@ -32,6 +32,9 @@ CLIENTS = (
     # The operator under test gets an identity of its own, so that the audit log
     # tells its requests apart from the tests' kubectl calls.
     ("operator", "modeldeploy-operator", "system:masters"),
+    # The benchmark's peer controllers, each under its own name in the audit log too.
+    ("argo-rollouts", "argo-rollouts-controller", "system:masters"),
+    ("flagger", "flagger", "system:masters"),
 )
 
 

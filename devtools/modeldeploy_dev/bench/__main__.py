@@ -1,6 +1,11 @@
 """`make bench`: how fast, how cheap. Writes bench/results/<date>-<machine>.{json,md} and prints the table.
 
 python -m modeldeploy_dev.bench [--n 100 300 1000] [--idle 300] [--skip-canaries]
+python -m modeldeploy_dev.bench --peers [--n 100 300 1000] [--controllers modeldeploy argo-rollouts flagger]
+
+--peers runs the same work for modeldeploy, Argo Rollouts and Flagger side by side (N=20 unless
+--n is given; the peers are built into the cache on first use) and writes
+bench/results/<date>-<machine>-peers.{json,md}.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from modeldeploy_dev.bench import canaries, convergence
+from modeldeploy_dev.bench import canaries, convergence, peers
 from modeldeploy_dev.binaries import REPO_ROOT
 from modeldeploy_dev.cluster import LocalCluster
 
@@ -77,7 +82,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--n", type=int, nargs="+", default=[100, 300])
+    parser.add_argument("--n", type=int, nargs="+", default=None)
+    parser.add_argument("--peers", action="store_true", help="modeldeploy vs Argo Rollouts vs Flagger")
+    parser.add_argument(
+        "--controllers", nargs="+", choices=sorted(peers.CONTROLLERS), default=list(peers.CONTROLLERS)
+    )
     parser.add_argument(
         "--idle", type=float, default=300.0, help="idle seconds measured after convergence at the largest N"
     )
@@ -88,6 +97,9 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args()
+    if args.peers:
+        return run_peers(args)
+    args.n = args.n or [100, 300]
 
     state = Path(tempfile.mkdtemp(prefix="modeldeploy-bench-"))
     cluster = LocalCluster(state / "cluster", nodes=5, audit=True)
@@ -142,6 +154,48 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     rendered = table(results)
+    stem.with_suffix(".md").write_text(rendered + "\n")
+    print(rendered)
+    say(f"written {stem}.json and {stem}.md")
+    return 0
+
+
+def run_peers(args: argparse.Namespace) -> int:
+    sizes: list[int] = args.n or [20]
+    idle = 30.0 if args.idle == 300.0 else args.idle
+    from modeldeploy_dev.binaries import ensure_peers
+
+    say("finding or building the peers (Argo Rollouts, Flagger)")
+    ensure_peers(log=say, only=args.controllers)
+    state = Path(tempfile.mkdtemp(prefix="modeldeploy-bench-peers-"))
+    cluster = LocalCluster(state / "cluster", nodes=5, audit=True)
+    say("starting the local control plane")
+    cluster.start(log=say)
+    cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds" / "modeldeployment.yaml"))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/modeldeployments.modeldeploy.io")
+    peers.install_peer_crds(cluster, args.controllers)
+    date, name = time.strftime("%Y-%m-%d"), machine()
+    stem = args.out / f"{date}-{name}-peers"
+    rows: list[dict[str, Any]] = []
+    try:
+        for n in sizes:
+            say(f"N={n}: baseline (load average {peers.load_average()})")
+            base = peers.baseline(cluster, n, f"baseline-{n}")
+            cluster.kubectl("delete", "namespace", f"baseline-{n}", "--wait=false", check=False)
+            say(f"N={n}: baseline {base:.1f}s")
+            for controller in args.controllers:
+                say(f"N={n}: {controller} (load average {peers.load_average()})")
+                rows.append(peers.to_json(peers.run(cluster, controller, n, base, idle, state, say)))
+                args.out.mkdir(parents=True, exist_ok=True)
+                stem.with_suffix(".json").write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+    finally:
+        cluster.stop()
+    header = (
+        f"Machine: {name} ({platform.processor() or platform.machine()}), Python "
+        f"{platform.python_version()}, {date}; idle window {idle:.0f} s; load average (1/5/15 min) "
+        "at the end of each row: the machine may be shared."
+    )
+    rendered = header + "\n\n" + peers.table(rows)
     stem.with_suffix(".md").write_text(rendered + "\n")
     print(rendered)
     say(f"written {stem}.json and {stem}.md")

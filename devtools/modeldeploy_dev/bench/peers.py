@@ -1,0 +1,762 @@
+"""The same work for modeldeploy and for the tools an SRE would install instead: Argo Rollouts, Flagger.
+
+Per controller and per N, on the same local control plane and kwok nodes:
+
+1. convergence: N applications (2 replicas each) applied at once, until every one is healthy,
+   against a baseline client applying the same Deployments and Services itself;
+2. idle: the controller's API requests while nothing changes;
+3. a full rollout: a new version for all N at once, until every one is promoted; canary steps
+   10/30/60 % with 10 s pauses (Flagger: 6 analysis iterations of 5 s, its kubernetes provider
+   has no weights), so the overhead is what the rollout took beyond the 30 s of pauses;
+4. Prometheus load: a third version held at its last step, queries counted for 30 s by a
+   counting proxy in front of Prometheus (every controller reads Prometheus through it);
+5. rollback: the held version's error rate breaches; from the breach visible in Prometheus to
+   the controller's status saying all traffic is back on stable.
+
+Every controller routes by plain Services (the routing all three support), analyses one metric
+every 5 s with a one-failure limit, runs scoped to its namespace as a host process with a user of
+its own (so the audit log tells its requests apart), with its own defaults for worker counts.
+Client rate limits: Argo Rollouts and Flagger run at ``--qps``/``--burst`` QPS/BURST; modeldeploy
+has no client-side limiter (its requests are bounded by its workers), so these values are chosen
+high enough that no peer's limiter binds before the API server does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from modeldeploy.kube.client import Kind, KubeClient
+from modeldeploy.kube.kinds import BY_KIND, DEPLOYMENT, MODEL_DEPLOYMENT
+from modeldeploy_dev.bench.convergence import (
+    THREADS,
+    Footprint,
+    audit_counts,
+    final_objects,
+    footprint,
+    utc_stamp,
+    wait,
+)
+from modeldeploy_dev.binaries import ensure_peers, peer_crd_files
+from modeldeploy_dev.cluster import LocalCluster, free_port
+from modeldeploy_dev.metrics import Exporter, query
+from modeldeploy_dev.operator import OperatorProcess
+
+REPLICAS = 2
+WEIGHTS = (10, 30, 60)
+PAUSE = 10
+INTERVAL = 5
+NOMINAL = PAUSE * len(WEIGHTS)  # seconds of pauses in a full rollout
+FLAGGER_ITERATIONS = NOMINAL // INTERVAL  # the same 30 s of analysis, in Flagger's blue/green terms
+HOLD_ITERATIONS = 10_000
+QPS = 200
+BURST = 400
+LOAD_WINDOW = 30.0
+METRIC = "bench_error_rate"
+IMAGE = "ghcr.io/acme/server:1"
+
+ROLLOUT = Kind("argoproj.io/v1alpha1", "Rollout", "rollouts")
+ANALYSIS_TEMPLATE = Kind("argoproj.io/v1alpha1", "AnalysisTemplate", "analysistemplates")
+CANARY = Kind("flagger.app/v1beta1", "Canary", "canaries")
+METRIC_TEMPLATE = Kind("flagger.app/v1beta1", "MetricTemplate", "metrictemplates")
+KINDS = {k.kind: k for k in (ROLLOUT, ANALYSIS_TEMPLATE, CANARY, METRIC_TEMPLATE)} | BY_KIND
+
+
+def error_query(namespace: str, app: str) -> str:
+    return f'max({METRIC}{{namespace="{namespace}",app="{app}"}})'
+
+
+class CountingProxy:
+    """An HTTP proxy in front of Prometheus on 127.0.0.1 that counts the queries it forwards."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.queries = 0
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if self.path.startswith("/api/v1/query"):
+                    with proxy._lock:
+                        proxy.queries += 1
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "accept")}
+                try:
+                    answer = requests.request(
+                        method, proxy.upstream + self.path, data=body, headers=headers, timeout=30
+                    )
+                    status, content, kind = (
+                        answer.status_code,
+                        answer.content,
+                        answer.headers.get("Content-Type", "application/json"),
+                    )
+                except requests.RequestException as error:
+                    status, content, kind = 502, str(error).encode(), "text/plain"
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def do_GET(self) -> None:
+                self._forward("GET")
+
+            def do_POST(self) -> None:
+                self._forward("POST")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+# --- the controllers -------------------------------------------------------------------------
+
+
+class Controller:
+    """One controller under test: its manifests, how to read its progress, its process."""
+
+    name: str
+    user: str
+    kind: Kind
+
+    def __init__(self, cluster: LocalCluster, namespace: str, prometheus: str, log_dir: Path) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        self.prometheus = prometheus
+        self.log_dir = log_dir
+
+    def shared(self) -> list[dict[str, Any]]:
+        """Objects applied once per namespace (templates)."""
+        return []
+
+    def app(self, name: str, version: str, hold: bool) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def pid(self) -> int:
+        raise NotImplementedError
+
+    # Progress, read from one LIST of the controller's own resource.
+    def healthy(self, obj: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def promoted(self, obj: dict[str, Any], version: str) -> bool:
+        raise NotImplementedError
+
+    def held(self, obj: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def rolled_back(self, obj: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+
+def _container(version: str) -> dict[str, Any]:
+    return {
+        "name": "server",
+        "image": IMAGE,
+        "env": [{"name": "MODEL_VERSION", "value": version}],
+        "ports": [{"name": "http", "containerPort": 8080}],
+    }
+
+
+def _service(name: str, namespace: str, app: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"selector": {"app": app}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+    }
+
+
+class ModelDeploy(Controller):
+    name = "modeldeploy"
+    user = "modeldeploy-operator"
+    kind = MODEL_DEPLOYMENT
+
+    def app(self, name: str, version: str, hold: bool) -> list[dict[str, Any]]:
+        steps: list[dict[str, Any]] = [{"weight": w, "pause": f"{PAUSE}s"} for w in WEIGHTS]
+        if hold:
+            steps[-1] = {"weight": WEIGHTS[-1]}  # no pause: held at the last step
+        return [
+            {
+                "apiVersion": "modeldeploy.io/v1alpha1",
+                "kind": "ModelDeployment",
+                "metadata": {"name": name, "namespace": self.namespace},
+                "spec": {
+                    "model": {"name": "bench-model", "version": version},
+                    "runtime": {"image": IMAGE},
+                    "replicas": REPLICAS,
+                    "traffic": {"router": "service"},
+                    "strategy": {"canary": {"steps": steps}},
+                    "analysis": {
+                        "interval": f"{INTERVAL}s",
+                        "metrics": [
+                            {"name": "error-rate", "query": error_query(self.namespace, name), "max": 0.05}
+                        ],
+                    },
+                },
+            }
+        ]
+
+    def start(self) -> None:
+        self.process = OperatorProcess(
+            self.cluster.operator_kubeconfig,
+            self.log_dir / f"modeldeploy-{self.namespace}.log",
+            "--namespace",
+            self.namespace,
+            "--prometheus-url",
+            self.prometheus,
+            "--resync",
+            "300",
+        )
+        self.process.start()
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def pid(self) -> int:
+        assert self.process.process is not None
+        return self.process.process.pid
+
+    def healthy(self, obj: dict[str, Any]) -> bool:
+        return _status(obj).get("phase") == "Stable"
+
+    def promoted(self, obj: dict[str, Any], version: str) -> bool:
+        status = _status(obj)
+        return status.get("phase") == "Stable" and (status.get("stable") or {}).get("version") == version
+
+    def held(self, obj: dict[str, Any]) -> bool:
+        return (_status(obj).get("candidate") or {}).get("weight") == WEIGHTS[-1]
+
+    def rolled_back(self, obj: dict[str, Any]) -> bool:
+        status = _status(obj)
+        return status.get("phase") == "RolledBack" or (
+            status.get("candidate") is None and status.get("phase") == "Stable"
+        )
+
+
+class _HostProcess(Controller):
+    """A Go controller run as a host process (its log in the bench's state directory)."""
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        command, env = self.command()
+        log = self.log_dir / f"{self.name}-{self.namespace}.log"
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, **env},
+            )
+        time.sleep(2)
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {log}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def pid(self) -> int:
+        return self.process.pid
+
+
+class ArgoRollouts(_HostProcess):
+    """A Rollout with the canary strategy and plain canary/stable Services (no traffic router:
+    weights by replica ratio), background analysis from an AnalysisTemplate with the Prometheus
+    provider, as in Argo Rollouts' docs (features/canary, features/analysis)."""
+
+    name = "argo-rollouts"
+    user = "argo-rollouts-controller"
+    kind = ROLLOUT
+
+    def shared(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "AnalysisTemplate",
+                "metadata": {"name": "error-rate", "namespace": self.namespace},
+                "spec": {
+                    "args": [{"name": "app"}],
+                    "metrics": [
+                        {
+                            "name": "error-rate",
+                            "interval": f"{INTERVAL}s",
+                            "failureLimit": 0,  # the first failing measurement aborts (modeldeploy: 1)
+                            "successCondition": "result[0] <= 0.05",
+                            "provider": {
+                                "prometheus": {
+                                    "address": self.prometheus,
+                                    "query": error_query(self.namespace, "{{args.app}}"),
+                                }
+                            },
+                        }
+                    ],
+                },
+            }
+        ]
+
+    def app(self, name: str, version: str, hold: bool) -> list[dict[str, Any]]:
+        steps: list[dict[str, Any]] = []
+        for weight in WEIGHTS:
+            steps += [{"setWeight": weight}, {"pause": {"duration": f"{PAUSE}s"}}]
+        if hold:
+            steps[-1] = {"pause": {}}  # an indefinite pause: held at the last step
+        return [
+            _service(f"{name}-stable", self.namespace, name),
+            _service(f"{name}-canary", self.namespace, name),
+            {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Rollout",
+                "metadata": {"name": name, "namespace": self.namespace},
+                "spec": {
+                    "replicas": REPLICAS,
+                    "revisionHistoryLimit": 2,
+                    "selector": {"matchLabels": {"app": name}},
+                    "template": {
+                        "metadata": {"labels": {"app": name}},
+                        "spec": {"containers": [_container(version)]},
+                    },
+                    "strategy": {
+                        "canary": {
+                            "canaryService": f"{name}-canary",
+                            "stableService": f"{name}-stable",
+                            "analysis": {
+                                "templates": [{"templateName": "error-rate"}],
+                                "args": [{"name": "app", "value": name}],
+                            },
+                            "steps": steps,
+                        }
+                    },
+                },
+            },
+        ]
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        binary = ensure_peers(only=[self.name])["rollouts-controller"]
+        return (
+            [
+                str(binary),
+                "--kubeconfig",
+                str(self.cluster.peer_kubeconfig("argo-rollouts")),
+                "--namespaced",
+                "--namespace",
+                self.namespace,
+                "--leader-elect=false",
+                "--qps",
+                str(QPS),
+                "--burst",
+                str(BURST),
+                "--metricsPort",
+                str(free_port()),
+                "--healthzPort",
+                str(free_port()),
+                "--loglevel",
+                "info",
+            ],
+            {"POD_NAMESPACE": self.namespace},
+        )
+
+    def healthy(self, obj: dict[str, Any]) -> bool:
+        status = _status(obj)
+        return status.get("phase") == "Healthy" and status.get("availableReplicas") == REPLICAS
+
+    def promoted(self, obj: dict[str, Any], version: str) -> bool:
+        status = _status(obj)
+        return (
+            status.get("phase") == "Healthy"
+            and _template_version(obj) == version
+            and str(status.get("observedGeneration")) == str(obj["metadata"]["generation"])
+            and status.get("stableRS") == status.get("currentPodHash")
+            and status.get("currentStepIndex") == len(WEIGHTS) * 2
+        )
+
+    def held(self, obj: dict[str, Any]) -> bool:
+        return _status(obj).get("currentStepIndex") == len(WEIGHTS) * 2 - 1
+
+    def rolled_back(self, obj: dict[str, Any]) -> bool:
+        return bool(_status(obj).get("abort"))
+
+
+class Flagger(_HostProcess):
+    """A Deployment with a Canary of the kubernetes provider and a MetricTemplate of the Prometheus
+    provider, as in Flagger's docs (tutorials/kubernetes-blue-green, usage/metrics). The kubernetes
+    provider has no weighted canary: it runs blue/green, here 6 iterations of 5 s (the 30 s the
+    others pause), and promotes by copying the target's spec to the -primary Deployment."""
+
+    name = "flagger"
+    user = "flagger"
+    kind = CANARY
+
+    def shared(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "apiVersion": "flagger.app/v1beta1",
+                "kind": "MetricTemplate",
+                "metadata": {"name": "error-rate", "namespace": self.namespace},
+                "spec": {
+                    "provider": {"type": "prometheus", "address": self.prometheus},
+                    "query": f'max({METRIC}{{namespace="{{{{ namespace }}}}",app="{{{{ target }}}}"}})',
+                },
+            }
+        ]
+
+    def app(self, name: str, version: str, hold: bool) -> list[dict[str, Any]]:
+        return [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": name, "namespace": self.namespace},
+                "spec": {
+                    "replicas": REPLICAS,
+                    "selector": {"matchLabels": {"app": name}},
+                    "template": {
+                        "metadata": {"labels": {"app": name}},
+                        "spec": {"containers": [_container(version)]},
+                    },
+                },
+            },
+            {
+                "apiVersion": "flagger.app/v1beta1",
+                "kind": "Canary",
+                "metadata": {"name": name, "namespace": self.namespace},
+                "spec": {
+                    "provider": "kubernetes",
+                    "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                    "progressDeadlineSeconds": 600,
+                    "service": {"port": 80, "targetPort": 8080},
+                    "analysis": {
+                        "interval": f"{INTERVAL}s",
+                        "threshold": 1,  # the first failed check rolls back
+                        "iterations": HOLD_ITERATIONS if hold else FLAGGER_ITERATIONS,
+                        "metrics": [
+                            {
+                                "name": "error-rate",
+                                "templateRef": {"name": "error-rate"},
+                                "thresholdRange": {"max": 0.05},
+                                "interval": "1m",
+                            }
+                        ],
+                    },
+                },
+            },
+        ]
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        binary = ensure_peers(only=[self.name])["flagger"]
+        return (
+            [
+                str(binary),
+                "-kubeconfig",
+                str(self.cluster.peer_kubeconfig("flagger")),
+                "-namespace",
+                self.namespace,
+                "-mesh-provider",
+                "kubernetes",
+                "-metrics-server",
+                self.prometheus,
+                "-kubeconfig-qps",
+                str(QPS),
+                "-kubeconfig-burst",
+                str(BURST),
+                "-port",
+                str(free_port()),
+                "-log-level",
+                "info",
+            ],
+            {},
+        )
+
+    def healthy(self, obj: dict[str, Any]) -> bool:
+        return _status(obj).get("phase") in ("Initialized", "Succeeded")
+
+    def promoted(self, obj: dict[str, Any], version: str) -> bool:
+        return _status(obj).get("phase") == "Succeeded"
+
+    def held(self, obj: dict[str, Any]) -> bool:
+        status = _status(obj)
+        return status.get("phase") == "Progressing" and int(status.get("iterations") or 0) >= 1
+
+    def rolled_back(self, obj: dict[str, Any]) -> bool:
+        return _status(obj).get("phase") == "Failed"
+
+
+CONTROLLERS: dict[str, type[Controller]] = {c.name: c for c in (ModelDeploy, ArgoRollouts, Flagger)}
+
+
+def _status(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj.get("status") or {}
+
+
+def _template_version(obj: dict[str, Any]) -> str | None:
+    containers = obj["spec"]["template"]["spec"]["containers"]
+    return next((e["value"] for e in containers[0].get("env", []) if e["name"] == "MODEL_VERSION"), None)
+
+
+# --- one run ----------------------------------------------------------------------------------
+
+
+@dataclass
+class PeerRow:
+    controller: str
+    n: int
+    baseline_s: float
+    converge_s: float
+    reads_converging: int
+    writes_converging: int
+    idle_s: float
+    reads_idle: int
+    writes_idle: int
+    rollout_s: float
+    overhead_median: float
+    overhead_max: float
+    queries_per_minute_per_canary: float
+    reaction_median: float
+    reaction_max: float
+    footprint: Footprint
+    load_average: str = ""
+
+
+PEER_CRDS = {
+    "argo-rollouts": ("crd/rollouts.argoproj.io", "crd/analysistemplates.argoproj.io"),
+    "flagger": ("crd/canaries.flagger.app", "crd/metrictemplates.flagger.app"),
+}
+
+
+def install_peer_crds(cluster: LocalCluster, controllers: list[str]) -> None:
+    for peer in (c for c in controllers if c in PEER_CRDS):
+        for path in peer_crd_files(peer):
+            cluster.kubectl("apply", "--server-side", "-f", str(path), timeout=120)
+        cluster.kubectl("wait", "--for=condition=Established", *PEER_CRDS[peer])
+
+
+def _apply_all(client: KubeClient, objects: list[dict[str, Any]]) -> None:
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(lambda obj: client.apply(KINDS[obj["kind"]], obj), objects))
+
+
+def _namespace(cluster: LocalCluster, namespace: str) -> None:
+    cluster.kubectl("create", "namespace", namespace)
+    wait(
+        "default ServiceAccount",
+        lambda: cluster.kubectl("-n", namespace, "get", "sa", "default", check=False).returncode == 0,
+        60,
+    )
+
+
+def baseline(cluster: LocalCluster, n: int, namespace: str) -> float:
+    """The API server's own limit: the Deployments (2 replicas) and Services modeldeploy ends up with,
+    applied by one client with many threads, until every pod is Ready."""
+    client = KubeClient.from_environment(str(cluster.kubeconfig))
+    _namespace(cluster, namespace)
+    shape = ModelDeploy(cluster, namespace, "", Path())
+    objects = [obj for i in range(n) for obj in final_objects(shape.app(f"a{i:04d}", "1.0.0", False)[0])]
+    started = time.monotonic()
+    _apply_all(client, objects)
+
+    def all_ready() -> bool:
+        items = client.list_objects(DEPLOYMENT, namespace)
+        return len(items) == n and all(d.get("status", {}).get("readyReplicas") == REPLICAS for d in items)
+
+    wait("baseline Deployments ready", all_ready, 3600, 1.0)
+    return time.monotonic() - started
+
+
+def _watch(
+    client: KubeClient,
+    kind: Kind,
+    namespace: str,
+    names: list[str],
+    done: Callable[[dict[str, Any]], bool],
+    timeout: float,
+    on_poll: Callable[[float], None] | None = None,
+) -> dict[str, float]:
+    """Monotonic time at which each object first satisfied done (polled with one LIST a 0.25 s)."""
+    seen: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    wanted = set(names)
+    while time.monotonic() < deadline and len(seen) < len(wanted):
+        now = time.monotonic()
+        if on_poll:
+            on_poll(now)
+        for obj in client.list_objects(kind, namespace):
+            name = obj["metadata"]["name"]
+            if name in wanted and name not in seen and done(obj):
+                seen[name] = now
+        time.sleep(0.25)
+    missing = sorted(wanted - set(seen))
+    if missing:
+        raise TimeoutError(f"{len(missing)} of {len(wanted)} not done after {timeout:.0f}s: {missing[:5]}")
+    return seen
+
+
+def run(
+    cluster: LocalCluster,
+    controller_name: str,
+    n: int,
+    baseline_s: float,
+    idle_seconds: float,
+    log_dir: Path,
+    log: Callable[[str], None],
+) -> PeerRow:
+    namespace = f"{controller_name}-{n}"
+    client = KubeClient.from_environment(str(cluster.kubeconfig))
+    proxy = CountingProxy(cluster.prometheus_url)
+    exporter = Exporter(cluster.scrape_targets_dir)
+    controller = CONTROLLERS[controller_name](cluster, namespace, proxy.url, log_dir)
+    names = [f"a{i:04d}" for i in range(n)]
+    _namespace(cluster, namespace)
+    for name in names:
+        exporter.set(METRIC, 0.001, namespace=namespace, app=name)
+    wait(
+        "exported",
+        lambda: len(query(cluster.prometheus_url, f'{METRIC}{{namespace="{namespace}"}}')) == n,
+        120,
+    )
+    _apply_all(client, controller.shared())
+    controller.start()
+    try:
+        # 1. convergence
+        start_stamp, started = utc_stamp(), time.monotonic()
+        _apply_all(client, [obj for name in names for obj in controller.app(name, "1.0.0", False)])
+        done = _watch(client, controller.kind, namespace, names, controller.healthy, 3600)
+        converge = max(done.values()) - started
+        log(f"{controller_name} N={n}: converged in {converge:.1f}s (baseline {baseline_s:.1f}s)")
+        time.sleep(5)  # the last status writes and their watch events
+        converged_stamp = utc_stamp()
+        # 2. idle
+        time.sleep(idle_seconds)
+        idle_end = utc_stamp()
+        # 3. a full rollout for all N at once
+        started = time.monotonic()
+        _apply_all(client, [obj for name in names for obj in controller.app(name, "2.0.0", False)])
+        done = _watch(
+            client, controller.kind, namespace, names, lambda o: controller.promoted(o, "2.0.0"), 3600
+        )
+        rollout = max(done.values()) - started
+        overheads = [t - started - NOMINAL for t in done.values()]
+        log(f"{controller_name} N={n}: full rollout in {rollout:.1f}s")
+        # 4. Prometheus load while every canary is held at its last step
+        _apply_all(client, [obj for name in names for obj in controller.app(name, "3.0.0", True)])
+        _watch(client, controller.kind, namespace, names, controller.held, 3600)
+        before, load_started = proxy.queries, time.monotonic()
+        time.sleep(LOAD_WINDOW)
+        queries = (proxy.queries - before) / ((time.monotonic() - load_started) / 60) / n
+        # 5. rollback reaction
+        for name in names:
+            exporter.set(METRIC, 0.3, namespace=namespace, app=name)
+        visible: dict[str, float] = {}
+
+        def breach_visible(now: float) -> None:
+            for sample in query(cluster.prometheus_url, f'{METRIC}{{namespace="{namespace}"}} > 0.2'):
+                visible.setdefault(sample["metric"]["app"], now)
+
+        back = _watch(client, controller.kind, namespace, names, controller.rolled_back, 600, breach_visible)
+        reactions = [back[name] - visible.get(name, back[name]) for name in names]
+        log(f"{controller_name} N={n}: rolled back, reaction median {statistics.median(reactions):.2f}s")
+        usage = footprint(controller.pid())
+        load = load_average()
+    finally:
+        controller.stop()
+        exporter.close()
+        proxy.close()
+    converging = audit_counts(cluster, controller.user, start_stamp, converged_stamp)
+    idle = audit_counts(cluster, controller.user, converged_stamp, idle_end)
+    cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    return PeerRow(
+        controller=controller_name,
+        n=n,
+        baseline_s=round(baseline_s, 1),
+        converge_s=round(converge, 1),
+        reads_converging=converging["read"],
+        writes_converging=converging["write"],
+        idle_s=idle_seconds,
+        reads_idle=idle["read"],
+        writes_idle=idle["write"],
+        rollout_s=round(rollout, 1),
+        overhead_median=round(statistics.median(overheads), 2),
+        overhead_max=round(max(overheads), 2),
+        queries_per_minute_per_canary=round(queries, 1),
+        reaction_median=round(statistics.median(reactions), 2),
+        reaction_max=round(max(reactions), 2),
+        footprint=usage,
+        load_average=load,
+    )
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """All controllers side by side; ratios against modeldeploy's figure at the same N."""
+    lines = [
+        f"Routing by plain Services; canary 10/30/60 % with {PAUSE} s pauses (Flagger: blue/green, "
+        f"{FLAGGER_ITERATIONS} iterations of {INTERVAL} s); one Prometheus metric every {INTERVAL} s; "
+        f"2 replicas per application; peers at --qps {QPS} --burst {BURST}, modeldeploy unlimited "
+        "(bounded by its workers).",
+        "",
+        "| N | controller | converge (s) | / baseline | rollout wall (s) | overhead beyond 30 s pauses, "
+        "median / max (s) | rollback reaction, median / max (s) | reads / app converging | writes / app "
+        "converging | reads / app idle | writes idle | Prometheus queries / min / canary | peak RSS (MB) "
+        "| CPU (s) | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        n = row["n"]
+        fp = row["footprint"]
+        lines.append(
+            f"| {n} | {row['controller']} | {row['converge_s']} "
+            f"| {row['converge_s'] / row['baseline_s']:.2f} "
+            f"| {row['rollout_s']} | {row['overhead_median']} / {row['overhead_max']} "
+            f"| {row['reaction_median']} / {row['reaction_max']} "
+            f"| {row['reads_converging'] / n:.2f} | {row['writes_converging'] / n:.2f} "
+            f"| {row['reads_idle'] / n:.2f} | {row['writes_idle']} "
+            f"| {row['queries_per_minute_per_canary']} | {fp['peak_rss_mb']} | {fp['cpu_seconds']} "
+            f"| {row['load_average']} |"
+        )
+    return "\n".join(lines)
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def to_json(row: PeerRow) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    converted: dict[str, Any] = json.loads(json.dumps(asdict(row)))
+    return converted
