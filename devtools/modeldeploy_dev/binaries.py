@@ -152,8 +152,9 @@ PEERS: tuple[Component, ...] = (
         version=ARGO_ROLLOUTS_VERSION,
         wrapper="argo-rollouts",
         packages=("github.com/argoproj/argo-rollouts/cmd/rollouts-controller",),
-        ldflags=(f"-X github.com/argoproj/argo-rollouts/utils/version.version={ARGO_ROLLOUTS_VERSION}",),
-        version_args=("version",),
+        # Argo Rollouts prints this with a "v" in front.
+        ldflags=(f"-X github.com/argoproj/argo-rollouts/utils/version.version={ARGO_ROLLOUTS_VERSION[1:]}",),
+        version_args=("--version",),
     ),
     Component(
         name="flagger",

@@ -95,6 +95,7 @@ def main() -> int:
     parser.add_argument(
         "--skip-convergence", action="store_true", help="keep today's convergence rows, run the canaries only"
     )
+    parser.add_argument("--append", action="store_true", help="--peers: keep today's other rows")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args()
     if args.peers:
@@ -170,14 +171,24 @@ def run_peers(args: argparse.Namespace) -> int:
     state = Path(tempfile.mkdtemp(prefix="modeldeploy-bench-peers-"))
     cluster = LocalCluster(state / "cluster", nodes=5, audit=True)
     say("starting the local control plane")
-    cluster.start(log=say)
-    cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds" / "modeldeployment.yaml"))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/modeldeployments.modeldeploy.io")
-    peers.install_peer_crds(cluster, args.controllers)
     date, name = time.strftime("%Y-%m-%d"), machine()
     stem = args.out / f"{date}-{name}-peers"
     rows: list[dict[str, Any]] = []
+    if args.append and stem.with_suffix(".json").exists():
+        rerun = {(c, n) for c in args.controllers for n in sizes}
+        earlier = json.loads(stem.with_suffix(".json").read_text())["rows"]
+        rows = [row for row in earlier if (row["controller"], row["n"]) not in rerun]
     try:
+        cluster.start(log=say)
+        cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds" / "modeldeployment.yaml"))
+        cluster.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=300s",
+            "crd/modeldeployments.modeldeploy.io",
+            timeout=360,
+        )
+        peers.install_peer_crds(cluster, args.controllers)
         for n in sizes:
             say(f"N={n}: baseline (load average {peers.load_average()})")
             base = peers.baseline(cluster, n, f"baseline-{n}")

@@ -564,7 +564,9 @@ def install_peer_crds(cluster: LocalCluster, controllers: list[str]) -> None:
     for peer in (c for c in controllers if c in PEER_CRDS):
         for path in peer_crd_files(peer):
             cluster.kubectl("apply", "--server-side", "-f", str(path), timeout=120)
-        cluster.kubectl("wait", "--for=condition=Established", *PEER_CRDS[peer])
+        cluster.kubectl(
+            "wait", "--for=condition=Established", "--timeout=300s", *PEER_CRDS[peer], timeout=360
+        )
 
 
 def _apply_all(client: KubeClient, objects: list[dict[str, Any]]) -> None:
@@ -735,7 +737,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         "| CPU (s) | load avg |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in rows:
+    order = list(CONTROLLERS)
+    for row in sorted(rows, key=lambda r: (r["n"], order.index(r["controller"]))):
         n = row["n"]
         fp = row["footprint"]
         lines.append(
