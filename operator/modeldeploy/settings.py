@@ -126,7 +126,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=int(env("MODELDEPLOY_WORKERS", "4")),
+        default=int(env("MODELDEPLOY_WORKERS", "16")),
         help="reconciles that may run at once",
     )
     parser.add_argument(

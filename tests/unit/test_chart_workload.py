@@ -59,7 +59,7 @@ def test_flags_come_from_values() -> None:
         "--health-port=8081",
         "--bind-address=0.0.0.0",
         "--log-format=json",
-        "--workers=4",
+        "--workers=16",
         "--resync=300",
         "--config=/etc/modeldeploy/config.yaml",
         "--io-workers=32",
