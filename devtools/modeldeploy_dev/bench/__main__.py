@@ -95,10 +95,14 @@ def main() -> int:
     parser.add_argument(
         "--skip-convergence", action="store_true", help="keep today's convergence rows, run the canaries only"
     )
+    parser.add_argument(
+        "--modeldeploy-args", default="", help="--peers: more flags for `modeldeploy run`, named in its row"
+    )
     parser.add_argument("--append", action="store_true", help="--peers: keep today's other rows")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args()
     if args.peers:
+        peers.ModelDeploy.extra_args = tuple(args.modeldeploy_args.split())
         return run_peers(args)
     args.n = args.n or [100, 300]
 
@@ -175,9 +179,10 @@ def run_peers(args: argparse.Namespace) -> int:
     stem = args.out / f"{date}-{name}-peers"
     rows: list[dict[str, Any]] = []
     if args.append and stem.with_suffix(".json").exists():
-        rerun = {(c, n) for c in args.controllers for n in sizes}
+        flags = {c: args.modeldeploy_args if c == "modeldeploy" else "" for c in args.controllers}
+        rerun = {(c, n, flags[c]) for c in args.controllers for n in sizes}
         earlier = json.loads(stem.with_suffix(".json").read_text())["rows"]
-        rows = [row for row in earlier if (row["controller"], row["n"]) not in rerun]
+        rows = [row for row in earlier if (row["controller"], row["n"], row.get("flags", "")) not in rerun]
     try:
         cluster.start(log=say)
         cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds" / "modeldeployment.yaml"))

@@ -200,6 +200,7 @@ class ModelDeploy(Controller):
     name = "modeldeploy"
     user = "modeldeploy-operator"
     kind = MODEL_DEPLOYMENT
+    extra_args: tuple[str, ...] = ()  # `--modeldeploy-args`: flags beyond the defaults, named in the row
 
     def app(self, name: str, version: str, hold: bool) -> list[dict[str, Any]]:
         steps: list[dict[str, Any]] = [{"weight": w, "pause": f"{PAUSE}s"} for w in WEIGHTS]
@@ -236,6 +237,7 @@ class ModelDeploy(Controller):
             self.prometheus,
             "--resync",
             "300",
+            *self.extra_args,
         )
         self.process.start()
 
@@ -552,6 +554,7 @@ class PeerRow:
     reaction_max: float
     footprint: Footprint
     load_average: str = ""
+    flags: str = ""  # flags beyond the controller's defaults
 
 
 PEER_CRDS = {
@@ -720,6 +723,7 @@ def run(
         reaction_max=round(max(reactions), 2),
         footprint=usage,
         load_average=load,
+        flags=" ".join(ModelDeploy.extra_args) if controller_name == ModelDeploy.name else "",
     )
 
 
@@ -742,7 +746,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         n = row["n"]
         fp = row["footprint"]
         lines.append(
-            f"| {n} | {row['controller']} | {row['converge_s']} "
+            f"| {n} | {row['controller']}{f' ({flags})' if (flags := row.get('flags')) else ''} "
+            f"| {row['converge_s']} "
             f"| {row['converge_s'] / row['baseline_s']:.2f} "
             f"| {row['rollout_s']} | {row['overhead_median']} / {row['overhead_max']} "
             f"| {row['reaction_median']} / {row['reaction_max']} "
