@@ -53,6 +53,9 @@ class World:
     config_maps: set[str] = field(default_factory=set)
     jobs: dict[str, str] = field(default_factory=dict)  # name -> Running | Succeeded | Failed
     job_objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    autoscalers: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> HPA (min, max)
+    autoscaler_objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    handed_over: set[str] = field(default_factory=set)  # Deployments whose count an HPA owns
     deleting: bool = False
     finalizers: tuple[str, ...] = (FINALIZER,)
     now: datetime = T0
@@ -87,6 +90,7 @@ class World:
                 updated=replicas,
                 available=self.ready(name),
                 deadline_exceeded=name in self.deadline,
+                scaled_by="autoscaler" if name in self.handed_over else None,
             )
             for name, replicas in self.deployments.items()
             if name != f"{NAME}-fallback"
@@ -100,6 +104,9 @@ class World:
         children += [ObjectRef("x/v1", kind, NAMESPACE, NAME) for kind in self.routes]
         children += [ObjectRef("v1", "ConfigMap", NAMESPACE, n) for n in self.config_maps]
         children += [ObjectRef("batch/v1", "Job", NAMESPACE, n) for n in self.jobs]
+        children += [
+            ObjectRef("autoscaling/v2", "HorizontalPodAutoscaler", NAMESPACE, n) for n in self.autoscalers
+        ]
         return Observed(
             revisions=revisions,
             fallback=fallback,
@@ -192,10 +199,23 @@ class World:
         self.carry_out(partial)
 
     def carry_out(self, decided: Plan) -> None:
+        existing = {name for name, _ in decided.hand_over if name in self.deployments}
+        for name, replicas in decided.hand_over:
+            if name in existing:
+                self.deployments[name] = replicas
         for obj in decided.apply:
             kind, name = obj["kind"], obj["metadata"]["name"]
             if kind == "Deployment":
-                self.deployments[name] = obj["spec"]["replicas"]
+                annotations = obj["metadata"].get("annotations") or {}
+                if annotations.get("modeldeploy.io/replicas-owner") == "autoscaler":
+                    self.handed_over.add(name)
+                else:
+                    self.handed_over.discard(name)
+                # Left out, the count stays what it is (the API server's default 1 for a new one).
+                self.deployments[name] = obj["spec"].get("replicas", self.deployments.get(name, 1))
+            elif kind == "HorizontalPodAutoscaler":
+                self.autoscalers[name] = (obj["spec"]["minReplicas"], obj["spec"]["maxReplicas"])
+                self.autoscaler_objects[name] = obj
             elif kind == "Service":
                 self.services[name] = obj["spec"]["selector"].get("modeldeploy.io/revision")
             elif kind == "ConfigMap":
@@ -210,6 +230,9 @@ class World:
                 if self.route_objects.get(kind, {}).get("spec") != obj["spec"]:
                     self.route_generation += 1
                 self.route_objects[kind] = obj
+        for name, replicas in decided.hand_over:
+            if name not in existing and name in self.deployments:
+                self.deployments[name] = replicas
         for name, replicas in decided.scale:
             if name in self.deployments:
                 self.deployments[name] = replicas
@@ -222,6 +245,9 @@ class World:
                 self.config_maps.discard(ref.name)
             elif ref.kind == "Job":
                 self.jobs.pop(ref.name, None)
+            elif ref.kind == "HorizontalPodAutoscaler":
+                self.autoscalers.pop(ref.name, None)
+                self.autoscaler_objects.pop(ref.name, None)
             else:
                 self.routes.discard(ref.kind)
                 self.route_objects.pop(ref.kind, None)
@@ -234,6 +260,14 @@ class World:
         for _ in range(rounds):
             decided = self.reconcile(inputs=inputs)
         return decided
+
+    def autoscale(self, load: dict[str, int] | None = None) -> None:
+        """Each HPA sets its Deployment's count, as its controller would: what the load asks for
+        (``load``: name -> replicas), else the current count, kept within the HPA's bounds."""
+        for name, (low, high) in self.autoscalers.items():
+            if name in self.deployments and self.deployments[name] > 0:
+                wanted = (load or {}).get(name, self.deployments[name])
+                self.deployments[name] = min(max(wanted, low), high)
 
     def ready_all(self) -> None:
         """Every Deployment can have all the replicas it asks for Ready."""

@@ -19,6 +19,7 @@ NAMESPACED_RULES = {
     ("", "services"): EVERYWHERE,
     ("gateway.networking.k8s.io", "httproutes"): EVERYWHERE,
     ("networking.istio.io", "virtualservices"): EVERYWHERE,
+    ("autoscaling", "horizontalpodautoscalers"): EVERYWHERE,
     ("batch", "jobs"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "configmaps"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "events"): {"create", "patch"},

@@ -31,6 +31,11 @@ and by default nothing reads a Secret outside the operator's own namespace
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch, update, delete]
+# With spec.autoscaling: one HorizontalPodAutoscaler per live revision (the
+# operator writes only its bounds; the HPA controller scales the Deployment).
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [get, list, watch, create, patch, update, delete]
 # The stable, candidate and fallback Services (also the `service` router).
 - apiGroups: [""]
   resources: [services]

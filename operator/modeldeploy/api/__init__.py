@@ -22,6 +22,7 @@ from modeldeploy.api.analysis import (
     SecretKeySelector,
     ThresholdMetric,
 )
+from modeldeploy.api.autoscaling import Autoscaling, Behavior, MetricSpec
 from modeldeploy.api.durations import DurationError, format_duration, parse_duration
 from modeldeploy.api.fallback import Fallback, FallbackMode, FallbackModel, FallbackTrigger, StaticResponse
 from modeldeploy.api.manifest import ModelDeployment, ObjectMeta, parse_manifest, parse_spec, parse_status
@@ -83,6 +84,8 @@ __all__ = [
     "ActionType",
     "Analysis",
     "AnalysisMetric",
+    "Autoscaling",
+    "Behavior",
     "BlueGreen",
     "Canary",
     "CanaryStep",
@@ -107,6 +110,7 @@ __all__ = [
     "MetricKind",
     "MetricQuery",
     "MetricResult",
+    "MetricSpec",
     "ModelCard",
     "ModelDeployment",
     "ModelDeploymentSpec",

@@ -18,6 +18,7 @@ from typing import Annotated, Self
 from pydantic import Field
 
 from modeldeploy.api.analysis import Analysis
+from modeldeploy.api.autoscaling import Autoscaling
 from modeldeploy.api.base import SpecModel
 from modeldeploy.api.durations import Duration, at_most
 from modeldeploy.api.fallback import Fallback
@@ -36,7 +37,19 @@ class ModelDeploymentSpec(SpecModel):
 
     model: ModelSpec = Field(description="The model version to serve. Changing it starts a rollout.")
     runtime: RuntimeSpec = Field(description="The model server container. Changing it starts a rollout.")
-    replicas: int = Field(default=1, ge=1, le=1000, description="Replicas of the stable revision. Default 1.")
+    replicas: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description=(
+            "Replicas of the stable revision. Default 1. With spec.autoscaling only the starting size: "
+            "the HorizontalPodAutoscaler owns the count."
+        ),
+    )
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="Scale every live revision with its load, through one HorizontalPodAutoscaler each.",
+    )
     traffic: TrafficSpec | None = Field(
         default=None, description="How traffic is split between revisions; the service router when absent."
     )

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from modeldeploy.api import format_time
-from modeldeploy.kube.client import ApiError, KubeClient
+from modeldeploy.kube.client import HANDOVER_FIELD_MANAGER, ApiError, KubeClient
 from modeldeploy.kube.kinds import BY_KIND, DEPLOYMENT, EVENT, MODEL_DEPLOYMENT
 from modeldeploy.kube.store import Store, key_of
 from modeldeploy.plan.inputs import Subject
@@ -73,8 +73,17 @@ class Actor:
         self._settled: dict[tuple[str, str, str], tuple[str, str]] = {}
 
     def act(self, subject: Subject, plan: Plan, now: datetime) -> None:
+        # A Deployment that exists gets its count handed over before the apply that stops
+        # claiming it (else the server would reset it); a new one right after its creation.
+        existing = {n for n, _ in plan.hand_over if self.store.get("Deployment", subject.namespace, n)}
+        for name, replicas in plan.hand_over:
+            if name in existing:
+                self._hand_over(subject.namespace, name, replicas)
         for obj in plan.apply:
             self._apply(obj)
+        for name, replicas in plan.hand_over:
+            if name not in existing:
+                self._hand_over(subject.namespace, name, replicas)
         for name, replicas in plan.scale:
             self._scale(subject.namespace, name, replicas)
         for ref in plan.delete:
@@ -110,6 +119,22 @@ class Actor:
             result = self.client.merge_patch(DEPLOYMENT, namespace, name, {"spec": {"replicas": replicas}})
         except ApiError as error:
             if error.not_found:
+                return
+            raise
+        self.store.put(result)
+
+    def _hand_over(self, namespace: str, name: str, replicas: int) -> None:
+        """The starting count, written by a field manager of its own that the HPA later takes it from."""
+        body = {
+            "apiVersion": DEPLOYMENT.api_version,
+            "kind": DEPLOYMENT.kind,
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"replicas": replicas},
+        }
+        try:
+            result = self.client.apply(DEPLOYMENT, body, field_manager=HANDOVER_FIELD_MANAGER)
+        except ApiError as error:
+            if error.not_found or (error.status == 403 and "being terminated" in error.message):
                 return
             raise
         self.store.put(result)

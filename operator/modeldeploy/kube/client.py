@@ -30,6 +30,9 @@ from kubernetes import config as k8s_config
 from prometheus_client import Counter
 
 FIELD_MANAGER = "modeldeploy"
+HANDOVER_FIELD_MANAGER = "modeldeploy-handover"
+"""Writes only a Deployment's starting replica count, once, when its HPA is to own the count: the
+operator's own apply never claims the field, so leaving it out never resets it."""
 
 API_CALLS = Counter(
     "modeldeploy_kube_api_requests_total",
@@ -282,14 +285,16 @@ class KubeClient:
         result = self.request("list", "GET", kind.path(namespace), params=params)
         return list(result.get("items", [])), str((result.get("metadata") or {}).get("resourceVersion", ""))
 
-    def apply(self, kind: Kind, body: dict[str, Any], subresource: str = "") -> dict[str, Any]:
+    def apply(
+        self, kind: Kind, body: dict[str, Any], subresource: str = "", field_manager: str = FIELD_MANAGER
+    ) -> dict[str, Any]:
         """Server-side apply with field manager ``modeldeploy`` (conflicts forced: we own these fields)."""
         meta = body["metadata"]
         result: dict[str, Any] = self.request(
             "apply",
             "PATCH",
             kind.path(meta.get("namespace"), meta["name"], subresource),
-            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+            params={"fieldManager": field_manager, "force": "true"},
             body=body,
             content_type="application/apply-patch+yaml",
         )

@@ -12,6 +12,7 @@ CONFIG_MAP = Kind("v1", "ConfigMap", "configmaps")
 SECRET = Kind("v1", "Secret", "secrets")
 EVENT = Kind("v1", "Event", "events")
 JOB = Kind("batch/v1", "Job", "jobs")
+HORIZONTAL_POD_AUTOSCALER = Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
 HTTPROUTE = Kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes")
 VIRTUALSERVICE = Kind("networking.istio.io/v1", "VirtualService", "virtualservices")
 
@@ -28,10 +29,11 @@ BY_KIND: dict[str, Kind] = {
         SECRET,
         EVENT,
         JOB,
+        HORIZONTAL_POD_AUTOSCALER,
         HTTPROUTE,
         VIRTUALSERVICE,
     )
 }
 
-CHILD_KINDS = (DEPLOYMENT, SERVICE, CONFIG_MAP, JOB, HTTPROUTE, VIRTUALSERVICE)
+CHILD_KINDS = (DEPLOYMENT, HORIZONTAL_POD_AUTOSCALER, SERVICE, CONFIG_MAP, JOB, HTTPROUTE, VIRTUALSERVICE)
 """Kinds the operator creates per ModelDeployment and watches (label app.kubernetes.io/managed-by)."""

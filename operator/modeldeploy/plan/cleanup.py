@@ -11,9 +11,10 @@
 Nothing is scaled down or deleted before the stable Service is seen selecting
 the stable revision (rule 3: the stable revision has taken all traffic first),
 nor while the gateway has not accepted the HTTPRoute
-(:mod:`~modeldeploy.plan.acceptance`).
-A route of the other router's kind, a fallback object no longer wanted and a
-retrain Job other than the current one are deleted.
+(:mod:`~modeldeploy.plan.acceptance`). A revision no longer live loses its
+HorizontalPodAutoscaler at once (it stays at the size it had until the
+scale-down above). A route of the other router's kind, a fallback object no
+longer wanted and a retrain Job other than the current one are deleted.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from modeldeploy.api import HistoryEntry
 from modeldeploy.plan.decision import Context, Decision
 from modeldeploy.plan.outputs import ObjectRef
 from modeldeploy.plan.routes import ROUTE_KINDS
+
+AUTOSCALER = "HorizontalPodAutoscaler"
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ def clean_up(ctx: Context, decision: Decision, apply: Iterable[dict[str, Any]], 
     retrain = decision.monitoring.retrain
     current_job = retrain.job if retrain else None
     deletions += [r for r in observed.children if r.kind == "Job" and r.name != current_job]
+    deletions += [r for r in observed.children if r.kind == AUTOSCALER and (r.kind, r.name) not in desired]
     scale: list[tuple[str, int]] = []
     stable = decision.stable
     switched = stable is not None and observed.stable_service_revision == stable.revision

@@ -16,6 +16,7 @@ from typing import Any
 from modeldeploy.api import MetricResult, Verdict, WebhookOutcome
 from modeldeploy.plan.acceptance import RouteStatus
 from modeldeploy.plan.outputs import ObjectRef
+from modeldeploy.plan.revisions import ANNOTATION_SCALED_BY
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class RevisionState:
     available: int = 0
     current: bool = True
     deadline_exceeded: bool = False
+    scaled_by: str | None = None
+    """Who owns the replica count: ``autoscaler`` once handed to the revision's HPA (annotation)."""
 
     def serves(self, wanted: int) -> bool:
         """All wanted replicas of the current template are Ready."""
@@ -91,6 +94,7 @@ class RevisionState:
             current=int(status.get("observedGeneration", 0)) >= int(meta.get("generation", 0)),
             deadline_exceeded=progressing.get("status") == "False"
             and progressing.get("reason") == "ProgressDeadlineExceeded",
+            scaled_by=(meta.get("annotations") or {}).get(ANNOTATION_SCALED_BY),
         )
 
 

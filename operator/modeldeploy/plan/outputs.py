@@ -83,6 +83,10 @@ class Plan:
 
     apply: tuple[dict[str, Any], ...] = ()
     scale: tuple[tuple[str, int], ...] = ()
+    hand_over: tuple[tuple[str, int], ...] = ()
+    """Deployments whose replica count goes to their HPA, with the count to start from: written
+    once, by a field manager of its own, right after the Deployment's apply creates it (or before
+    the apply that stops claiming a count the operator held)."""
     delete: tuple[ObjectRef, ...] = ()
     status: dict[str, Any] | None = None
     events: tuple[Event, ...] = ()

@@ -64,21 +64,33 @@ def canary_weight(spec: ModelDeploymentSpec, position: Position) -> int:
     return spec.strategy.canary.steps[position.step].weight
 
 
-def candidate_replicas(spec: ModelDeploymentSpec, position: Position) -> int:
-    """How many replicas the candidate runs at this position (never zero while under test)."""
-    replicas = spec.replicas
+def traffic_share(spec: ModelDeploymentSpec, position: Position) -> int:
+    """Percent of the stable revision's size the candidate needs at this position (100: all of it).
+
+    A canary step needs its weight; warm-up and shadow already size for the larger of the
+    mirror percent and the first canary step (blue-green: the whole preview), so that the
+    first live step starts without waiting for pods.
+    """
     strategy = spec.strategy
-    if position.stage == Stage.PROMOTING or strategy is None:
-        return replicas
-    if position.stage == Stage.BLUE_GREEN:
-        return replicas
+    if position.stage in (Stage.PROMOTING, Stage.BLUE_GREEN) or strategy is None:
+        return 100
     if position.stage == Stage.CANARY:
-        return max(1, math.ceil(replicas * canary_weight(spec, position) / 100))
+        return canary_weight(spec, position)
     first_weight = strategy.canary.steps[0].weight if strategy.canary else 100
     if strategy.blue_green is not None:
         first_weight = 100
     shadow = strategy.shadow.percent if strategy.shadow else 0
-    return max(1, math.ceil(replicas * max(shadow, min(first_weight, 100)) / 100))
+    return max(shadow, min(first_weight, 100))
+
+
+def candidate_replicas(spec: ModelDeploymentSpec, position: Position, base: int | None = None) -> int:
+    """How many replicas the candidate runs at this position (never zero while under test).
+
+    ``base`` is the stable revision's size: ``spec.replicas`` when fixed, its current
+    count when an autoscaler owns it.
+    """
+    replicas = spec.replicas if base is None else base
+    return max(1, math.ceil(replicas * traffic_share(spec, position) / 100))
 
 
 def position_seconds(spec: ModelDeploymentSpec, position: Position) -> float | None:
@@ -115,13 +127,13 @@ def approximates_weights(spec: ModelDeploymentSpec) -> bool:
     return spec.router == Router.SERVICE
 
 
-def scaled_replicas(spec: ModelDeploymentSpec, position: Position) -> int:
+def scaled_replicas(spec: ModelDeploymentSpec, position: Position, base: int | None = None) -> int:
     """Replicas to run at a position: what it needs, and with an exact router already what the next
     canary step needs, so that the next step starts the moment its pause ends."""
-    needed = candidate_replicas(spec, position)
+    needed = candidate_replicas(spec, position, base)
     if position.stage != Stage.CANARY or approximates_weights(spec):
         return needed
     following = next_position(spec, position)
     if following.stage != Stage.CANARY:
         return needed
-    return max(needed, candidate_replicas(spec, following))
+    return max(needed, candidate_replicas(spec, following, base))

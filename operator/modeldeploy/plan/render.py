@@ -7,8 +7,10 @@ fallback backend (:mod:`~modeldeploy.plan.workloads`), Services and route
 (:mod:`~modeldeploy.plan.traffic`), what goes away
 (:mod:`~modeldeploy.plan.cleanup`), and the status
 (:mod:`~modeldeploy.plan.status`). Objects are applied in a fixed order:
-Deployments, the fallback's ConfigMap and Deployment, the stable and
-candidate Services, the fallback Service, a retrain Job, then the route.
+Deployments, their HorizontalPodAutoscalers (sized by
+:mod:`~modeldeploy.plan.sizing`), the fallback's ConfigMap and Deployment, the
+stable and candidate Services, the fallback Service, a retrain Job, then the
+route.
 """
 
 from __future__ import annotations
@@ -24,9 +26,22 @@ from modeldeploy.plan.outputs import Plan
 from modeldeploy.plan.positions import Position, next_position, scaled_replicas
 from modeldeploy.plan.revisions import LABEL_REVISION
 from modeldeploy.plan.schedule import kept_warm, next_wakeup
+from modeldeploy.plan.sizing import (
+    Size,
+    candidate_bounds,
+    current_size,
+    handed_over,
+    stable_bounds,
+    starting_size,
+)
 from modeldeploy.plan.status import bookkeeping, serving_status, trim_history
 from modeldeploy.plan.traffic import route_traffic
-from modeldeploy.plan.workloads import fallback_objects, retrain_job, revision_deployment
+from modeldeploy.plan.workloads import (
+    fallback_objects,
+    retrain_job,
+    revision_autoscaler,
+    revision_deployment,
+)
 
 
 def render(ctx: Context, decision: Decision) -> Plan:
@@ -36,10 +51,20 @@ def render(ctx: Context, decision: Decision) -> Plan:
     keeping = keep(decision, warm, history)
     sources = decision.state.revisions
 
-    apply: list[dict[str, Any]] = [
-        _deployment(ctx, revision, sources[revision], _replicas(ctx, decision, revision, warm))
-        for revision in sorted(keeping.live)
-    ]
+    apply: list[dict[str, Any]] = []
+    autoscalers: list[dict[str, Any]] = []
+    hand_over: list[tuple[str, int]] = []
+    for revision in sorted(keeping.live):
+        size = _size(ctx, decision, revision, warm)
+        fixed = None if size.autoscaled else size.replicas
+        apply.append(_deployment(ctx, revision, sources[revision], fixed))
+        if size.bounds is not None and spec.autoscaling is not None:
+            autoscalers.append(revision_autoscaler(ctx.owner, revision, size.bounds, spec.autoscaling))
+            seen = ctx.observed.revisions.get(revision)
+            if not handed_over(seen):
+                start = seen.replicas if seen is not None and seen.replicas >= 1 else size.replicas
+                hand_over.append((revision, start))
+    apply += autoscalers
     backend: list[dict[str, Any]] = []
     if spec.fallback is not None and stable is not None:
         backend = fallback_objects(ctx.owner, spec, decision.fallback.previous_revision)
@@ -59,6 +84,7 @@ def render(ctx: Context, decision: Decision) -> Plan:
     return Plan(
         apply=tuple(apply),
         scale=cleanup.scale,
+        hand_over=tuple(hand_over),
         delete=cleanup.delete,
         status=serving_status(ctx, decision, traffic.shares, history, state),
         events=decision.events,
@@ -86,27 +112,34 @@ def _retrain_job(ctx: Context, decision: Decision) -> list[dict[str, Any]]:
     return [retrain_job(ctx.owner, start.job, retrain.job_template, stable, source, start.breach)]
 
 
-def _replicas(ctx: Context, decision: Decision, revision: str, warm: Mapping[str, datetime]) -> int:
+def _size(ctx: Context, decision: Decision, revision: str, warm: Mapping[str, datetime]) -> Size:
     spec, stable, candidate = ctx.spec, decision.stable, decision.candidate
     serving = {r.revision for r in (stable, candidate) if r is not None}
     observed = ctx.observed.revisions.get(revision)
     if revision in warm and revision not in serving and observed is not None:
-        return observed.replicas  # draining: neither scaled up nor down before its deadline
+        return Size(observed.replicas)  # draining: neither scaled up nor down before its deadline
     if (
         revision == decision.fallback.previous_revision
         and spec.fallback is not None
         and revision not in serving
     ):
-        return spec.fallback.replicas
-    if candidate is None or revision != candidate.revision or stable is None or decision.state.undo:
-        return spec.replicas
+        return Size(spec.fallback.replicas)
+    if candidate is None or revision != candidate.revision or stable is None:
+        if spec.autoscaling is None:
+            return Size(spec.replicas)
+        return Size(starting_size(spec), stable_bounds(spec))
     position = Position(candidate.stage, candidate.step)
-    if candidate.stage == Stage.DEPLOYING:
+    if decision.state.undo:
+        position = Position(Stage.PROMOTING)
+    elif candidate.stage == Stage.DEPLOYING:
         position = next_position(spec, position)
-    return scaled_replicas(spec, position)
+    if spec.autoscaling is None:
+        return Size(spec.replicas if decision.state.undo else scaled_replicas(spec, position))
+    low, high = candidate_bounds(spec, position, current_size(spec, ctx.observed, stable.revision))
+    return Size(low, (low, high))
 
 
-def _deployment(ctx: Context, revision: str, source: dict[str, Any], replicas: int) -> dict[str, Any]:
+def _deployment(ctx: Context, revision: str, source: dict[str, Any], replicas: int | None) -> dict[str, Any]:
     model = ModelSpec.model_validate(source["model"], by_alias=True)
     runtime = RuntimeSpec.model_validate(source["runtime"], by_alias=True)
     deadline = max(1, int(parse_duration(ctx.spec.progress_deadline)))

@@ -27,6 +27,9 @@ LABEL_COMPONENT = "app.kubernetes.io/component"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "modeldeploy"
 ANNOTATION_SOURCE = "modeldeploy.io/revision-source"
+ANNOTATION_SCALED_BY = "modeldeploy.io/replicas-owner"
+"""On a revision's Deployment: ``autoscaler`` once its replica count belongs to its HPA."""
+SCALED_BY_AUTOSCALER = "autoscaler"
 
 MAX_LABEL = 63
 HASH_LENGTH = 5

@@ -36,6 +36,7 @@ from modeldeploy.plan.positions import (
     stages_of,
 )
 from modeldeploy.plan.schedule import stage_elapsed
+from modeldeploy.plan.sizing import current_size, needed_for, starting_size
 
 
 def advance(
@@ -330,9 +331,16 @@ def _switch(
 
 
 def _replicas_for(ctx: Context, record: Record, position: Position) -> int:
-    if record.state.undo or ctx.status.stable is None:
-        return ctx.spec.replicas
-    return candidate_replicas(ctx.spec, position)
+    spec, stable = ctx.spec, ctx.status.stable
+    if spec.autoscaling is not None:
+        if stable is None:
+            return starting_size(spec)
+        if record.state.undo:
+            position = Position(Stage.PROMOTING)
+        return needed_for(spec, position, current_size(spec, ctx.observed, stable.revision))
+    if record.state.undo or stable is None:
+        return spec.replicas
+    return candidate_replicas(spec, position)
 
 
 def elapsed_from(candidate: CandidateRevision) -> datetime:

@@ -26,6 +26,7 @@ from modeldeploy.plan.acceptance import Acceptance
 from modeldeploy.plan.conditions import set_condition
 from modeldeploy.plan.decision import Context, Decision
 from modeldeploy.plan.notices import refused_targets
+from modeldeploy.plan.sizing import serving_ready
 
 MESSAGE_LIMIT = 4000
 
@@ -95,7 +96,7 @@ def conditions(ctx: Context, decision: Decision) -> list[Condition]:
     stable, candidate, phase, message = decision.stable, decision.candidate, decision.phase, decision.message
     fallback_active = decision.fallback.active
     observed = ctx.observed.revisions.get(stable.revision) if stable else None
-    ready = observed is not None and observed.serves(ctx.spec.replicas)
+    ready = serving_ready(ctx.spec, observed)
     available = observed is not None and observed.ready > 0
     result = set_condition(
         decision.monitoring.conditions, ConditionType.INVALID_SPEC, False, "Valid", "", now, generation
@@ -114,7 +115,10 @@ def conditions(ctx: Context, decision: Decision) -> list[Condition]:
         ConditionType.AVAILABLE,
         available,
         "MinimumReplicasReady" if available else "NoReadyReplicas",
-        f"{observed.ready if observed else 0} stable replicas ready",
+        # With an HPA the count moves with load: a message counting pods would be a status write per scale.
+        f"{observed.ready if observed else 0} stable replicas ready"
+        if ctx.spec.autoscaling is None
+        else ("stable replicas ready" if available else "no stable replica ready"),
         now,
         generation,
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modeldeploy.api import (
+    Autoscaling,
     FallbackMode,
     MetricResult,
     ModelDeploymentSpec,
@@ -26,8 +27,10 @@ from modeldeploy.api import (
     parse_duration,
 )
 from modeldeploy.plan.revisions import (
+    ANNOTATION_SCALED_BY,
     ANNOTATION_SOURCE,
     LABEL_REVISION,
+    SCALED_BY_AUTOSCALER,
     instance_labels,
     pod_labels,
     selector_for,
@@ -174,10 +177,14 @@ def revision_deployment(
     source: dict[str, Any],
     model: ModelSpec,
     runtime: RuntimeSpec,
-    replicas: int,
+    replicas: int | None,
     progress_deadline_seconds: int,
 ) -> dict[str, Any]:
-    """The Deployment of one revision; its pods carry the revision label only (no role)."""
+    """The Deployment of one revision; its pods carry the revision label only (no role).
+
+    ``replicas`` None: the revision's HPA owns the count, so the field is left out
+    (server-side apply then claims nothing there) and an annotation says so.
+    """
     base = runtime.pod_template or {}
     labels = pod_labels(owner.name, revision)
     template = deep_merge(
@@ -190,25 +197,45 @@ def revision_deployment(
     metadata = owner.metadata(revision, "model", {"modeldeploy.io/revision": revision})
     metadata["labels"]["app.kubernetes.io/version"] = _label_value(model.version)
     metadata["annotations"] = {ANNOTATION_SOURCE: json.dumps(source, sort_keys=True, separators=(",", ":"))}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": metadata,
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": selector_for(revision)},
-            "progressDeadlineSeconds": progress_deadline_seconds,
-            "revisionHistoryLimit": 1,
-            "template": {
-                **template,
-                "spec": {
-                    **restricted(template.get("spec") or {}),
-                    "terminationGracePeriodSeconds": termination_grace_seconds(
-                        runtime, template.get("spec") or {}
-                    ),
-                },
+    grace = termination_grace_seconds(runtime, template.get("spec") or {})
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector_for(revision)},
+        "progressDeadlineSeconds": progress_deadline_seconds,
+        "revisionHistoryLimit": 1,
+        "template": {
+            **template,
+            "spec": {
+                **restricted(template.get("spec") or {}),
+                "terminationGracePeriodSeconds": grace,
             },
         },
+    }
+    if replicas is None:
+        metadata["annotations"][ANNOTATION_SCALED_BY] = SCALED_BY_AUTOSCALER
+    else:
+        spec = {"replicas": replicas, **spec}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
+
+
+def revision_autoscaler(
+    owner: Owner, revision: str, bounds: tuple[int, int], scaling: Autoscaling
+) -> dict[str, Any]:
+    """The HorizontalPodAutoscaler of one revision: its Deployment, within the bounds the rollout allows."""
+    low, high = bounds
+    spec: dict[str, Any] = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": revision},
+        "minReplicas": low,
+        "maxReplicas": high,
+    }
+    if scaling.metrics:
+        spec["metrics"] = [metric.to_wire() for metric in scaling.metrics]
+    if scaling.behavior is not None:
+        spec["behavior"] = scaling.behavior.to_wire()
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": owner.metadata(revision, "autoscaler", {"modeldeploy.io/revision": revision}),
+        "spec": spec,
     }
 
 
