@@ -3,6 +3,7 @@ and a candidate whose capacity follows its traffic share of the stable revision'
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from planner_world import NAME, World, spec
 
 from modeldeploy.api import Stage, parse_spec
+from modeldeploy.plan.planner import plan
 from modeldeploy.plan.positions import Position
 from modeldeploy.plan.sizing import candidate_bounds, needed_for
 
@@ -188,3 +190,15 @@ def test_candidate_bounds_follow_the_weight_never_below_one_nor_what_the_step_ne
     assert needed_for(parsed, at, stable_now) <= lower
     promoting = candidate_bounds(parsed, Position(Stage.PROMOTING), stable_now)
     assert promoting[0] == min(max(low, stable_now), high) and promoting[1] == high
+
+
+def test_a_scale_the_deployment_controller_has_not_observed_yet_keeps_the_stable_revision_ready() -> None:
+    world, revision = stable_world()
+    ready = world.status["conditions"]
+    state = world.observed().revisions[revision]
+    observed = world.observed()
+    unobserved = dataclasses.replace(
+        observed, revisions={revision: dataclasses.replace(state, replicas=7, current=False)}
+    )
+    decided = plan(world.subject(), unobserved, world.now)
+    assert decided.status is not None and decided.status["conditions"] == ready

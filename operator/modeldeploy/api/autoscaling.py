@@ -19,6 +19,7 @@ point an ``External`` metric at KEDA's metrics server, or leave
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated
 
@@ -83,12 +84,23 @@ class LabelSelectorRequirement(SpecModel):
 class LabelSelector(SpecModel):
     """Which series of a metric count (a Kubernetes label selector)."""
 
-    match_labels: dict[QualifiedName, LabelValue] | None = Field(
+    match_labels: dict[str, LabelValue] | None = Field(
         default=None, max_length=32, description="Labels that must match exactly (at most 32)."
     )
     match_expressions: list[LabelSelectorRequirement] | None = Field(
         default=None, max_length=16, description="Set-based requirements (at most 16)."
     )
+
+    @cel_rule(
+        "!has(self.matchLabels) || self.matchLabels.all(k, size(k) <= 317 && k.matches(r'"
+        + QUALIFIED_NAME_PATTERN
+        + "'))",
+        "{path}.matchLabels keys must be label keys such as app.kubernetes.io/name",
+    )
+    def _label_keys(self) -> bool:
+        return all(
+            len(key) <= 317 and re.match(QUALIFIED_NAME_PATTERN, key) for key in self.match_labels or {}
+        )
 
 
 class MetricIdentifier(SpecModel):

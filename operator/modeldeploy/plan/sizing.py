@@ -110,10 +110,14 @@ def serving_ready(spec: ModelDeploymentSpec, state: RevisionState | None) -> boo
     """The stable revision serves: all its replicas Ready, or with an HPA at least ``minReplicas``.
 
     With an HPA the count moves under load; Ready must not flap (nor status be
-    written) each time a scale-up starts pods.
+    written) each time the HPA scales. A scale bumps the Deployment's generation
+    without changing its pod template (a revision's template is fixed by its
+    hash), so the moment before the controller observes it is no reason to
+    doubt the Ready pods.
     """
     if state is None:
         return False
     if spec.autoscaling is None:
         return state.serves(spec.replicas)
-    return state.ready_for(spec.autoscaling.min_replicas)
+    least = spec.autoscaling.min_replicas
+    return state.ready >= least and state.updated >= least
