@@ -67,6 +67,9 @@ fallbacks = st.one_of(
 )
 
 
+MAX_REPLICAS = 8
+
+
 class FuzzedPlannerMachine(RuleBasedStateMachine):
     world: World
 
@@ -76,6 +79,7 @@ class FuzzedPlannerMachine(RuleBasedStateMachine):
         fallback=fallbacks,
         analysed=st.booleans(),
         replicas=st.integers(1, 5),
+        autoscaled=st.booleans(),
     )
     def setup(
         self,
@@ -84,8 +88,11 @@ class FuzzedPlannerMachine(RuleBasedStateMachine):
         fallback: dict[str, Any] | None,
         analysed: bool,
         replicas: int,
+        autoscaled: bool,
     ) -> None:
         extra: dict[str, Any] = {}
+        if autoscaled:
+            extra["autoscaling"] = {"minReplicas": 1, "maxReplicas": MAX_REPLICAS}
         if strategy is not None:
             extra["strategy"] = strategy
         if fallback is not None:
@@ -105,6 +112,15 @@ class FuzzedPlannerMachine(RuleBasedStateMachine):
     def readiness(self, data: st.DataObject) -> None:
         for name in sorted(self.world.deployments):
             self.world.ready_cap[name] = data.draw(st.sampled_from([0, 1, 100]), label=name)
+
+    @rule(data=st.data())
+    def autoscale(self, data: st.DataObject) -> None:
+        """The HPAs scale their Deployments to what a load asks for, within their bounds."""
+        load = {
+            name: data.draw(st.integers(1, 2 * MAX_REPLICAS), label=name)
+            for name in sorted(self.world.autoscalers)
+        }
+        self.world.autoscale(load)
 
     @rule(action=st.sampled_from(["Promote", "PromoteFull", "Abort", "Retry", "Undo"]))
     def manual_action(self, action: str) -> None:
@@ -136,6 +152,17 @@ class FuzzedPlannerMachine(RuleBasedStateMachine):
                     after,
                     ready_seen,
                 )
+        autoscaled = {
+            o["metadata"]["name"]: o for o in decided.apply if o["kind"] == "HorizontalPodAutoscaler"
+        }
+        for obj in decided.apply:
+            if obj["kind"] == "HorizontalPodAutoscaler":
+                low, high = obj["spec"]["minReplicas"], obj["spec"]["maxReplicas"]
+                assert 1 <= low <= high <= MAX_REPLICAS, obj["spec"]
+            elif obj["kind"] == "Deployment" and obj["metadata"]["name"] in autoscaled:
+                assert "replicas" not in obj["spec"], obj["metadata"]["name"]  # the HPA owns the count
+        for name, _ in decided.scale:
+            assert name not in autoscaled, f"{name} has an HPA and was scaled by the operator"
         for revision in serving_alone:
             if revision in ready_seen and after.get(revision, (0, None))[0] == 100:
                 assert (revision, 0) not in decided.scale, (
