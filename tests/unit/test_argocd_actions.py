@@ -49,6 +49,7 @@ ENABLED: dict[str, set[str]] = {
     "stable": {"undo"},
     "stable-paused-by-spec": {"undo"},
     "stable-generation-lag": {"undo"},
+    "stable-autoscaled": {"undo"},
     "rolled-back": {"retry"},
     "degraded-fallback-active": set(),
     "invalid": set(),  # the operator acts on no request while the spec is invalid

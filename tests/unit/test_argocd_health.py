@@ -32,6 +32,7 @@ TABLE: list[tuple[str, str, str]] = [
     ),
     ("paused-by-spec", SUSPENDED, "paused by spec.paused at canary step 2/3 (25%)"),
     ("stable", HEALTHY, "3.2.0 serves 100% of traffic"),
+    ("stable-autoscaled", HEALTHY, "3.2.0 serves 100% of traffic"),
     ("stable-paused-by-spec", SUSPENDED, "3.2.0 serves 100% of traffic"),
     (
         "stable-generation-lag",

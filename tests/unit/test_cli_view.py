@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from modeldeploy.cli.view import render, threshold
+from modeldeploy.cli.view import render, sizes_of, threshold
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots"
 NOW = datetime(2026, 11, 22, 10, 30, 0, tzinfo=UTC)
@@ -130,3 +130,32 @@ def test_threshold_wording() -> None:
         "<= 1.2 x stable (0.2), <= stable (0.2) + 5"
     )
     assert threshold({}) == "-"
+
+
+def test_revisions_show_current_desired_ready_and_hpa_bounds_per_revision() -> None:
+    deployments = [
+        {
+            "metadata": {"name": STABLE},
+            "spec": {"replicas": 10},
+            "status": {"replicas": 11, "readyReplicas": 9},
+        },
+        {
+            "metadata": {"name": CANDIDATE},
+            "spec": {"replicas": 3},
+            "status": {"replicas": 3, "readyReplicas": 3},
+        },
+    ]
+    autoscalers = [
+        {"spec": {"scaleTargetRef": {"name": STABLE}, "minReplicas": 2, "maxReplicas": 20}},
+        {"spec": {"scaleTargetRef": {"name": CANDIDATE}, "minReplicas": 3, "maxReplicas": 6}},
+    ]
+    text = render(mid_canary(), [], NOW, 160, sizes=sizes_of(deployments, autoscalers))
+    lines = text.splitlines()
+    header = next(line for line in lines if "REVISION" in line)
+    assert header.split()[-4:] == ["CURRENT", "DESIRED", "READY", "MIN/MAX"]
+    stable = next(line for line in lines if line.split()[:2] == ["stable", STABLE])
+    candidate = next(line for line in lines if line.split()[:2] == ["candidate", CANDIDATE])
+    assert stable.split()[-4:] == ["11", "10", "9", "2/20"]
+    assert candidate.split()[-4:] == ["3", "3", "3", "3/6"]
+    fixed = render(mid_canary(), [], NOW, 160, sizes=sizes_of(deployments, []))
+    assert next(line for line in fixed.splitlines() if line.split()[:1] == ["stable"]).endswith("fixed")

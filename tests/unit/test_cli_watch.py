@@ -24,6 +24,7 @@ def cluster_stub(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     monkeypatch.setattr(plugin, "_connect", lambda args: None)
     monkeypatch.setattr(plugin, "_fetch", lambda conn, name: OBJECT)
     monkeypatch.setattr(plugin, "_events", lambda conn, name: [])
+    monkeypatch.setattr(plugin, "_sizes", lambda conn, name: {})
 
     def sleep(seconds: float) -> None:
         sleeps.append(seconds)

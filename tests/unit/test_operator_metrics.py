@@ -67,3 +67,22 @@ def test_values_follow_the_status() -> None:
     forget("risk", "fraud")
     assert sample("modeldeploy_phase", namespace="risk", name="fraud", phase="Progressing") is None
     assert sample("modeldeploy_analysis_value", namespace="risk", name="fraud", metric="error-rate") is None
+
+
+def test_revision_replicas_per_role_come_from_the_observed_deployments() -> None:
+    from modeldeploy.plan.inputs import Observed, RevisionState
+
+    plan = Plan(status={**PLAN.status, "stable": {"revision": "a"}, "candidate": {"revision": "b"}})
+    observed = Observed(
+        revisions={
+            "a": RevisionState("a", replicas=10, ready=9),
+            "b": RevisionState("b", replicas=3, ready=2),
+        }
+    )
+    export("ns", "scaled", plan, observed)
+    assert sample("modeldeploy_revision_replicas", namespace="ns", name="scaled", role="stable") == 10
+    assert sample("modeldeploy_revision_replicas", namespace="ns", name="scaled", role="candidate") == 3
+    assert sample("modeldeploy_revision_ready_replicas", namespace="ns", name="scaled", role="candidate") == 2
+    assert sample("modeldeploy_revision_replicas", namespace="ns", name="scaled", role="fallback") == 0
+    forget("ns", "scaled")
+    assert sample("modeldeploy_revision_replicas", namespace="ns", name="scaled", role="stable") is None

@@ -30,7 +30,8 @@ from modeldeploy.cli.lint import lint_files
 from modeldeploy.cli.output import OUTPUT_FORMATS, dump
 from modeldeploy.cli.tables import card_data, card_table, history_table, list_table
 from modeldeploy.kube.client import ApiError
-from modeldeploy.kube.kinds import EVENT, MODEL_DEPLOYMENT
+from modeldeploy.kube.kinds import DEPLOYMENT, EVENT, HORIZONTAL_POD_AUTOSCALER, MODEL_DEPLOYMENT
+from modeldeploy.plan.revisions import LABEL_NAME
 
 Handler = Callable[[argparse.Namespace], int]
 CLEAR_SCREEN = "\x1b[H\x1b[2J"  # cursor home, erase the screen: the view refreshes in place
@@ -133,6 +134,20 @@ def _events(conn: Connection, name: str) -> list[dict[str, Any]]:
     return list((result or {}).get("items", []))
 
 
+def _sizes(conn: Connection, name: str) -> dict[str, view.RevisionSize]:
+    """Each revision's replicas from its Deployment and HPA; none when they cannot be read."""
+    selector = f"{LABEL_NAME}={name}"
+    try:
+        deployments = conn.client.list_objects(DEPLOYMENT, conn.namespace, selector)
+        try:
+            autoscalers = conn.client.list_objects(HORIZONTAL_POD_AUTOSCALER, conn.namespace, selector)
+        except ApiError:
+            autoscalers = []  # no right to read HPAs: the counts still show
+    except ApiError:
+        return {}
+    return view.sizes_of(deployments, autoscalers)
+
+
 def _write(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -170,7 +185,8 @@ def _get(args: argparse.Namespace) -> int:
                 text = dump(obj, args.output)
             else:
                 width = shutil.get_terminal_size((100, 40)).columns
-                text = view.render(obj, _events(conn, args.name), _now(), width, color=color)
+                sizes = _sizes(conn, args.name)
+                text = view.render(obj, _events(conn, args.name), _now(), width, color=color, sizes=sizes)
             if args.watch and terminal:
                 text = CLEAR_SCREEN + text
             elif args.watch and refreshes:

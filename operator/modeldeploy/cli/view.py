@@ -18,6 +18,7 @@ when present.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -46,15 +47,61 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+@dataclass(frozen=True)
+class RevisionSize:
+    """One revision's replicas as its Deployment and HPA show them.
+
+    ``current``: pods that exist; ``desired``: the Deployment's count (set by the
+    HPA when there is one); ``bounds``: the HPA's min and max, None when fixed.
+    """
+
+    current: int
+    desired: int
+    ready: int
+    bounds: tuple[int, int] | None = None
+
+    @classmethod
+    def of(cls, deployment: Mapping[str, Any], autoscaler: Mapping[str, Any] | None) -> RevisionSize:
+        spec, status = _dict(deployment.get("spec")), _dict(deployment.get("status"))
+        bounds = None
+        if autoscaler is not None:
+            hpa = _dict(autoscaler.get("spec"))
+            bounds = (int(hpa.get("minReplicas", 1)), int(hpa.get("maxReplicas", 0)))
+        return cls(
+            current=int(status.get("replicas", 0)),
+            desired=int(spec.get("replicas", 0)),
+            ready=int(status.get("readyReplicas", 0)),
+            bounds=bounds,
+        )
+
+
+def sizes_of(
+    deployments: Sequence[Mapping[str, Any]], autoscalers: Sequence[Mapping[str, Any]]
+) -> dict[str, RevisionSize]:
+    """Each revision's size, by Deployment name, from its Deployment and the HPA targeting it."""
+    by_target = {_dict(_dict(h.get("spec")).get("scaleTargetRef")).get("name"): h for h in autoscalers}
+    return {
+        str(_dict(d.get("metadata")).get("name")): RevisionSize.of(
+            d, by_target.get(_dict(d.get("metadata")).get("name"))
+        )
+        for d in deployments
+    }
+
+
 def render(
     obj: Mapping[str, Any],
     events: Sequence[Mapping[str, Any]],
     now: datetime,
     width: int,
     color: bool = False,
+    sizes: Mapping[str, RevisionSize] | None = None,
 ) -> str:
-    """The whole screen for ``obj``; ``events`` are its core/v1 Events in any order."""
-    view = _View(obj, now, max(60, width), color)
+    """The whole screen for ``obj``; ``events`` are its core/v1 Events in any order.
+
+    ``sizes`` (by revision) adds each revision's current, desired, ready and
+    min/max replicas; without it the revisions table shows none.
+    """
+    view = _View(obj, now, max(60, width), color, sizes or {})
     sections = [
         view.header(),
         view.revisions(),
@@ -71,7 +118,15 @@ def render(
 
 
 class _View:
-    def __init__(self, obj: Mapping[str, Any], now: datetime, width: int, color: bool) -> None:
+    def __init__(
+        self,
+        obj: Mapping[str, Any],
+        now: datetime,
+        width: int,
+        color: bool,
+        sizes: Mapping[str, RevisionSize],
+    ) -> None:
+        self.sizes = sizes
         self.meta = _dict(obj.get("metadata"))
         self.spec = _dict(obj.get("spec"))
         self.status = _dict(obj.get("status"))
@@ -128,7 +183,17 @@ class _View:
             )
         if not rows:
             return []
-        return ["", self._title("Revisions"), *_indent(table(["ROLE", "REVISION", "VERSION", "AGE"], rows))]
+        headers = ["ROLE", "REVISION", "VERSION", "AGE"]
+        if self.sizes:
+            headers += ["CURRENT", "DESIRED", "READY", "MIN/MAX"]
+            for row in rows:
+                size = self.sizes.get(row[1])
+                if size is None:
+                    row += ["-", "-", "-", "-"]
+                else:
+                    bounds = f"{size.bounds[0]}/{size.bounds[1]}" if size.bounds else "fixed"
+                    row += [str(size.current), str(size.desired), str(size.ready), bounds]
+        return ["", self._title("Revisions"), *_indent(table(headers, rows))]
 
     def progress(self) -> list[str]:
         candidate = _dict(self.status.get("candidate"))

@@ -20,6 +20,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 from modeldeploy.api import MeasurementPhase, Phase, Role
+from modeldeploy.plan.inputs import Observed
 from modeldeploy.plan.outputs import Plan
 
 PHASE = Gauge(
@@ -73,14 +74,28 @@ RETRAINS = Counter(
     "Retrainings started, succeeded and failed.",
     ["namespace", "name", "event"],
 )
+REVISION_REPLICAS = Gauge(
+    "modeldeploy_revision_replicas",
+    "Replicas of the revision in each role (stable, candidate, fallback): its Deployment's count, "
+    "which an HPA sets under spec.autoscaling.",
+    ["namespace", "name", "role"],
+)
+REVISION_READY_REPLICAS = Gauge(
+    "modeldeploy_revision_ready_replicas",
+    "Ready replicas of the revision in each role (stable, candidate, fallback).",
+    ["namespace", "name", "role"],
+)
 RETRAIN_EVENTS = {"RetrainStarted": "started", "RetrainSucceeded": "succeeded", "RetrainFailed": "failed"}
 
 _lock = threading.Lock()
 _metric_names: dict[tuple[str, str], set[str]] = {}
 
 
-def export(namespace: str, name: str, plan: Plan) -> None:
-    """Update the gauges from a plan's status and count its promotions and rollbacks."""
+def export(namespace: str, name: str, plan: Plan, observed: Observed | None = None) -> None:
+    """Update the gauges from a plan's status and count its promotions and rollbacks.
+
+    ``observed`` (the children the plan was made from) gives each role's replica counts.
+    """
     for event in plan.events:
         if event.reason == "Promoted":
             PROMOTIONS.labels(namespace, name).inc()
@@ -98,6 +113,8 @@ def export(namespace: str, name: str, plan: Plan) -> None:
     for role in Role:
         TRAFFIC_WEIGHT.labels(namespace, name, role.value).set(weights.get(role.value, 0))
     FALLBACK_ACTIVE.labels(namespace, name).set(1 if weights.get(Role.FALLBACK.value) else 0)
+    if observed is not None:
+        _export_replicas(namespace, name, status, observed)
     conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
     DECAY.labels(namespace, name, "drift").set(1 if conditions.get("DriftDetected") == "True" else 0)
     DECAY.labels(namespace, name, "performance").set(1 if conditions.get("ModelDegraded") == "True" else 0)
@@ -121,12 +138,28 @@ def export(namespace: str, name: str, plan: Plan) -> None:
         _remove_metric(namespace, name, metric)
 
 
+def _export_replicas(namespace: str, name: str, status: Mapping[str, Any], observed: Observed) -> None:
+    revisions = {
+        Role.STABLE: (status.get("stable") or {}).get("revision"),
+        Role.CANDIDATE: (status.get("candidate") or {}).get("revision"),
+    }
+    states = {
+        role: observed.revisions.get(revision) if revision else None for role, revision in revisions.items()
+    }
+    states[Role.FALLBACK] = observed.fallback
+    for role, state in states.items():
+        REVISION_REPLICAS.labels(namespace, name, role.value).set(state.replicas if state else 0)
+        REVISION_READY_REPLICAS.labels(namespace, name, role.value).set(state.ready if state else 0)
+
+
 def forget(namespace: str, name: str) -> None:
     """Remove every series of a deleted ModelDeployment."""
     for phase in Phase:
         _quietly(PHASE.remove, namespace, name, phase.value)
     for role in Role:
         _quietly(TRAFFIC_WEIGHT.remove, namespace, name, role.value)
+        _quietly(REVISION_REPLICAS.remove, namespace, name, role.value)
+        _quietly(REVISION_READY_REPLICAS.remove, namespace, name, role.value)
     _quietly(FALLBACK_ACTIVE.remove, namespace, name)
     for kind in ("drift", "performance"):
         _quietly(DECAY.remove, namespace, name, kind)

@@ -83,13 +83,14 @@ class Reconciler:
                 notification_targets=self.outbox.targets_for(namespace),
                 cloud_events=self.outbox.sink_serves(namespace),
             )
-        decided = plan(subject, observe(self.store, subject), now, inputs)
+        observed = observe(self.store, subject)
+        decided = plan(subject, observed, now, inputs)
         self.actor.act(subject, decided, now)
         if decided.notices and self.outbox is not None:
             # Only now: the status that records the notices' keys is written (act raises otherwise).
             model = (subject.spec.get("model") or {}).get("name") or name
             self.outbox.submit(Origin(namespace, name, str(model)), decided.notices)
-        export(namespace, name, decided)
+        export(namespace, name, decided, observed)
         RECONCILE_SECONDS.observe(time.perf_counter() - started)
         _log(subject, decided)
         if decided.requeue_after is not None:
