@@ -41,6 +41,8 @@ HELM_VERSION = "v3.22.0"
 GATEWAY_API_VERSION = "v1.4.1"
 ISTIO_API_VERSION = "v1.31.1"
 PROMETHEUS_DEB = "prometheus"
+# The resource metrics API (metrics.k8s.io) for HPAs, scraping the real node's kubelet.
+METRICS_SERVER_VERSION = "v0.8.0"
 # Argo CD's util/lua (the Lua VM of its health checks and actions), mirrored for the argocd/ tests.
 ARGOCD_VERSION = "v3.5.7"
 
@@ -129,6 +131,17 @@ COMPONENTS: tuple[Component, ...] = (
         packages=("helm.sh/helm/v3/cmd/helm",),
         ldflags=(f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",),
         version_args=("version", "--short"),
+    ),
+    Component(
+        name="metrics-server",
+        version=METRICS_SERVER_VERSION,
+        wrapper="metrics-server",
+        packages=("sigs.k8s.io/metrics-server/cmd/metrics-server",),
+        ldflags=(
+            f"-X k8s.io/client-go/pkg/version.gitVersion={METRICS_SERVER_VERSION}",
+            f"-X k8s.io/component-base/version.gitVersion={METRICS_SERVER_VERSION}",
+        ),
+        version_args=("--version",),
     ),
     Component(
         name="argocd-lua",

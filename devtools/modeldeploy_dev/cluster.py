@@ -160,6 +160,8 @@ class LocalCluster:
             if self.real_node:
                 self._start_real_node(table, binaries, pki, log)
             self._wait_nodes_ready()
+            if self.real_node:
+                self._start_metrics_server(table, binaries, pki)
         except BaseException:
             self.stop()
             raise
@@ -217,6 +219,15 @@ class LocalCluster:
                 f"--kubelet-client-key={pki.client_key('apiserver-kubelet-client')}",
                 f"--kubelet-certificate-authority={pki.ca_cert}",
                 "--kubelet-preferred-address-types=InternalIP,Hostname",
+                # The aggregation layer, for metrics-server (metrics.k8s.io) beside the real node.
+                f"--requestheader-client-ca-file={pki.ca_cert}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={pki.client_cert('front-proxy-client')}",
+                f"--proxy-client-key-file={pki.client_key('front-proxy-client')}",
+                "--enable-aggregator-routing=true",
             ]
         if self.audit:
             policy = self.directory / "audit-policy.yaml"
@@ -375,6 +386,21 @@ class LocalCluster:
             self.kubectl,
         )
         self.info["realNodeSeconds"] = round(time.monotonic() - started, 1)
+
+    def _start_metrics_server(self, table: ProcessTable, binaries: Binaries, pki: Pki) -> None:
+        from modeldeploy_dev.metrics_server import start_metrics_server
+
+        started = time.monotonic()
+        start_metrics_server(
+            table,
+            binaries["metrics-server"],
+            self.directory,
+            self.kubeconfig,
+            pki.ca_cert,
+            free_port(),
+            self.kubectl,
+        )
+        self.info["metricsServerSeconds"] = round(time.monotonic() - started, 1)
 
     def import_images(self, *images: Any, log: Any = print) -> None:
         """Load built images (images.Image) into the real node's containerd."""

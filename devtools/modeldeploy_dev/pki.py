@@ -115,6 +115,9 @@ def _sign(
 NODE_CLIENTS = (
     ("kube-proxy", "system:kube-proxy", None),
     ("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters"),
+    # The API server's identity towards aggregated APIs (metrics-server), checked by them
+    # against --requestheader-client-ca-file and --requestheader-allowed-names.
+    ("front-proxy-client", "front-proxy-client", None),
 )
 
 
