@@ -99,7 +99,8 @@ def start_metrics_server(
             "--kubelet-preferred-address-types=InternalIP",
             "--kubelet-use-node-status-port",
             f"--kubelet-certificate-authority={ca_cert}",
-            "--metric-resolution=10s",
+            "--metric-resolution=15s",
+            "--kubelet-request-timeout=10s",
         ],
     )
     kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=yaml.safe_dump_all(objects(port)))

@@ -12,6 +12,8 @@ import time
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from kubetest import apply, example, md_status, wait_for
 from modeldeploy_dev.operator import OperatorProcess
 
@@ -44,6 +46,23 @@ def operator_requests(operator: OperatorProcess) -> Counter[str]:
     return counts
 
 
+def wait_for_rest(cluster: Any) -> None:
+    # Earlier tests' namespaces may still be terminating, which is work, not rest.
+    wait_for(
+        "no namespace terminating",
+        lambda: (
+            not [
+                ns
+                for ns in json.loads(cluster.kubectl("get", "namespaces", "-o", "json").stdout)["items"]
+                if ns["status"].get("phase") == "Terminating"
+            ]
+        ),
+        timeout=120,
+        interval=1,
+    )
+    time.sleep(5)  # let the last status writes and their watch events settle
+
+
 def test_twenty_model_deployments_at_rest_for_a_minute_cost_zero_writes(
     cluster: Any, namespace: str, operator: OperatorProcess
 ) -> None:
@@ -59,20 +78,7 @@ def test_twenty_model_deployments_at_rest_for_a_minute_cost_zero_writes(
         timeout=180,
         interval=1,
     )
-    # Earlier tests' namespaces may still be terminating, which is work, not rest.
-    wait_for(
-        "no namespace terminating",
-        lambda: (
-            not [
-                ns
-                for ns in json.loads(cluster.kubectl("get", "namespaces", "-o", "json").stdout)["items"]
-                if ns["status"].get("phase") == "Terminating"
-            ]
-        ),
-        timeout=120,
-        interval=1,
-    )
-    time.sleep(5)  # let the last status writes and their watch events settle
+    wait_for_rest(cluster)
 
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
     before = operator_requests(operator)
@@ -121,6 +127,7 @@ def replicas_owners(deployment: dict[str, Any]) -> set[str]:
     }
 
 
+@pytest.mark.timeout(300)
 def test_autoscaled_model_deployments_let_their_hpas_scale_with_zero_operator_writes(
     cluster: Any, namespace: str, operator: OperatorProcess
 ) -> None:
@@ -147,7 +154,7 @@ def test_autoscaled_model_deployments_let_their_hpas_scale_with_zero_operator_wr
         assert deployment["spec"]["replicas"] == 2  # the starting size
         # The operator's own apply never claims the count: dropping it could reset it.
         assert "modeldeploy" not in replicas_owners(deployment), deployment["metadata"]["managedFields"]
-    time.sleep(5)
+    wait_for_rest(cluster)
 
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
     before = operator_requests(operator)
