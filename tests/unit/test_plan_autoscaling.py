@@ -136,6 +136,8 @@ def test_promotion_inherits_the_stable_count_before_traffic_moves_and_the_old_on
     assert world.deployments[old] == 10  # the old one keeps its size until the switch is observed
     assert old not in world.autoscalers
     world.reconcile()
+    assert world.deployments[old] == 10  # nor before the scale-down delay (30s by default) is over
+    world.reconcile(30)
     assert world.deployments[old] == 0
     assert world.autoscalers[new] == (2, 20)
 
@@ -159,6 +161,7 @@ def test_the_revision_backing_a_previous_revision_fallback_keeps_its_fixed_size(
     world.settle()
     world.autoscale()
     world.settle()
+    world.reconcile(30)  # past the scale-down delay, in which it drains at the size it had
     assert world.status["stable"]["revision"] == new
     assert world.deployments[old] == 1 and old not in world.autoscalers
     assert deployment(world, old)["spec"]["replicas"] == 1
