@@ -15,8 +15,11 @@ runtime, containerd with runc, comes from Debian: ``make node-deps``.)
    modules in ``tools/go/``) into the cache. The first build is long; later
    runs find the cache and build nothing.
 
-Prometheus is the Debian package's binary, extracted (never installed, so no
-system service starts) into the same cache.
+Prometheus (and promtool) build the same way, from the ``github.com/prometheus/prometheus``
+module, with build tags that link in only the Kubernetes, static and file service
+discovery (``remove_all_sd,enable_kubernetes_sd``) and without ``builtinassets``: the
+web UI's files are not embedded, and the HTTP API and ``/-/ready`` the harness uses
+need none.
 """
 
 from __future__ import annotations
@@ -40,9 +43,10 @@ KWOK_VERSION = "v0.8.0"
 HELM_VERSION = "v3.22.0"
 GATEWAY_API_VERSION = "v1.4.1"
 ISTIO_API_VERSION = "v1.31.1"
-PROMETHEUS_DEB = "prometheus"
 # The resource metrics API (metrics.k8s.io) for HPAs, scraping the real node's kubelet.
 METRICS_SERVER_VERSION = "v0.8.0"
+# Prometheus v3.16.0 is published as Go module v0.316.0 (tools/go/prometheus pins it).
+PROMETHEUS_VERSION = "v3.16.0"
 # Argo CD's util/lua (the Lua VM of its health checks and actions), mirrored for the argocd/ tests.
 ARGOCD_VERSION = "v3.5.7"
 
@@ -66,6 +70,7 @@ class Component:
     packages: tuple[str, ...]
     ldflags: tuple[str, ...]
     version_args: tuple[str, ...]
+    tags: tuple[str, ...] = ()
 
     @property
     def binaries(self) -> tuple[str, ...]:
@@ -142,6 +147,22 @@ COMPONENTS: tuple[Component, ...] = (
             f"-X k8s.io/component-base/version.gitVersion={METRICS_SERVER_VERSION}",
         ),
         version_args=("--version",),
+    ),
+    Component(
+        name="prometheus",
+        version=PROMETHEUS_VERSION,
+        wrapper="prometheus",
+        packages=(
+            "github.com/prometheus/prometheus/cmd/prometheus",
+            "github.com/prometheus/prometheus/cmd/promtool",
+        ),
+        ldflags=(
+            f"-X github.com/prometheus/common/version.Version={PROMETHEUS_VERSION.lstrip('v')}",
+            "-X github.com/prometheus/common/version.Revision=module-v0.316.0",
+            "-X github.com/prometheus/common/version.Branch=HEAD",
+        ),
+        version_args=("--version",),
+        tags=("remove_all_sd", "enable_kubernetes_sd"),
     ),
     Component(
         name="argocd-lua",
@@ -240,6 +261,7 @@ def build_component(component: Component, log: Callable[[str], None] = print) ->
                 f"{staging}{os.sep}",
                 "-ldflags",
                 " ".join(("-s", "-w", *component.ldflags)),
+                *(("-tags", ",".join(component.tags)) if component.tags else ()),
                 *component.packages,
             ],
             cwd=wrapper,
@@ -258,46 +280,6 @@ def build_component(component: Component, log: Callable[[str], None] = print) ->
     return seconds
 
 
-def prometheus_directory() -> Path:
-    return cache_root() / "bin" / "prometheus-deb"
-
-
-def find_prometheus() -> Path | None:
-    cached = prometheus_directory() / "usr" / "bin" / "prometheus"
-    if cached.is_file():
-        return cached
-    on_path = shutil.which("prometheus")
-    return Path(on_path) if on_path else None
-
-
-def extract_prometheus(log: Callable[[str], None] = print) -> Path:
-    """Download Debian's prometheus package and unpack it; nothing is installed."""
-    target = prometheus_directory()
-    with tempfile.TemporaryDirectory() as workdir:
-        log("fetching Debian's prometheus package (apt-get download; not installed)")
-        fetched = subprocess.run(["apt-get", "download", PROMETHEUS_DEB], cwd=workdir, check=False)
-        if fetched.returncode != 0:
-            subprocess.run(["apt-get", "update"], check=True, stdout=subprocess.DEVNULL)
-            subprocess.run(["apt-get", "download", PROMETHEUS_DEB], cwd=workdir, check=True)
-        package = next(Path(workdir).glob("prometheus_*.deb"))
-        staging = Path(
-            tempfile.mkdtemp(
-                prefix=".prometheus-", dir=target.parent if target.parent.exists() else _mkdir(target.parent)
-            )
-        )
-        subprocess.run(["dpkg-deb", "-x", str(package), str(staging)], check=True)
-        (staging / "VERSION").write_text(package.name + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    return target / "usr" / "bin" / "prometheus"
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @dataclass(frozen=True)
 class Binaries:
     """Absolute paths of every binary the local control plane runs."""
@@ -313,7 +295,7 @@ class Binaries:
 
 
 def ensure_binaries(build: bool = True, log: Callable[[str], None] = print) -> Binaries:
-    """Find every binary, building (or extracting) what is missing when build is True."""
+    """Find every binary, building what is missing when build is True."""
     paths: dict[str, Path] = {}
     for component in COMPONENTS:
         found = {binary: find_existing(binary) for binary in component.binaries}
@@ -324,12 +306,6 @@ def ensure_binaries(build: bool = True, log: Callable[[str], None] = print) -> B
             build_component(component, log)
             found = {binary: component.directory / binary for binary in component.binaries}
         paths.update({binary: path for binary, path in found.items() if path is not None})
-    prometheus = find_prometheus()
-    if prometheus is None:
-        if not build:
-            raise FileNotFoundError("prometheus not found; run `make binaries`")
-        prometheus = extract_prometheus(log)
-    paths["prometheus"] = prometheus
     return Binaries(paths)
 
 

@@ -153,7 +153,6 @@ def test_binaries_are_cached_so_a_second_run_builds_nothing(monkeypatch: pytest.
         raise AssertionError("a Go build ran although the cache holds every binary")
 
     monkeypatch.setattr(binaries, "build_component", no_build)
-    monkeypatch.setattr(binaries, "extract_prometheus", no_build)
     found = binaries.ensure_binaries()
     versions = subprocess.run([str(found["kube-apiserver"]), "--version"], capture_output=True, text=True)
     assert binaries.KUBERNETES_VERSION in versions.stdout

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from helm_chart import CHART
 
-from modeldeploy_dev.binaries import find_prometheus
+from modeldeploy_dev.binaries import find_existing
 
 DASHBOARD = CHART / "dashboards" / "modeldeploy.json"
 METRICS: dict[str, dict[str, Any]] = yaml.safe_load((CHART / "dashboards" / "metrics.yaml").read_text())
@@ -199,8 +199,8 @@ def test_the_tokenizer_sees_metrics_labels_and_grouping() -> None:
 
 
 def test_promtool_parses_every_expression(tmp_path: Path) -> None:
-    prometheus = find_prometheus()
-    if prometheus is None or not prometheus.with_name("promtool").is_file():
+    promtool = find_existing("promtool")
+    if promtool is None:
         pytest.skip("promtool comes with the pinned Prometheus: run `make binaries`")
     rules = []
     for i, (_, expr) in enumerate(EXPRESSIONS):
@@ -210,7 +210,7 @@ def test_promtool_parses_every_expression(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
     result = subprocess.run(
-        [str(prometheus.with_name("promtool")), "check", "rules", str(path)],
+        [str(promtool), "check", "rules", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
