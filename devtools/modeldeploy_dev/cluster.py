@@ -7,6 +7,14 @@ scraping whatever targets tests and the demo register. Pod and Service IPs that
 kwok hands out are fake and are never dialled: every connection goes to
 127.0.0.1.
 
+With the real node, Prometheus also finds pods as it would in a cluster: Kubernetes
+service discovery (role pod, as user modeldeploy-prometheus, allowed to get, list
+and watch pods) in job ``pods``, relabelled to ``namespace``, ``pod`` and
+``revision`` (the ``modeldeploy.io/revision`` pod label). Pods opt in with the usual
+annotations ``prometheus.io/scrape: "true"``, ``prometheus.io/port`` and
+``prometheus.io/path``. The job keeps only pods on the real node whose address lies
+in its bridge subnet: kwok's pods (fake 10.244.0.0/16 IPs) are never scraped.
+
 With ``real_node=True`` (``modeldeploy-dev up --real-node``) one real node runs
 beside the kwok nodes (see ``node.py``): kubelet, containerd, a CNI bridge and
 kube-proxy. The API server then binds the node's bridge IP (10.250.0.1) instead
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -30,7 +39,7 @@ from typing import Any
 import yaml
 
 from modeldeploy_dev.binaries import Binaries, ensure_binaries, third_party_crd_files
-from modeldeploy_dev.node import BRIDGE_IP, NODE_NAME, RealNode
+from modeldeploy_dev.node import BRIDGE_IP, NODE_NAME, SUBNET, RealNode
 from modeldeploy_dev.pki import Pki, create_pki
 from modeldeploy_dev.processes import ProcessTable, wait_until
 
@@ -143,7 +152,9 @@ class LocalCluster:
         self.info = {
             "realNode": self.real_node,
             "apiserverURL": f"https://{host}:{ports.apiserver}",
-            "prometheusURL": f"http://127.0.0.1:{ports.prometheus}",
+            # With the real node, Prometheus listens on the bridge IP, as the API server does,
+            # so that an operator running as a pod there reaches it.
+            "prometheusURL": f"http://{host}:{ports.prometheus}",
             "etcdURL": f"http://127.0.0.1:{ports.etcd}",
             "binaries": {name: str(path) for name, path in binaries.paths.items()},
         }
@@ -156,7 +167,7 @@ class LocalCluster:
             self._start_controllers(table, binaries, ports, pki)
             self._install_third_party_crds()
             self._create_nodes()
-            self._start_prometheus(table, binaries, ports)
+            self._start_prometheus(table, binaries, ports, pki)
             if self.real_node:
                 self._start_real_node(table, binaries, pki, log)
             self._wait_nodes_ready()
@@ -430,9 +441,23 @@ class LocalCluster:
             table.get("kube-controller-manager").log,
         )
 
-    def _start_prometheus(self, table: ProcessTable, binaries: Binaries, ports: Endpoints) -> None:
+    def _start_prometheus(self, table: ProcessTable, binaries: Binaries, ports: Endpoints, pki: Pki) -> None:
         home = self.directory / "prometheus"
         self.scrape_targets_dir.mkdir(parents=True, exist_ok=True)
+        jobs: list[dict[str, Any]] = [
+            {
+                "job_name": "local",
+                "file_sd_configs": [
+                    {"files": [str(self.scrape_targets_dir / "*.json")], "refresh_interval": "1s"}
+                ],
+            }
+        ]
+        if self.real_node:
+            kubeconfig = home / "kubeconfig"
+            kubeconfig.write_text(yaml.safe_dump(_kubeconfig(self.apiserver_url, pki, "prometheus")))
+            kubeconfig.chmod(0o600)
+            self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(PROMETHEUS_RBAC))
+            jobs.append(real_node_pod_job(kubeconfig))
         config = home / "prometheus.yml"
         config.write_text(
             yaml.safe_dump(
@@ -442,14 +467,7 @@ class LocalCluster:
                         "evaluation_interval": SCRAPE_INTERVAL,
                         "scrape_timeout": SCRAPE_INTERVAL,
                     },
-                    "scrape_configs": [
-                        {
-                            "job_name": "local",
-                            "file_sd_configs": [
-                                {"files": [str(self.scrape_targets_dir / "*.json")], "refresh_interval": "1s"}
-                            ],
-                        }
-                    ],
+                    "scrape_configs": jobs,
                 }
             )
         )
@@ -459,15 +477,13 @@ class LocalCluster:
                 str(binaries["prometheus"]),
                 f"--config.file={config}",
                 f"--storage.tsdb.path={home / 'data'}",
-                f"--web.listen-address=127.0.0.1:{ports.prometheus}",
+                f"--web.listen-address={self.prometheus_url.removeprefix('http://')}",
                 "--web.enable-lifecycle",
                 "--storage.tsdb.retention.time=1d",
                 "--log.level=warn",
             ],
         )
-        wait_until(
-            "prometheus", lambda: _http_ok(f"http://127.0.0.1:{ports.prometheus}/-/ready"), 60, process.log
-        )
+        wait_until("prometheus", lambda: _http_ok(f"{self.prometheus_url}/-/ready"), 60, process.log)
 
     # --- stop ------------------------------------------------------------------
 
@@ -486,6 +502,80 @@ class LocalCluster:
     def running(self) -> dict[str, bool]:
         table = self.table or ProcessTable(self.directory)
         return {p.name: p.alive() for p in table.processes}
+
+
+PROMETHEUS_USER = "modeldeploy-prometheus"
+PROMETHEUS_RBAC: list[dict[str, Any]] = [
+    {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "modeldeploy-dev:prometheus"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
+    },
+    {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "modeldeploy-dev:prometheus"},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "modeldeploy-dev:prometheus",
+        },
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": PROMETHEUS_USER}],
+    },
+]
+
+
+def real_node_pod_job(kubeconfig: Path) -> dict[str, Any]:
+    """Scrape job ``pods``: pods found by Kubernetes SD, kept only on the real node and its subnet.
+
+    The field selector asks the API server for the real node's pods only; the relabelling
+    keeps a target only when its node, its pod IP and its final address all lie on the
+    real node, so no kwok pod (fake IP) or any other address is ever dialled.
+    """
+    # SUBNET is a /24: 10.250.0.0/24 -> 10\.250\.0\.[0-9]+ (Prometheus anchors the regex).
+    in_subnet = re.escape(str(SUBNET.network_address).rsplit(".", 1)[0]) + r"\.[0-9]+"
+    return {
+        "job_name": "pods",
+        "kubernetes_sd_configs": [
+            {
+                "role": "pod",
+                "kubeconfig_file": str(kubeconfig),
+                "selectors": [{"role": "pod", "field": f"spec.nodeName={NODE_NAME}"}],
+            }
+        ],
+        "relabel_configs": [
+            {"action": "keep", "source_labels": ["__meta_kubernetes_pod_node_name"], "regex": NODE_NAME},
+            {"action": "keep", "source_labels": ["__meta_kubernetes_pod_ip"], "regex": in_subnet},
+            {"action": "keep", "source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Running"},
+            {
+                "action": "keep",
+                "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
+                "regex": "true",
+            },
+            {
+                "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"],
+                "regex": "(.+)",
+                "target_label": "__metrics_path__",
+            },
+            {
+                "source_labels": [
+                    "__meta_kubernetes_pod_ip",
+                    "__meta_kubernetes_pod_annotation_prometheus_io_port",
+                ],
+                "regex": "(.+);([0-9]+)",
+                "replacement": "$1:$2",
+                "target_label": "__address__",
+            },
+            {"action": "keep", "source_labels": ["__address__"], "regex": in_subnet + ":[0-9]+"},
+            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+            {
+                "source_labels": ["__meta_kubernetes_pod_label_modeldeploy_io_revision"],
+                "target_label": "revision",
+            },
+        ],
+    }
 
 
 def _kubeconfig(server: str, pki: Pki, who: str) -> dict[str, Any]:

@@ -35,6 +35,8 @@ CLIENTS = (
     # The benchmark's peer controllers, each under its own name in the audit log too.
     ("argo-rollouts", "argo-rollouts-controller", "system:masters"),
     ("flagger", "flagger", "system:masters"),
+    # Prometheus's Kubernetes service discovery: may get, list and watch pods (cluster.py's RBAC).
+    ("prometheus", "modeldeploy-prometheus", None),
 )
 
 
