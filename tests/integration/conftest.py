@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from kubetest import Release, operator_values
+from modeldeploy_dev.cluster import LocalCluster
+from modeldeploy_dev.images import operator_image
 from modeldeploy_dev.metrics import Exporter
+from modeldeploy_dev.node import SUBNET
 from modeldeploy_dev.operator import OperatorProcess
+
+OPERATOR_POD_NAMESPACE = "modeldeploy-system"
 
 
 @pytest.fixture(name="own_operators")
@@ -47,3 +55,24 @@ def own_operators_fixture(
 def exporter_fixture(cluster: Any, prometheus: str) -> Iterator[Exporter]:
     with Exporter(cluster.scrape_targets_dir) as exporter:
         yield exporter
+
+
+@pytest.fixture(scope="session")
+def operator_pod(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
+    """The operator as users run it: `helm install` of the chart with the image built here, one pod
+    on the real node watching every namespace, its analysis on the cluster's Prometheus (which
+    listens on the node's bridge IP, the one address its egress rules allow)."""
+    values_file = operator_values(real_cluster, operator_image(), tmp_path_factory.mktemp("operator-pod"))
+    prometheus = real_cluster.prometheus_url
+    host = prometheus.split("/")[2].split(":")[0]
+    assert ipaddress.ip_address(host) in SUBNET, prometheus
+    values = yaml.safe_load(values_file.read_text())
+    values |= {"prometheusUrl": prometheus, "egress": {"allow": [f"{host}/32"]}}
+    values_file.write_text(yaml.safe_dump(values))
+    real_cluster.kubectl("create", "namespace", OPERATOR_POD_NAMESPACE, check=False)
+    release = Release(real_cluster, OPERATOR_POD_NAMESPACE)
+    try:
+        release.install(values_file=values_file)
+        yield release
+    finally:
+        release.uninstall()
