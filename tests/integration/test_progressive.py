@@ -1,127 +1,47 @@
-"""Progressive delivery end to end: the operator, the real local Prometheus, exporters the tests control."""
+"""Progressive delivery end to end, against the operator as users run it: the chart's pod on the
+real node (its image, its ServiceAccount), judging by the cluster's real Prometheus on metrics
+that exporters the tests control publish. The revisions' pods stay on kwok nodes.
+
+The scenarios whose other end listens on 127.0.0.1 (warm-up target, Prometheus stand-ins)
+run against the host-process operator: test_progressive_host.py.
+"""
 
 from __future__ import annotations
 
-import json
 import statistics
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import pytest
+from progressive import (
+    INTERVAL,
+    LATENCY,
+    error_rate_analysis,
+    manifest,
+    revision,
+    route_state,
+    stable_v1,
+)
 
-from kubetest import apply, fraud, get, items, md_status, patch_action, wait_for, wait_phase
-from modeldeploy.api import parse_spec
+from kubetest import Release, apply, get, items, md_status, patch_action, wait_for, wait_phase
 from modeldeploy.kube.client import KubeClient
 from modeldeploy.kube.kinds import HTTPROUTE
-from modeldeploy.plan.revisions import revision_name, revision_source
+from modeldeploy_dev.cluster import LocalCluster
 from modeldeploy_dev.metrics import Exporter, scalar, wait_for_value
-from modeldeploy_dev.modelserver import ModelServer
 
 pytestmark = pytest.mark.usefixtures("operator")
 
-INTERVAL = 5  # seconds: the shortest analysis interval the API allows
-ERROR_RATE = 'max(model_error_rate{namespace="{{namespace}}",revision="{{revision}}"})'
-LATENCY = 'max(model_latency_seconds{namespace="{{namespace}}",revision="{{revision}}"})'
+
+@pytest.fixture(scope="module")
+def cluster(real_cluster: LocalCluster) -> LocalCluster:
+    """This module's scenarios run in the real node's cluster (namespace, exporter and prometheus follow)."""
+    return real_cluster
 
 
-@pytest.fixture
-def exporter(cluster: Any, prometheus: str) -> Iterator[Exporter]:
-    with Exporter(cluster.scrape_targets_dir) as exporter:
-        yield exporter
-
-
-def manifest(version: str, router: str = "gatewayAPI", **spec: Any) -> dict[str, Any]:
-    return fraud(version, router, **spec)
-
-
-def revision(doc: dict[str, Any]) -> str:
-    parsed = parse_spec(doc["spec"])
-    return revision_name(doc["metadata"]["name"], revision_source(parsed.model, parsed.runtime))
-
-
-def route_state(cluster: Any, namespace: str) -> tuple[tuple[tuple[str, int], ...], int] | None:
-    route = get(cluster, namespace, "httproute", "fraud")
-    if route is None:
-        return None
-    rule = route["spec"]["rules"][0]
-    weights = tuple((b["name"], b.get("weight", 1)) for b in rule["backendRefs"])
-    mirror = next((f["requestMirror"].get("percent", 100) for f in rule.get("filters", [])), 0)
-    return weights, mirror
-
-
-def error_rate_analysis(**extra: Any) -> dict[str, Any]:
-    return {
-        "interval": f"{INTERVAL}s",
-        "metrics": [{"name": "error-rate", "query": ERROR_RATE, "max": 0.05}],
-        **extra,
-    }
-
-
-def stable_v1(cluster: Any, namespace: str, **spec: Any) -> str:
-    apply(cluster, namespace, manifest("1.0.0", **spec))
-    return str(wait_phase(cluster, namespace, "fraud", "Stable")["stable"]["revision"])
-
-
-def test_good_candidate_goes_warmup_shadow_canary_stable_with_weights_seen_in_the_route(
-    cluster: Any, namespace: str, exporter: Exporter, prometheus: str, model_server: ModelServer
-) -> None:
-    cluster.kubectl(
-        "-n",
-        namespace,
-        "create",
-        "configmap",
-        "fraud-warmup",
-        '--from-literal=a.json={"features": [1, 2]}',
-        '--from-literal=b.json={"features": [3, 4]}',
-    )
-    strategy = {
-        "warmup": {
-            "path": "/v2/models/fraud/infer",
-            "requests": 20,
-            "concurrency": 2,
-            "payloadConfigMap": "fraud-warmup",
-            "maxLatencyP99": "500ms",
-            "maxErrorRate": 0.01,
-        },
-        "shadow": {"percent": 100, "duration": "6s"},
-        "canary": {"steps": [{"weight": 20, "pause": "6s"}, {"weight": 60, "pause": "6s"}]},
-    }
-    stable_v1(cluster, namespace, strategy=strategy, analysis=error_rate_analysis())
-    v2 = manifest("2.0.0", strategy=strategy, analysis=error_rate_analysis())
-    candidate = revision(v2)
-    exporter.set("model_error_rate", 0.001, namespace=namespace, revision=candidate)
-    wait_for_value(prometheus, f'model_error_rate{{revision="{candidate}"}}', lambda v: v == 0.001)
-
-    apply(cluster, namespace, v2)
-    seen: list[Any] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        # Status first, then the route: the operator writes the route before the status, so once
-        # the status says Stable, the route read after it is the final one.
-        status = md_status(cluster, namespace, "fraud")
-        state = route_state(cluster, namespace)
-        if state and (not seen or seen[-1] != state):
-            seen.append(state)
-        if status.get("phase") == "Stable" and status["stable"]["revision"] == candidate:
-            break
-        time.sleep(0.1)
-    assert md_status(cluster, namespace, "fraud")["stable"]["revision"] == candidate, seen
-    mirrored = ((("fraud", 100),), 100)
-    step1 = ((("fraud", 80), ("fraud-candidate", 20)), 0)
-    step2 = ((("fraud", 40), ("fraud-candidate", 60)), 0)
-    done = ((("fraud", 100),), 0)
-    assert [s for s in seen if s in (mirrored, step1, step2)] == [mirrored, step1, step2], seen
-    assert seen[-1] == done
-    warmups = model_server.requests_for(candidate)
-    assert len(warmups) == 20
-    assert {w["body"] for w in warmups} == {'{"features": [1, 2]}', '{"features": [3, 4]}'}
-    assert {w["path"] for w in warmups} == {"/v2/models/fraud/infer"}
-    reasons = [e["reason"] for e in items(cluster, namespace, "events")]
-    assert "WarmupPassed" in reasons and "Promoted" in reasons
+@pytest.fixture(scope="module")
+def operator(operator_pod: Release) -> Release:
+    """The chart's operator pod instead of the host process."""
+    return operator_pod
 
 
 def _canary_at_step_two(cluster: Any, namespace: str, exporter: Exporter, prometheus: str) -> str:
@@ -187,28 +107,6 @@ def test_challenger_slower_than_its_champion_is_rolled_back_by_compare_to_stable
     assert "latency 0.3 > 1.2 x stable 0.2" in status["message"], status["message"]
     result = next(r for r in status["analysis"] if r["metric"] == "latency")
     assert (result["value"], result["stableValue"], result["phase"]) == (0.3, 0.2, "Failed")
-
-
-def test_unreachable_prometheus_holds_and_with_on_inconclusive_rollback_rolls_back(
-    cluster: Any, namespace: str, exporter: Exporter
-) -> None:
-    closed = {"address": "http://127.0.0.1:9"}  # discard port: nothing listens
-    strategy = {"canary": {"steps": [{"weight": 20, "pause": "5s"}]}}
-    hold = error_rate_analysis(prometheus=closed, inconclusiveLimit=2)
-    stable_v1(cluster, namespace, strategy=strategy, analysis=hold)
-    apply(cluster, namespace, manifest("2.0.0", strategy=strategy, analysis=hold))
-    wait_for("candidate measured", lambda: md_status(cluster, namespace, "fraud").get("analysis"), timeout=60)
-    time.sleep(3 * INTERVAL)
-    status = md_status(cluster, namespace, "fraud")
-    assert status["phase"] == "Progressing" and status["candidate"]["step"] == 0
-    result = status["analysis"][0]
-    assert result["phase"] == "Inconclusive" and result["inconclusive"] >= 2
-    assert "cannot reach Prometheus" in result["message"]
-
-    rollback = error_rate_analysis(prometheus=closed, inconclusiveLimit=2, onInconclusive="Rollback")
-    apply(cluster, namespace, manifest("2.0.0", strategy=strategy, analysis=rollback))
-    status = wait_phase(cluster, namespace, "fraud", "RolledBack", timeout=60)
-    assert status["history"][-1]["reason"] == "InconclusiveLimitReached"
 
 
 def test_empty_and_nan_results_are_inconclusive_never_a_promotion(
@@ -411,66 +309,3 @@ def test_fallback_takes_all_traffic_when_stable_has_no_ready_pod_and_recovers(
     status = wait_phase(cluster, namespace, "fraud", "Stable")
     assert next(c for c in status["conditions"] if c["type"] == "FallbackActive")["status"] == "False"
     assert "FallbackRecovered" in {e["reason"] for e in items(cluster, namespace, "events")}
-
-
-class RecordingPrometheus:
-    """Answers every instant query with one sample and records what it was asked and with which token."""
-
-    def __init__(self, value: float) -> None:
-        self.seen: list[tuple[str, str | None]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                query = parse_qs(urlparse(self.path).query).get("query", [""])[0]
-                owner.seen.append((query, self.headers.get("Authorization")))
-                body = json.dumps(
-                    {
-                        "status": "success",
-                        "data": {
-                            "resultType": "vector",
-                            "result": [{"metric": {}, "value": [time.time(), str(value)]}],
-                        },
-                    }
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def test_bearer_token_is_read_from_a_secret_in_the_namespace_and_sent_with_every_query(
-    cluster: Any, namespace: str
-) -> None:
-    prometheus = RecordingPrometheus(0.001)
-    try:
-        cluster.kubectl("-n", namespace, "create", "secret", "generic", "prom", "--from-literal=token=s3cret")
-        analysis = error_rate_analysis(
-            prometheus={"address": prometheus.url, "bearerTokenSecretRef": {"name": "prom", "key": "token"}}
-        )
-        strategy = {"canary": {"steps": [{"weight": 20, "pause": "5s"}]}}
-        stable_v1(cluster, namespace, strategy=strategy, analysis=analysis)
-        doc = manifest("2.0.0", strategy=strategy, analysis=analysis)
-        apply(cluster, namespace, doc)
-        wait_for(
-            "promoted",
-            lambda: md_status(cluster, namespace, "fraud")["stable"]["revision"] == revision(doc),
-            timeout=60,
-        )
-        assert prometheus.seen, "the operator never queried the configured Prometheus"
-        assert {token for _, token in prometheus.seen} == {"Bearer s3cret"}
-        assert all(f'revision="{revision(doc)}"' in query for query, _ in prometheus.seen)
-    finally:
-        prometheus.close()
