@@ -21,13 +21,13 @@ $(BIN)/.installed: pyproject.toml devtools/pyproject.toml
 
 install: $(BIN)/.installed ## Create the virtualenv: modeldeploy with its dev tools, and the harness (devtools/)
 
-binaries: install ## Find or build etcd, Kubernetes (with kubelet, kube-proxy), kwok, helm, argocd-lua and Prometheus into the version-stamped cache
+binaries: install ## Find or build etcd, Kubernetes (with kubelet, kube-proxy), kwok, helm, argocd-lua, Traefik and Prometheus into the version-stamped cache
 	$(BIN)/modeldeploy-dev binaries
 
 peers: install ## Find or build the benchmark peers, Argo Rollouts and Flagger (only `make bench BENCH_ARGS=--peers` uses them)
 	$(BIN)/modeldeploy-dev peers
 
-images: install ## Build (or find cached) the real node's images with podman: pause, Debian base, operator, model server
+images: install ## Build (or find cached) the real node's images with podman: pause, Debian base, operator, model server, gateway
 	$(BIN)/modeldeploy-dev images
 
 node-deps: ## Install the real node's Debian packages (containerd, runc, CNI plugins, iptables, podman, mmdebstrap); quick when present
@@ -70,7 +70,7 @@ crds: install ## Regenerate the CRD (and the chart's copy) and the chart's admis
 	$(BIN)/python -m modeldeploy.api.admission > charts/modeldeploy/templates/admission-policies.yaml
 
 DEMO_ARGS ?=
-demo: binaries ## Show a model rollout: a better model promoted, a worse one rolled back by accuracy (DEMO_ARGS=--fast)
+demo: node-deps binaries images ## Show a model rollout on the real node (MLServer pods behind the Traefik gateway): a better model promoted, a worse one rolled back by accuracy (DEMO_ARGS=--fast)
 	$(BIN)/python -m modeldeploy_dev.demo $(DEMO_ARGS)
 
 BENCH_ARGS ?=

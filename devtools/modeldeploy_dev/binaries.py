@@ -20,11 +20,16 @@ module, with build tags that link in only the Kubernetes, static and file servic
 discovery (``remove_all_sd,enable_kubernetes_sd``) and without ``builtinassets``: the
 web UI's files are not embedded, and the HTTP API and ``/-/ready`` the harness uses
 need none.
+
+Traefik, the real node's Gateway API implementation, is built in a copy of its own
+module (its go.mod's replace directives only hold there), with the patches in
+``tools/go/traefik/`` applied first.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import shutil
 import subprocess
@@ -49,6 +54,7 @@ METRICS_SERVER_VERSION = "v0.8.0"
 PROMETHEUS_VERSION = "v3.16.0"
 # Argo CD's util/lua (the Lua VM of its health checks and actions), mirrored for the argocd/ tests.
 ARGOCD_VERSION = "v3.5.7"
+TRAEFIK_VERSION = "v3.6.12"
 
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 # The real node's agents: built from the same pinned module, cached apart so that adding
@@ -71,14 +77,25 @@ class Component:
     ldflags: tuple[str, ...]
     version_args: tuple[str, ...]
     tags: tuple[str, ...] = ()
+    # Built inside a copy of this module (not as a dependency of the wrapper), after
+    # applying the wrapper directory's *.patch files to it.
+    source_module: str | None = None
 
     @property
     def binaries(self) -> tuple[str, ...]:
         return tuple(package.rsplit("/", 1)[-1] if package != "." else self.name for package in self.packages)
 
     @property
+    def patches(self) -> list[Path]:
+        return sorted((GO_WRAPPERS / self.wrapper).glob("*.patch")) if self.source_module else []
+
+    @property
     def directory(self) -> Path:
-        return cache_root() / "bin" / f"{self.name}-{self.version}"
+        suffix = ""
+        if self.patches:
+            digest = hashlib.sha256(b"".join(path.read_bytes() for path in self.patches)).hexdigest()
+            suffix = f"-{digest[:12]}"
+        return cache_root() / "bin" / f"{self.name}-{self.version}{suffix}"
 
 
 def _kubernetes_ldflags(version: str) -> tuple[str, ...]:
@@ -172,6 +189,17 @@ COMPONENTS: tuple[Component, ...] = (
         ldflags=(),
         version_args=("--version",),
     ),
+    # The real node's gateway: Traefik's Gateway API provider, with RequestMirror filters
+    # served by Traefik's own mirroring service (tools/go/traefik/request-mirror.patch).
+    Component(
+        name="traefik",
+        version=TRAEFIK_VERSION,
+        wrapper="traefik",
+        packages=("./cmd/traefik",),
+        ldflags=(f"-X github.com/traefik/traefik/v3/pkg/version.Version={TRAEFIK_VERSION}",),
+        version_args=("version",),
+        source_module="github.com/traefik/traefik/v3",
+    ),
 )
 
 # The controllers an SRE would install instead, benchmarked side by side (`make bench
@@ -238,6 +266,8 @@ def find_existing(binary: str) -> Path | None:
     cached = component.directory / binary
     if cached.is_file():
         return cached
+    if component.source_module is not None:  # patched here: a binary found elsewhere is not it
+        return None
     for candidate in _candidates(binary):
         if candidate.is_file() and os.access(candidate, os.X_OK) and _reports_version(candidate, binary):
             return candidate
@@ -251,7 +281,10 @@ def build_component(component: Component, log: Callable[[str], None] = print) ->
     component.directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{component.name}-", dir=component.directory.parent))
     try:
-        log(f"building {component.name} {component.version} (go build in {wrapper})")
+        workdir = wrapper
+        if component.source_module is not None:
+            workdir = _patched_source(component, staging / "src", log)
+        log(f"building {component.name} {component.version} (go build in {workdir})")
         subprocess.run(
             [
                 "go",
@@ -264,10 +297,12 @@ def build_component(component: Component, log: Callable[[str], None] = print) ->
                 *(("-tags", ",".join(component.tags)) if component.tags else ()),
                 *component.packages,
             ],
-            cwd=wrapper,
+            cwd=workdir,
             env=_go_env(),
             check=True,
         )
+        if component.source_module is not None:
+            shutil.rmtree(staging / "src")
         if component.packages == (".",):
             (staging / wrapper.name).rename(staging / component.name)
         if component.directory.exists():
@@ -278,6 +313,19 @@ def build_component(component: Component, log: Callable[[str], None] = print) ->
     seconds = time.monotonic() - started
     log(f"built {component.name} {component.version} in {seconds:.0f}s")
     return seconds
+
+
+def _patched_source(component: Component, target: Path, log: Callable[[str], None]) -> Path:
+    """A writable copy of the component's module at its version, with its patches applied."""
+    assert component.source_module is not None
+    shutil.copytree(go_module_dir(component.source_module, component.version), target)
+    for path in [target, *target.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | 0o200)
+    for patch in component.patches:
+        log(f"applying {patch.relative_to(REPO_ROOT)}")
+        subprocess.run(["patch", "--batch", "--forward", "-p1", "-i", str(patch)], cwd=target, check=True)
+    return target
 
 
 @dataclass(frozen=True)

@@ -88,9 +88,15 @@ def _peers(args: argparse.Namespace) -> int:
 
 
 def _images(args: argparse.Namespace) -> int:
-    from modeldeploy_dev.images import debian_image, model_server_image, operator_image, pause_image
+    from modeldeploy_dev.images import (
+        debian_image,
+        gateway_image,
+        model_server_image,
+        operator_image,
+        pause_image,
+    )
 
-    for build in (pause_image, debian_image, operator_image, model_server_image):
+    for build in (pause_image, debian_image, operator_image, model_server_image, gateway_image):
         started = time.monotonic()
         image = build(log=_log)
         size = image.archive.stat().st_size / 1e6

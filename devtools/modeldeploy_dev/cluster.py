@@ -19,7 +19,9 @@ With ``real_node=True`` (``modeldeploy-dev up --real-node``) one real node runs
 beside the kwok nodes (see ``node.py``): kubelet, containerd, a CNI bridge and
 kube-proxy. The API server then binds the node's bridge IP (10.250.0.1) instead
 of 127.0.0.1, so that pods reach it, and adds the Node authorizer for the
-kubelet. Nothing else changes for the kwok nodes.
+kubelet. A real Gateway API implementation (Traefik, ``gateway.py``) then runs
+as a pod there, reached through its ClusterIP Service (``gateway_url``).
+Nothing else changes for the kwok nodes.
 """
 
 from __future__ import annotations
@@ -173,6 +175,7 @@ class LocalCluster:
             self._wait_nodes_ready()
             if self.real_node:
                 self._start_metrics_server(table, binaries, pki)
+                self._install_gateway(log)
         except BaseException:
             self.stop()
             raise
@@ -412,6 +415,21 @@ class LocalCluster:
             self.kubectl,
         )
         self.info["metricsServerSeconds"] = round(time.monotonic() - started, 1)
+
+    def _install_gateway(self, log: Any) -> None:
+        from modeldeploy_dev.gateway import install_gateway
+
+        started = time.monotonic()
+        self.info["gatewayAddress"] = install_gateway(self.kubectl, self.import_images, log)
+        self.info["gatewaySeconds"] = round(time.monotonic() - started, 1)
+
+    @property
+    def gateway_url(self) -> str:
+        """The real node's Gateway API gateway (Traefik), through its ClusterIP Service."""
+        address = self.info.get("gatewayAddress")
+        if not address:
+            raise RuntimeError("this cluster has no gateway: it runs only with the real node")
+        return f"http://{address}"
 
     def import_images(self, *images: Any, log: Any = print) -> None:
         """Load built images (images.Image) into the real node's containerd."""

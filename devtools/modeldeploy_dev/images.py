@@ -11,6 +11,8 @@ of its inputs, so a warm run finds the archive and builds nothing.
 - ``debian``: a Debian bookworm base from ``mmdebstrap`` (minbase + python3).
 - ``operator``: the project's ``Dockerfile`` with ``PYTHON_IMAGE`` set to that
   base, its wheels downloaded on the host (the build runs with no network).
+- ``model-server``: MLServer with its scikit-learn runtime and the demo's models.
+- ``gateway``: Traefik's binary (built by ``binaries.py``) on the Debian base.
 """
 
 from __future__ import annotations
@@ -280,6 +282,8 @@ RUN --mount=type=bind,source=wheelhouse,target=/wheelhouse \\
  && /opt/mlserver/bin/pip install --no-index --find-links=/wheelhouse {packages}
 COPY models.py train.py /opt/train/
 RUN /opt/mlserver/bin/python /opt/train/train.py /models && rm -r /opt/train
+COPY digits_runtime.py /opt/runtime/
+ENV PYTHONPATH=/opt/runtime
 RUN groupadd --system --gid 65532 mlserver \\
  && useradd --system --uid 65532 --gid 65532 --home-dir /tmp --shell /usr/sbin/nologin mlserver
 USER 65532:65532
@@ -308,10 +312,47 @@ for version in models.VERSIONS:
     joblib.dump(models.train(version, train_features, train_labels), directory / "model.joblib")
     settings = {
         "name": "digits",
-        "implementation": "mlserver_sklearn.SKLearnModel",
+        "implementation": "digits_runtime.LabelledSKLearnModel",
         "parameters": {"uri": "./model.joblib", "version": version},
     }
     (directory / "model-settings.json").write_text(json.dumps(settings))
+"""
+
+DIGITS_RUNTIME_PY = """\
+\"\"\"MLServer's scikit-learn runtime that also counts right and wrong answers when told the truth.
+
+A request may carry the true labels of its rows in its parameters
+(``{"parameters": {"labels": [3, 7, ...]}}``), as a labelled feedback stream
+would. Each labelled prediction is then observed in MLServer's custom metric
+``digits_prediction_correct`` (a histogram with MLServer's model_name and
+model_version labels; 1 for right, 0 for wrong): its ``_sum`` counts right
+answers, its ``_count`` labelled ones. Requests without labels are answered
+exactly as by ``mlserver_sklearn.SKLearnModel``.
+\"\"\"
+
+import mlserver
+from mlserver.codecs import NumpyCodec
+from mlserver.types import InferenceRequest, InferenceResponse
+from mlserver_sklearn import SKLearnModel
+
+CORRECT = "digits_prediction_correct"
+
+
+class LabelledSKLearnModel(SKLearnModel):
+    async def load(self) -> bool:
+        loaded = await super().load()
+        mlserver.register(CORRECT, "Labelled predictions: 1 right, 0 wrong")
+        return loaded
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        response = await super().predict(payload)
+        extra = (payload.parameters.model_extra or {}) if payload.parameters is not None else {}
+        labels = extra.get("labels")
+        if labels:
+            predictions = NumpyCodec.decode_output(response.outputs[0]).ravel()
+            for predicted, label in zip(predictions, labels):
+                mlserver.log(**{CORRECT: float(int(predicted) == int(label))})
+        return response
 """
 
 
@@ -321,7 +362,8 @@ def model_server_image(log: Callable[[str], None] = print) -> Image:
     models_py = REPO_ROOT / "devtools" / "modeldeploy_dev" / "demo" / "models.py"
     containerfile = MODEL_SERVER_CONTAINERFILE.replace("{packages}", " ".join(MODEL_SERVER_PACKAGES))
     image = _cached(
-        "model-server", content_hash(base.reference, *NO_LAYER_CACHE, containerfile, TRAIN_PY, models_py)
+        "model-server",
+        content_hash(base.reference, *NO_LAYER_CACHE, containerfile, TRAIN_PY, DIGITS_RUNTIME_PY, models_py),
     )
     if image.archive.exists():
         return image
@@ -330,6 +372,7 @@ def model_server_image(log: Callable[[str], None] = print) -> Image:
         context = Path(workdir)
         (context / "Containerfile").write_text(containerfile)
         (context / "train.py").write_text(TRAIN_PY)
+        (context / "digits_runtime.py").write_text(DIGITS_RUNTIME_PY)
         shutil.copy2(models_py, context / "models.py")
         pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
         subprocess.run(
@@ -345,6 +388,44 @@ def model_server_image(log: Callable[[str], None] = print) -> Image:
         )
         podman(
             "build", *NO_LAYER_CACHE, "--network=none", *ULIMITS, "--build-arg", f"BASE={base.reference}",
+            "-t", image.reference, str(context),
+        )  # fmt: skip
+    _save(image.reference, image.archive)
+    log(f"built image {image.reference} in {time.monotonic() - started:.0f}s")
+    return image
+
+
+GATEWAY_CONTAINERFILE = """\
+# The real node's Gateway API implementation: Traefik, built here from its Go module
+# (modeldeploy_dev.binaries), on the project's Debian base, as a non-root user.
+ARG BASE
+FROM ${BASE}
+COPY traefik /usr/local/bin/traefik
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/traefik"]
+"""
+
+
+def gateway_image(log: Callable[[str], None] = print) -> Image:
+    """Traefik's binary (built and cached by binaries.py) on the Debian base."""
+    from modeldeploy_dev.binaries import COMPONENTS, build_component, find_existing
+
+    base = debian_image(log)
+    binary = find_existing("traefik")
+    if binary is None:
+        build_component(next(c for c in COMPONENTS if c.name == "traefik"), log)
+        binary = find_existing("traefik")
+        assert binary is not None
+    image = _cached("gateway", content_hash(base.reference, GATEWAY_CONTAINERFILE, binary))
+    if image.archive.exists():
+        return image
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as workdir:
+        context = Path(workdir)
+        (context / "Containerfile").write_text(GATEWAY_CONTAINERFILE)
+        shutil.copy2(binary, context / "traefik")
+        podman(
+            "build", "--network=none", *ULIMITS, "--build-arg", f"BASE={base.reference}",
             "-t", image.reference, str(context),
         )  # fmt: skip
     _save(image.reference, image.archive)
