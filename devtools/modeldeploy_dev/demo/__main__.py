@@ -14,13 +14,15 @@ from types import FrameType
 from modeldeploy.kube.client import KubeClient
 from modeldeploy_dev.binaries import REPO_ROOT
 from modeldeploy_dev.cluster import LocalCluster
-from modeldeploy_dev.demo.fleet import Fleet
 from modeldeploy_dev.demo.load import Load
-from modeldeploy_dev.demo.manifests import DEFAULT, FAST, NAME, NAMESPACE
+from modeldeploy_dev.demo.manifests import DEFAULT, FAST, HOSTNAME, NAMESPACE
 from modeldeploy_dev.demo.models import train_all
-from modeldeploy_dev.demo.proxy import Proxy
 from modeldeploy_dev.demo.scenario import Scenarios
+from modeldeploy_dev.demo.servers import Servers
 from modeldeploy_dev.demo.view import summary
+from modeldeploy_dev.gateway import NAME as GATEWAY
+from modeldeploy_dev.gateway import NAMESPACE as GATEWAY_NAMESPACE
+from modeldeploy_dev.images import model_server_image
 from modeldeploy_dev.operator import OperatorProcess
 
 
@@ -37,28 +39,32 @@ def run(fast: bool, keep: bool) -> int:
     started = time.monotonic()
     state = Path(tempfile.mkdtemp(prefix="modeldeploy-demo-"))
     with ExitStack() as cleanup:
-        cluster = LocalCluster(state, nodes=3)
-        say("starting the local control plane (etcd, kube-apiserver, controllers, kwok, Prometheus)")
-        cluster.start(log=say)
-        if keep:
-            say(f"--keep: the control plane stays up; stop it with: modeldeploy-dev down --state-dir {state}")
-        else:
-            cleanup.callback(say, "local control plane stopped")
-            cleanup.callback(cluster.stop)
-        say(f"control plane up in {cluster.info['startSeconds']}s; KUBECONFIG={cluster.kubeconfig}")
+        image = model_server_image(log=say)
+        cluster = LocalCluster(state, nodes=2, real_node=True)
+        say(
+            "starting the local control plane (etcd, kube-apiserver, controllers, kwok, Prometheus), "
+            "its real node (kubelet, containerd, kube-proxy) and the gateway (Traefik) on it"
+        )
+        try:
+            cluster.start(log=say)
+        finally:
+            if keep:
+                say(f"--keep: the cluster stays up; stop it with: modeldeploy-dev down --state-dir {state}")
+            else:
+                cleanup.callback(say, "local cluster and its real node stopped")
+                cleanup.callback(cluster.stop)
+        say(
+            f"cluster up in {cluster.info['startSeconds']}s (gateway {cluster.gateway_url}); "
+            f"KUBECONFIG={cluster.kubeconfig}"
+        )
+        cluster.import_images(image, log=say)
 
-        say("training the models on sklearn's load_digits (no download)")
-        held_out, accuracies = train_all(state / "models")
+        held_out, accuracies = train_all()
         say("held-out accuracy: " + ", ".join(f"{v} {a:.3f}" for v, a in accuracies.items()))
 
         api = KubeClient.from_environment(str(cluster.kubeconfig))
-        fleet = Fleet(api, NAMESPACE, state / "models", cluster.scrape_targets_dir, state / "servers")
-        fleet.start()
-        cleanup.callback(fleet.stop)
-        proxy = Proxy(api, NAMESPACE, NAME, fleet.port_of)
-        proxy.start()
-        cleanup.callback(proxy.stop)
-        say(f"local proxy on {proxy.url} follows HTTPRoute {NAMESPACE}/{NAME} (a stand-in for a gateway)")
+        servers = Servers(api, NAMESPACE, cluster.scrape_targets_dir)
+        cleanup.callback(servers.stop)
 
         cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds" / "modeldeployment.yaml"))
         cluster.kubectl("wait", "--for=condition=Established", "crd/modeldeployments.modeldeploy.io")
@@ -69,39 +75,42 @@ def run(fast: bool, keep: bool) -> int:
             "30",
             "--prometheus-url",
             cluster.prometheus_url,
-            "--service-url-template",
-            proxy.service_url_template,
         )
         operator.start()
         cleanup.callback(operator.stop)
         say(f"operator running (log: {operator.log})")
 
-        budget = 300.0 if fast else 600.0
-        load = Load(proxy.port, held_out, timings.rate, int(timings.rate * budget), budget)
+        budget = 600.0 if fast else 900.0
+        address = cluster.gateway_url.removeprefix("http://")
+        load = Load(address, HOSTNAME, held_out, timings.rate, int(timings.rate * budget), budget)
         cleanup.callback(load.stop)
+        say(f"users' requests go to the gateway {GATEWAY_NAMESPACE}/{GATEWAY} at {address}, Host {HOSTNAME}")
         scenarios = Scenarios(
-            cluster, api, timings, proxy, fleet, held_out, accuracies, say, timeout=budget / 2
+            cluster, api, timings, image.reference, servers, load, accuracies, say, timeout=budget / 2
         )
-        scenarios.first_version(load)
+        scenarios.first_version()
+        servers.start()
+        scenarios.wait_for_first_answers()
         for scenario in scenarios.scenarios:
             scenarios.run(scenario)
         load.stop()
+        servers.poll()
 
         tally = load.snapshot()
-        answered: dict[str, int] = {}
-        correct: dict[str, int] = {}
-        for revision, count in tally.answered.items():
-            version = fleet.version_of(revision) or revision
-            answered[version] = answered.get(version, 0) + count
-            correct[version] = correct.get(version, 0) + tally.correct[revision]
+        counted = {
+            version: (int(c.success), int(c.failure), c.correct / c.labelled if c.labelled else None)
+            for version, c in servers.by_version().items()
+        }
         lines = summary(
             scenarios.scenarios,
             accuracies,
-            answered,
-            correct,
+            tally.answered,
+            tally.correct,
             tally.sent,
             tally.errors,
             time.monotonic() - started,
+            counted,
+            tally.failures,
         )
         print("\n".join(lines), flush=True)
         say(f"state and logs: {state}")

@@ -1,15 +1,18 @@
 """The two scenarios, narrated: a better model promoted, a worse one rolled back by accuracy.
 
-With version 1.0.0 stable and the load running through the proxy:
+With version 1.0.0 stable and the load running through the gateway:
 
-1. version 2.0.0 (a better model) walks warm-up -> shadow -> canary steps ->
-   Stable, each analysis comparing its misclassification rate with 1.0.0's;
-2. version 3.0.0 (trained on corrupted labels) passes warm-up (it is fast and
-   never fails) and is rolled back during shadow, on mirrored traffic, by the
-   misclassification comparison with 2.0.0: no user ever got its answers.
+1. version 2.0.0 (a better model) walks shadow -> canary steps -> Stable,
+   each analysis comparing its misclassification rate with 1.0.0's;
+2. version 3.0.0 (trained on corrupted labels; fast, and it never fails) is
+   rolled back during shadow, on mirrored traffic, by the misclassification
+   comparison with 2.0.0: no user ever got its answers.
 
 While a scenario runs, one line per second shows the phase, stage, traffic
-split, each metric against its bound, and who answered live requests.
+split, each metric against its bound, the answers users got by version, and
+the answers the model servers counted by version (live and mirrored). At the
+end of each canary step the split the servers counted during the step is kept
+beside the declared weight.
 """
 
 from __future__ import annotations
@@ -23,20 +26,10 @@ import yaml
 from modeldeploy.kube.client import KubeClient
 from modeldeploy.kube.kinds import MODEL_DEPLOYMENT
 from modeldeploy_dev.cluster import LocalCluster
-from modeldeploy_dev.demo.fleet import Fleet
 from modeldeploy_dev.demo.load import Load
-from modeldeploy_dev.demo.manifests import (
-    NAME,
-    NAMESPACE,
-    Timings,
-    model_deployment,
-    thresholds,
-    warmup_configmap,
-)
-from modeldeploy_dev.demo.models import HeldOut
-from modeldeploy_dev.demo.proxy import Proxy
-from modeldeploy_dev.demo.view import Scenario, live_line, per_second, stage_text
-from modeldeploy_dev.metrics import wait_for_value
+from modeldeploy_dev.demo.manifests import NAME, NAMESPACE, Timings, model_deployment, thresholds
+from modeldeploy_dev.demo.servers import Servers
+from modeldeploy_dev.demo.view import Scenario, StepSplit, live_line, per_second, stage_text
 
 
 def clock() -> str:
@@ -49,9 +42,9 @@ class Scenarios:
         cluster: LocalCluster,
         api: KubeClient,
         timings: Timings,
-        proxy: Proxy,
-        fleet: Fleet,
-        held_out: HeldOut,
+        image: str,
+        servers: Servers,
+        load: Load,
         accuracies: dict[str, float],
         say: Callable[[str], None],
         timeout: float,
@@ -59,9 +52,9 @@ class Scenarios:
         self.cluster = cluster
         self.api = api
         self.timings = timings
-        self.proxy = proxy
-        self.fleet = fleet
-        self.held_out = held_out
+        self.image = image
+        self.servers = servers
+        self.load = load
         self.accuracies = accuracies
         self.say = say
         self.timeout = timeout
@@ -80,13 +73,13 @@ class Scenarios:
         return dict(found.get("status") or {})
 
     def deploy(self, version: str) -> None:
-        self.apply(model_deployment(version, self.timings, self.accuracies.get(version)))
+        self.apply(model_deployment(version, self.image, self.timings, self.accuracies.get(version)))
 
-    def first_version(self, load: Load) -> None:
+    def first_version(self) -> None:
         self.cluster.kubectl("create", "namespace", NAMESPACE)
-        self.apply(warmup_configmap(self.held_out))
         self.say(
-            f"applying {NAME} 1.0.0 (2 replicas, Gateway API route); its server starts, its pods turn Ready"
+            f"applying {NAME} 1.0.0 (an MLServer pod on the real node, an HTTPRoute on the gateway); "
+            "waiting for it to turn Ready"
         )
         self.deploy("1.0.0")
         deadline = time.monotonic() + self.timeout
@@ -94,16 +87,15 @@ class Scenarios:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"1.0.0 never became Stable: {self.status()}")
             time.sleep(0.5)
-        self.say(
-            f"1.0.0 is Stable; load starts: {self.timings.rate:g} labelled held-out rows/s through the proxy"
-        )
-        load.start()
-        wait_for_value(
-            self.cluster.prometheus_url,
-            f'sum(model_labelled_predictions_total{{namespace="{NAMESPACE}"}})',
-            lambda v: v > 0,
-            timeout=60,
-        )
+        self.say(f"1.0.0 is Stable; load starts: {self.timings.rate:g} labelled rows/s through the gateway")
+        self.load.start()
+
+    def wait_for_first_answers(self) -> None:
+        deadline = time.monotonic() + 60
+        while self.servers.answers_by_version().get("1.0.0", 0) == 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no answer from 1.0.0 through the gateway: {self.load.snapshot()}")
+            time.sleep(0.5)
         time.sleep(self.timings.pause)
 
     def run(self, scenario: Scenario) -> None:
@@ -113,18 +105,26 @@ class Scenarios:
         self.deploy(scenario.version)
         last_key: tuple[Any, ...] | None = None
         before, then = self._counts(), time.monotonic()
+        step_start: tuple[int, dict[str, int], tuple[str, str]] | None = None
         deadline = started + self.timeout
         while time.monotonic() < deadline:
             time.sleep(1)
             status = self.status()
             now = time.monotonic()
             counts = self._counts()
-            served, mirrored = (per_second(b, a, now - then) for b, a in zip(before, counts, strict=True))
-            print(live_line(clock(), status, self.timings.steps, thresholds(), served, mirrored), flush=True)
+            users, servers = (per_second(b, a, now - then) for b, a in zip(before, counts, strict=True))
+            print(live_line(clock(), status, self.timings.steps, thresholds(), users, servers), flush=True)
             before, then = counts, now
             candidate = status.get("candidate") or {}
             key = (status.get("phase"), candidate.get("stage"), candidate.get("step"))
             if key != last_key:
+                if step_start is not None:
+                    scenario.splits.append(self._split(step_start, counts[1]))
+                    step_start = None
+                if candidate.get("stage") == "Canary" and candidate.get("step") is not None:
+                    step = int(candidate["step"])
+                    versions = (str(status["stable"]["version"]), str(candidate["version"]))
+                    step_start = (self.timings.steps[step][0], counts[1], versions)
                 last_key = key
                 scenario.timeline.append(
                     f"{clock()} {status.get('phase')}, {stage_text(status, self.timings.steps)}: "
@@ -149,13 +149,12 @@ class Scenarios:
         return None
 
     def _counts(self) -> tuple[dict[str, int], dict[str, int]]:
-        """Live answers and mirrored copies so far, by model version."""
-        served, mirrored = self.proxy.counts()
-        return self._by_version(served), self._by_version(mirrored)
+        """Answers users got, and answers the model servers counted, so far, by model version."""
+        return dict(self.load.snapshot().answered), self.servers.answers_by_version()
 
-    def _by_version(self, counts: dict[str, int]) -> dict[str, int]:
-        by_version: dict[str, int] = {}
-        for revision, count in counts.items():
-            version = self.fleet.version_of(revision) or revision
-            by_version[version] = by_version.get(version, 0) + count
-        return by_version
+    @staticmethod
+    def _split(start: tuple[int, dict[str, int], tuple[str, str]], now: dict[str, int]) -> StepSplit:
+        weight, before, (stable, candidate) = start
+        to_stable = now.get(stable, 0) - before.get(stable, 0)
+        to_candidate = now.get(candidate, 0) - before.get(candidate, 0)
+        return StepSplit(weight, to_stable, to_candidate)

@@ -62,16 +62,17 @@ def live_line(
     status: Mapping[str, Any],
     steps: Sequence[tuple[int, str]],
     thresholds: Mapping[str, str],
-    served: Mapping[str, int],
-    mirrored: Mapping[str, int] | None = None,
+    users: Mapping[str, int],
+    servers: Mapping[str, int] | None = None,
 ) -> str:
-    """One line: ``12:00:05 Progressing Shadow | 1.0.0 100% (+mirror 100%) | error-rate 0.000 <= 0.01 ok``."""
+    """One line: ``12:00:05 Progressing Shadow | 1.0.0 100% (+mirror 100%) | error-rate 0.000 <= 0.01 ok``,
+    then the answers users got by version, and those the model servers counted (live and mirrored)."""
     parts = [f"{clock} {status.get('phase', '-'):<11} {stage_text(status, steps):<14}", traffic_text(status)]
     parts += [metric_text(r, thresholds) for r in status.get("analysis") or []]
-    if served:
-        parts.append("live " + " ".join(f"{v} {n}/s" for v, n in sorted(served.items())))
-    if mirrored:
-        parts[-1] += " | mirrored " + " ".join(f"{v} {n}/s" for v, n in sorted(mirrored.items()))
+    if users:
+        parts.append("users got " + " ".join(f"{v} {n}/s" for v, n in sorted(users.items())))
+    if servers:
+        parts.append("servers answered " + " ".join(f"{v} {n}/s" for v, n in sorted(servers.items())))
     return " | ".join(parts)
 
 
@@ -84,6 +85,28 @@ def per_second(before: Mapping[str, int], after: Mapping[str, int], seconds: flo
 def culprit(message: str) -> str:
     """The metric a MetricFailed message names first (``misclassification-rate 0.4 - stable ...``)."""
     return message.split(" ", 1)[0].rstrip(":")
+
+
+@dataclass(frozen=True)
+class StepSplit:
+    """One canary step: its declared weight, and the answers the servers counted during it."""
+
+    weight: int
+    to_stable: int
+    to_candidate: int
+
+    @property
+    def observed(self) -> float | None:
+        total = self.to_stable + self.to_candidate
+        return self.to_candidate / total if total else None
+
+    def text(self) -> str:
+        observed = self.observed
+        seen = f"{observed:.1%}" if observed is not None else "n/a"
+        return (
+            f"declared {self.weight}%, observed {seen} at the servers "
+            f"({self.to_candidate} of {self.to_stable + self.to_candidate} answers)"
+        )
 
 
 @dataclass
@@ -99,6 +122,7 @@ class Scenario:
     message: str = ""
     at: str = ""
     seconds: float = 0.0
+    splits: list[StepSplit] = field(default_factory=list)
 
     @property
     def as_expected(self) -> bool:
@@ -128,22 +152,34 @@ def summary(
     sent: int,
     errors: int,
     elapsed: float,
+    servers: Mapping[str, tuple[int, int, float | None]] | None = None,
+    failures: Sequence[str] = (),
 ) -> list[str]:
+    """``servers``: by version, the answers and failures its model servers counted (live and
+    mirrored) and their accuracy on labelled requests."""
     lines = ["", "=== Summary ===", ""]
     lines.append(
-        "Models trained at start on sklearn's load_digits, accuracy on held-out rows: "
+        "Models trained on sklearn's load_digits, accuracy on held-out rows: "
         + ", ".join(f"{v} {a:.3f}" for v, a in accuracies.items())
     )
     for i, scenario in enumerate(scenarios, 1):
         lines += ["", f"Scenario {i}: {scenario.title}: {scenario.verdict()} ({scenario.seconds:.0f}s)"]
         lines += [f"  {entry}" for entry in scenario.timeline]
+        lines += [f"  canary step {n}: {split.text()}" for n, split in enumerate(scenario.splits, 1)]
         if scenario.outcome:
             lines.append(f"  -> {scenario.at} {scenario.outcome} ({scenario.reason}): {scenario.message}")
-    lines += ["", f"Live traffic through the proxy: {sent} requests, {errors} errors; answered by version:"]
+    lines += ["", f"Live traffic through the gateway: {sent} requests, {errors} failed; answers users got:"]
     for version in accuracies:
         count = answered.get(version, 0)
         share = f", accuracy {correct.get(version, 0) / count:.3f}" if count else " (never served live)"
         lines.append(f"  {version}: {count} answers{share}")
+    lines += [f"  failed: {failure}" for failure in failures]
+    if servers is not None:
+        lines += ["", "Answers counted at the model servers (MLServer's own counters; live and mirrored):"]
+        for version in accuracies:
+            served, failed, accuracy = servers.get(version, (0, 0, None))
+            rate = f", accuracy {accuracy:.3f} on labelled requests" if accuracy is not None else ""
+            lines.append(f"  {version}: {served} answers, {failed} failures{rate}")
     ok = all(s.as_expected for s in scenarios)
     lines += [
         "",
