@@ -39,6 +39,8 @@ NO_LAYER_CACHE = ("--no-cache",)
 LOCAL_REGISTRY = "localhost/modeldeploy"
 # containerd's sandbox_image: the name it looks for, given to the pause image built here.
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+KEEP_BUILDS = 4
+"""Archives kept per image name in the cache, newest first."""
 
 PAUSE_C = r"""
 /* The pod sandbox's process: holds the pod's namespaces, reaps orphans, exits on SIGINT/SIGTERM. */
@@ -100,14 +102,21 @@ def podman(*args: str, log: Callable[[str], None] = print) -> None:
 
 
 def _save(reference: str, archive: Path) -> None:
-    """Write the image's archive into the cache, and forget the image's older builds."""
+    """Write the image's archive into the cache, and forget the image's builds older than the
+    last ``KEEP_BUILDS`` (checkouts of different commits on one machine share the cache: each
+    keeps finding its own build instead of rebuilding it after another one's)."""
     staging = archive.with_suffix(".tar.partial")
     staging.unlink(missing_ok=True)
     subprocess.run([*PODMAN, "save", "--format", "docker-archive", "-o", str(staging), reference], check=True)
     staging.rename(archive)
     name = archive.name.rsplit("-", 1)[0]
-    for older in archive.parent.glob(f"{name}-*.tar"):
-        if older != archive and older.name.rsplit("-", 1)[0] == name:
+    builds = sorted(
+        (path for path in archive.parent.glob(f"{name}-*.tar") if path.name.rsplit("-", 1)[0] == name),
+        key=lambda path: path.stat().st_mtime,
+        reverse=True,
+    )
+    for older in builds[KEEP_BUILDS:]:
+        if older != archive:
             older.unlink()
             tag = older.name.rsplit("-", 1)[1].removesuffix(".tar")
             subprocess.run(

@@ -231,7 +231,15 @@ def test_mirrored_requests_reach_the_candidate_while_users_get_only_stable_answe
         60,
     )
 
-    before = served_by_revision(real_cluster.kubectl, operated, [stable, candidate])
+    # Copies sent beside the requests above may still be landing: start from settled counts.
+    settled: list[dict[str, float]] = []
+
+    def unchanged() -> bool:
+        settled.append(served_by_revision(real_cluster.kubectl, operated, [stable, candidate]))
+        return len(settled) > 1 and settled[-1] == settled[-2]
+
+    wait_until("the model servers' counts settled", unchanged, 30, interval=1)
+    before = settled[-1]
     answers = Counter(client.infer(sample).version for _ in range(REQUESTS))
     client.close()
     assert answers == Counter({"1.0.0": REQUESTS}), answers  # users only ever see stable's answers

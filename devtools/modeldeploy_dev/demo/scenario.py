@@ -30,6 +30,7 @@ from modeldeploy_dev.demo.load import Load
 from modeldeploy_dev.demo.manifests import NAME, NAMESPACE, Timings, model_deployment, thresholds
 from modeldeploy_dev.demo.servers import Servers
 from modeldeploy_dev.demo.view import Scenario, StepSplit, live_line, per_second, stage_text
+from modeldeploy_dev.inference import Client
 
 
 def clock() -> str:
@@ -87,6 +88,21 @@ class Scenarios:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"1.0.0 never became Stable: {self.status()}")
             time.sleep(0.5)
+        # The gateway serves a new route a moment after the operator writes it: users
+        # arrive once it answers (a probe, not counted in the load's tally).
+        probe = Client(self.load.address, 80, host=self.load.host, timeout=5)
+        try:
+            while True:
+                try:
+                    if probe.infer([self.load.held_out.rows[0]]).version == "1.0.0":
+                        break
+                except OSError:
+                    probe.close()
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the gateway never answered with 1.0.0")
+                time.sleep(0.5)
+        finally:
+            probe.close()
         self.say(f"1.0.0 is Stable; load starts: {self.timings.rate:g} labelled rows/s through the gateway")
         self.load.start()
 
