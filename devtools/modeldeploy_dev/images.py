@@ -332,35 +332,34 @@ DIGITS_RUNTIME_PY = """\
 
 A request may carry the true labels of its rows in its parameters
 (``{"parameters": {"labels": [3, 7, ...]}}``), as a labelled feedback stream
-would. Each labelled prediction is then observed in MLServer's custom metric
-``digits_prediction_correct`` (a histogram with MLServer's model_name and
-model_version labels; 1 for right, 0 for wrong): its ``_sum`` counts right
-answers, its ``_count`` labelled ones. Requests without labels are answered
-exactly as by ``mlserver_sklearn.SKLearnModel``.
+would. Each labelled prediction then counts in ``digits_labelled_predictions_total``
+and, when right, in ``digits_correct_predictions_total`` (labels ``model`` and
+``version``, as MLServer's own counters), served on MLServer's metrics port.
+(MLServer's ``mlserver.log`` custom metrics are not served there when
+inference runs in the server's own process, as here.) Requests without labels
+are answered exactly as by ``mlserver_sklearn.SKLearnModel``.
 \"\"\"
 
-import mlserver
 from mlserver.codecs import NumpyCodec
 from mlserver.types import InferenceRequest, InferenceResponse
 from mlserver_sklearn import SKLearnModel
+from prometheus_client import Counter
 
-CORRECT = "digits_prediction_correct"
+LABELS = ["model", "version"]
+LABELLED = Counter("digits_labelled_predictions", "Predictions that came with their true label", LABELS)
+CORRECT = Counter("digits_correct_predictions", "Labelled predictions that were right", LABELS)
 
 
 class LabelledSKLearnModel(SKLearnModel):
-    async def load(self) -> bool:
-        loaded = await super().load()
-        mlserver.register(CORRECT, "Labelled predictions: 1 right, 0 wrong")
-        return loaded
-
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         response = await super().predict(payload)
         extra = (payload.parameters.model_extra or {}) if payload.parameters is not None else {}
         labels = extra.get("labels")
         if labels:
             predictions = NumpyCodec.decode_output(response.outputs[0]).ravel()
-            for predicted, label in zip(predictions, labels):
-                mlserver.log(**{CORRECT: float(int(predicted) == int(label))})
+            right = sum(int(p) == int(label) for p, label in zip(predictions, labels))
+            LABELLED.labels(self.name, str(self.version)).inc(min(len(labels), len(predictions)))
+            CORRECT.labels(self.name, str(self.version)).inc(right)
         return response
 """
 

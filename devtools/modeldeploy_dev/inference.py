@@ -25,8 +25,9 @@ METRICS_PORT = 8082
 MODEL = "digits"
 INFER_PATH = f"/v2/models/{MODEL}/infer"
 SUCCESS_METRIC = "model_infer_request_success_total"
-# The model server image's runtime (images.DIGITS_RUNTIME_PY): 1 per right labelled answer, 0 per wrong.
-CORRECT_METRIC = "digits_prediction_correct"
+# The model server image's runtime (images.DIGITS_RUNTIME_PY): labelled answers, and right ones.
+LABELLED_METRIC = "digits_labelled_predictions_total"
+CORRECT_METRIC = "digits_correct_predictions_total"
 
 
 def check_address(host: str) -> None:
@@ -116,8 +117,8 @@ class ServerCounters:
 COUNTER_LINES = {
     f'{SUCCESS_METRIC}{{model="{MODEL}",': "success",
     f'model_infer_request_failure_total{{model="{MODEL}",': "failure",
-    f'{CORRECT_METRIC}_count{{model_name="{MODEL}",': "labelled",
-    f'{CORRECT_METRIC}_sum{{model_name="{MODEL}",': "correct",
+    f'{LABELLED_METRIC}{{model="{MODEL}",': "labelled",
+    f'{CORRECT_METRIC}{{model="{MODEL}",': "correct",
 }
 
 

@@ -18,9 +18,9 @@ model_infer_request_success_total{model="digits",version="None"} 7.0
 model_infer_request_success_total{model="digits",version="2.0.0"} 3.0
 model_infer_request_success_created{model="digits",version="None"} 1.7e+09
 model_infer_request_failure_total{model="digits",version="None"} 1.0
-digits_prediction_correct_bucket{le="1.0",model_name="digits",model_version="2.0.0"} 9.0
-digits_prediction_correct_count{model_name="digits",model_version="2.0.0"} 9.0
-digits_prediction_correct_sum{model_name="digits",model_version="2.0.0"} 8.0
+digits_labelled_predictions_total{model="digits",version="2.0.0"} 9.0
+digits_labelled_predictions_created{model="digits",version="2.0.0"} 1.7e+09
+digits_correct_predictions_total{model="digits",version="2.0.0"} 8.0
 """
 
 
@@ -32,7 +32,7 @@ def pod(name: str, phase: str = "Running", ip: str | None = "10.250.0.9") -> dic
     }
 
 
-def test_counters_sum_every_label_set_and_ignore_created_and_bucket_lines() -> None:
+def test_counters_sum_every_label_set_and_ignore_created_lines() -> None:
     assert parse_counters(METRICS) == ServerCounters(success=10.0, failure=1.0, labelled=9.0, correct=8.0)
 
 

@@ -65,7 +65,7 @@ def queries(window: str) -> dict[str, str]:
             f"{rate('model_infer_request_duration_sum')} / {rate('model_infer_request_duration_count')}"
         ),
         "misclassification-rate": (
-            f"1 - {rate('digits_prediction_correct_sum')} / {rate('digits_prediction_correct_count')}"
+            f"1 - {rate('digits_correct_predictions_total')} / {rate('digits_labelled_predictions_total')}"
         ),
     }
 
