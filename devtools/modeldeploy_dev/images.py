@@ -346,8 +346,11 @@ from mlserver_sklearn import SKLearnModel
 from prometheus_client import Counter
 
 LABELS = ["model", "version"]
-LABELLED = Counter("digits_labelled_predictions", "Predictions that came with their true label", LABELS)
-CORRECT = Counter("digits_correct_predictions", "Labelled predictions that were right", LABELS)
+# MLServer reloads an implementation's module when it loads the model: the counters, kept in
+# the module's namespace across the reload, are registered once.
+if "CORRECT" not in globals():
+    LABELLED = Counter("digits_labelled_predictions", "Predictions that came with their true label", LABELS)
+    CORRECT = Counter("digits_correct_predictions", "Labelled predictions that were right", LABELS)
 
 
 class LabelledSKLearnModel(SKLearnModel):
