@@ -8,8 +8,8 @@ gone, so a revision scaled away still counts in the totals.
 
 It also writes those pods into the local Prometheus' file discovery, labelled
 with their namespace and revision, the labels the analysis queries select on.
-The local Prometheus (Debian's 2.42) has no Kubernetes service discovery; this
-file plays that part for the demo's namespace only.
+(Written before the local Prometheus discovered pods itself; the analysis
+queries take ratios of sums, which a pod scraped twice leaves unchanged.)
 """
 
 from __future__ import annotations
