@@ -14,6 +14,7 @@ PACKAGES=(
   uidmap                      # podman's dependency for user namespaces
   gcc                         # compiles the pod sandbox's pause binary (static)
   libc6-dev                   # its static C library
+  patch                       # applies tools/go/<name>/*.patch to a module's source (Traefik's RequestMirror)
 )
 
 missing=()
