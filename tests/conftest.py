@@ -40,11 +40,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# Tests that start a cluster with the real node of their own (the demo does) run before any
+# test takes the session's `real_cluster`: that fixture holds the machine's one real-node
+# slot until the session ends, so a later one would wait for it in vain.
+OWN_REAL_NODE_FIRST = ("integration/test_demo.py",)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         tier = Path(str(item.fspath)).relative_to(TESTS).parts[0]
         if tier in ("unit", "integration"):
             item.add_marker(getattr(pytest.mark, tier))
+    own_node = {str(TESTS / path) for path in OWN_REAL_NODE_FIRST}
+    items.sort(key=lambda item: str(item.fspath) not in own_node)  # stable: the rest keep their order
 
 
 class ExistingCluster:
