@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import tempfile
@@ -23,7 +24,9 @@ from modeldeploy_dev.demo.view import summary
 from modeldeploy_dev.gateway import NAME as GATEWAY
 from modeldeploy_dev.gateway import NAMESPACE as GATEWAY_NAMESPACE
 from modeldeploy_dev.images import model_server_image
+from modeldeploy_dev.node import BRIDGE_IP
 from modeldeploy_dev.operator import OperatorProcess
+from modeldeploy_dev.processes import wait_until
 
 
 def say(message: str) -> None:
@@ -32,6 +35,22 @@ def say(message: str) -> None:
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # SIGTERM cleans up exactly like Ctrl-C
+
+
+def _install_crd(cluster: LocalCluster) -> bool:
+    """Apply the CRD and say whether it is Established, reading the API without discovery
+    (kubectl's discovery fails while an aggregated API, such as metrics.k8s.io, is briefly
+    unavailable); retried by the caller."""
+    cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds" / "modeldeployment.yaml"))
+    crd = json.loads(
+        cluster.kubectl(
+            "get",
+            "--raw",
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/modeldeployments.modeldeploy.io",
+        ).stdout
+    )
+    conditions = crd.get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
 def run(fast: bool, keep: bool) -> int:
@@ -66,8 +85,9 @@ def run(fast: bool, keep: bool) -> int:
         servers = Servers(api, NAMESPACE, cluster.scrape_targets_dir)
         cleanup.callback(servers.stop)
 
-        cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds" / "modeldeployment.yaml"))
-        cluster.kubectl("wait", "--for=condition=Established", "crd/modeldeployments.modeldeploy.io")
+        wait_until(
+            "the ModelDeployment CRD applied and Established", lambda: _install_crd(cluster), 90, interval=1
+        )
         operator = OperatorProcess(
             cluster.operator_kubeconfig,
             state / "operator.log",
@@ -75,6 +95,10 @@ def run(fast: bool, keep: bool) -> int:
             "30",
             "--prometheus-url",
             cluster.prometheus_url,
+            # With the real node, Prometheus listens on the node's bridge address (pods reach
+            # it there), which the operator's egress rules refuse unless the admin lists it.
+            "--egress-allow",
+            f"{BRIDGE_IP}/32",
         )
         operator.start()
         cleanup.callback(operator.stop)
