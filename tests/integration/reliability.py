@@ -240,5 +240,5 @@ def assert_promoted_cleanly(
             }
             == {old: 0, new: 2}
         ),
-        timeout=30,
+        timeout=90,  # the default scaleDownDelay (30s) keeps the old revision up first
     )

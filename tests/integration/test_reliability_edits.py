@@ -69,7 +69,7 @@ def test_a_new_version_mid_canary_supersedes_the_candidate_and_rolls_out_itself(
             }
             == {old: 0, superseded: 0, new: 2}
         ),
-        timeout=30,
+        timeout=90,  # the default scaleDownDelay (30s) keeps the old revision up first
     )
 
 
