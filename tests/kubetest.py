@@ -166,7 +166,17 @@ class Release:
 
     def uninstall(self) -> None:
         if self.installed:
-            helm(self.cluster, "uninstall", self.name, "--namespace", self.namespace, "--wait")
+            # --ignore-not-found: a test that restarts the cluster (the real node's `down` test)
+            # leaves a session-long release nothing to remove.
+            helm(
+                self.cluster,
+                "uninstall",
+                self.name,
+                "--namespace",
+                self.namespace,
+                "--wait",
+                "--ignore-not-found",
+            )
 
     def can(self, verb: str, resource: str, *where: str) -> bool:
         """`kubectl auth can-i ... --as` the operator's ServiceAccount."""

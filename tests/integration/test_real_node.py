@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from kubetest import Release, apply, operator_values, wait_phase
+from kubetest import Release, apply, wait_phase
 from modeldeploy_dev.cluster import SERVICE_CIDR, LocalCluster
-from modeldeploy_dev.images import debian_image, model_server_image, operator_image
+from modeldeploy_dev.images import debian_image, model_server_image
 from modeldeploy_dev.node import BRIDGE_IP, NODE_NAME, POD_PLACEMENT, SUBNET, TAINT, node_leftovers
 from modeldeploy_dev.processes import listening_addresses, pid_alive, wait_until
 
@@ -186,77 +186,74 @@ def test_every_listener_is_on_loopback_or_the_bridge_ip(real_cluster: LocalClust
 
 @pytest.mark.timeout(COLD_BUILD_TIMEOUT)
 def test_a_model_deployment_serves_v2_inference_from_mlserver_on_the_real_node(
-    real_cluster: LocalCluster, real_namespace: str, tmp_path: Path
+    real_cluster: LocalCluster, real_namespace: str, operator_pod: Release
 ) -> None:
     """The operator pod (the chart, its image) rolls out a ModelDeployment whose pods run
     MLServer's scikit-learn runtime with the demo's digit classifier 2.0.0; they answer the
     V2 inference protocol on their pod IP and through the ModelDeployment's Service."""
     server = model_server_image()
     real_cluster.import_images(server)
-    release = Release(real_cluster, real_namespace)
-    try:
-        release.install(values_file=operator_values(real_cluster, operator_image(), tmp_path))
-        manifest = {
-            "apiVersion": "modeldeploy.io/v1alpha1",
-            "kind": "ModelDeployment",
-            "metadata": {"name": "digits"},
-            "spec": {
-                "model": {"name": "digits", "version": "2.0.0", "uri": "s3://models/digits/2.0.0"},
-                "replicas": 1,
-                "runtime": {
-                    "image": server.reference,
-                    "port": 8080,
-                    "readinessPath": "/v2/health/ready",
-                    "podTemplate": {"spec": {**POD_PLACEMENT, "terminationGracePeriodSeconds": 5}},
-                },
+    # The session's operator pod (the chart, its image): a second release watching every
+    # namespace beside it would be a second operator competing for the same objects.
+    manifest = {
+        "apiVersion": "modeldeploy.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "digits"},
+        "spec": {
+            "model": {"name": "digits", "version": "2.0.0", "uri": "s3://models/digits/2.0.0"},
+            "replicas": 1,
+            "runtime": {
+                "image": server.reference,
+                "port": 8080,
+                "readinessPath": "/v2/health/ready",
+                "podTemplate": {"spec": {**POD_PLACEMENT, "terminationGracePeriodSeconds": 5}},
             },
-        }
-        apply(real_cluster, real_namespace, manifest)
-        status = wait_phase(real_cluster, real_namespace, "digits", "Stable", timeout=180)
-        revision = status["stable"]["revision"]
-        [pod] = get(real_cluster, "-n", real_namespace, "pods", "-l", f"modeldeploy.io/revision={revision}")[
-            "items"
-        ]
-        assert pod["spec"]["nodeName"] == NODE_NAME
-        assert ipaddress.ip_address(pod["status"]["podIP"]) in SUBNET
+        },
+    }
+    apply(real_cluster, real_namespace, manifest)
+    status = wait_phase(real_cluster, real_namespace, "digits", "Stable", timeout=180)
+    revision = status["stable"]["revision"]
+    [pod] = get(real_cluster, "-n", real_namespace, "pods", "-l", f"modeldeploy.io/revision={revision}")[
+        "items"
+    ]
+    assert pod["spec"]["nodeName"] == NODE_NAME
+    assert ipaddress.ip_address(pod["status"]["podIP"]) in SUBNET
 
-        rows, labels = _held_out_digits(20)
-        request = {"inputs": [{"name": "pixels", "shape": [20, 64], "datatype": "FP64", "data": rows}]}
-        for url in (
-            f"http://{pod['status']['podIP']}:8080/v2/models/digits/infer",
-            f"http://{get(real_cluster, '-n', real_namespace, 'service', 'digits')['spec']['clusterIP']}"
-            "/v2/models/digits/infer",
-        ):
-            status_code, body = post_json(url, request)
-            assert status_code == 200, body
-            answer = json.loads(body)
-            assert (answer["model_name"], answer["model_version"]) == ("digits", "2.0.0")
-            predictions = answer["outputs"][0]["data"]
-            correct = sum(int(p) == label for p, label in zip(predictions, labels, strict=True))
-            assert correct >= 17, (predictions, labels)  # 2.0.0 is right ~97% of the time
-
-        # MLServer's own Prometheus metrics count both answers, by model and version.
-        _, metrics = fetch(f"http://{pod['status']['podIP']}:8082/metrics")
-        # (Its version label reads "None" for requests to the unversioned path.)
-        counted = [
-            float(line.rsplit(" ", 1)[1])
-            for line in metrics.decode().splitlines()
-            if line.startswith('model_infer_request_success_total{model="digits",')
-        ]
-        assert counted == [2.0], metrics.decode()[-2000:]
-
-        # A pod that leaves keeps answering through its preStop sleep (runtime.drainDelay, 10s by
-        # default), with the grace period to match: the kubelet runs the sleep action.
-        assert pod["spec"]["containers"][0]["lifecycle"] == {"preStop": {"sleep": {"seconds": 10}}}
-        assert pod["spec"]["terminationGracePeriodSeconds"] == 10  # the template's 5, raised to the sleep
-        name = pod["metadata"]["name"]
-        real_cluster.kubectl("-n", real_namespace, "delete", "pod", name, "--wait=false")
-        leaving = get(real_cluster, "-n", real_namespace, "pod", name)
-        assert leaving["metadata"].get("deletionTimestamp"), leaving["metadata"]
-        status_code, body = post_json(f"http://{pod['status']['podIP']}:8080/v2/models/digits/infer", request)
+    rows, labels = _held_out_digits(20)
+    request = {"inputs": [{"name": "pixels", "shape": [20, 64], "datatype": "FP64", "data": rows}]}
+    for url in (
+        f"http://{pod['status']['podIP']}:8080/v2/models/digits/infer",
+        f"http://{get(real_cluster, '-n', real_namespace, 'service', 'digits')['spec']['clusterIP']}"
+        "/v2/models/digits/infer",
+    ):
+        status_code, body = post_json(url, request)
         assert status_code == 200, body
-    finally:
-        release.uninstall()
+        answer = json.loads(body)
+        assert (answer["model_name"], answer["model_version"]) == ("digits", "2.0.0")
+        predictions = answer["outputs"][0]["data"]
+        correct = sum(int(p) == label for p, label in zip(predictions, labels, strict=True))
+        assert correct >= 17, (predictions, labels)  # 2.0.0 is right ~97% of the time
+
+    # MLServer's own Prometheus metrics count both answers, by model and version.
+    _, metrics = fetch(f"http://{pod['status']['podIP']}:8082/metrics")
+    # (Its version label reads "None" for requests to the unversioned path.)
+    counted = [
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.decode().splitlines()
+        if line.startswith('model_infer_request_success_total{model="digits",')
+    ]
+    assert counted == [2.0], metrics.decode()[-2000:]
+
+    # A pod that leaves keeps answering through its preStop sleep (runtime.drainDelay, 10s by
+    # default), with the grace period to match: the kubelet runs the sleep action.
+    assert pod["spec"]["containers"][0]["lifecycle"] == {"preStop": {"sleep": {"seconds": 10}}}
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 10  # the template's 5, raised to the sleep
+    name = pod["metadata"]["name"]
+    real_cluster.kubectl("-n", real_namespace, "delete", "pod", name, "--wait=false")
+    leaving = get(real_cluster, "-n", real_namespace, "pod", name)
+    assert leaving["metadata"].get("deletionTimestamp"), leaving["metadata"]
+    status_code, body = post_json(f"http://{pod['status']['podIP']}:8080/v2/models/digits/infer", request)
+    assert status_code == 200, body
 
 
 def _held_out_digits(count: int) -> tuple[list[float], list[int]]:
