@@ -124,47 +124,15 @@ class World:
         if route is None:
             return None
         generation = self.route_generation
+        accepted = _condition("Accepted", "True", "Accepted", generation)
         conditions: list[dict[str, Any]] = []
         if self.gateway == "accept":
-            conditions = [
-                {
-                    "type": "Accepted",
-                    "status": "True",
-                    "reason": "Accepted",
-                    "observedGeneration": generation,
-                },
-                {
-                    "type": "ResolvedRefs",
-                    "status": "True",
-                    "reason": "ResolvedRefs",
-                    "observedGeneration": generation,
-                },
-            ]
+            conditions = [accepted, _condition("ResolvedRefs", "True", "ResolvedRefs", generation)]
         elif self.gateway == "refuse":
-            conditions = [
-                {
-                    "type": "Accepted",
-                    "status": "True",
-                    "reason": "Accepted",
-                    "observedGeneration": generation,
-                },
-                {
-                    "type": "ResolvedRefs",
-                    "status": "False",
-                    "reason": "BackendNotFound",
-                    "message": "service fraud-candidate not found",
-                    "observedGeneration": generation,
-                },
-            ]
+            refused = _condition("ResolvedRefs", "False", "BackendNotFound", generation)
+            conditions = [accepted, {**refused, "message": "service fraud-candidate not found"}]
         elif self.gateway == "lag":
-            conditions = [
-                {
-                    "type": "Accepted",
-                    "status": "True",
-                    "reason": "Accepted",
-                    "observedGeneration": generation - 1,
-                }
-            ]
+            conditions = [_condition("Accepted", "True", "Accepted", generation - 1)]
         parents = [
             {"parentRef": ref, "controllerName": "example.com/gateway", "conditions": conditions}
             for ref in route["spec"].get("parentRefs", [])
@@ -283,3 +251,8 @@ class World:
 
     def action(self, type_: str, **extra: Any) -> None:
         self.status = {**self.status, "action": {"type": type_, **extra}}
+
+
+def _condition(kind: str, status: str, reason: str, generation: int) -> dict[str, Any]:
+    """A route parent's condition as a gateway writes it for one generation."""
+    return {"type": kind, "status": status, "reason": reason, "observedGeneration": generation}
