@@ -72,11 +72,21 @@ def query(prometheus_url: str, promql: str, timeout: float = 5) -> list[dict[str
 
 
 def scalar(prometheus_url: str, promql: str) -> float | None:
-    """The single value of a query, or None when the result is empty."""
+    """The single value of a query, or None when the result is empty.
+
+    A query that matches more than one series is a test's mistake (two namespaces can hold a
+    revision of the same name), so it raises instead of answering with whichever came first.
+    """
     result = query(prometheus_url, promql)
     if not result:
         return None
+    if len(result) > 1:
+        raise AmbiguousQuery(f"{promql!r} matched {len(result)} series: {[r['metric'] for r in result]}")
     return float(result[0]["value"][1])
+
+
+class AmbiguousQuery(ValueError):
+    """A query meant to answer one value matched several series; narrow its label matchers."""
 
 
 def wait_for_value(

@@ -212,8 +212,9 @@ def healthy_error_rate(exporter: Exporter, prometheus: str, revisions: dict[str,
     """A passing error rate for each namespace's candidate, visible in Prometheus before we go on."""
     for namespace, candidate in revisions.items():
         exporter.set("model_error_rate", 0.001, namespace=namespace, revision=candidate)
-    for candidate in set(revisions.values()):
-        wait_for_value(prometheus, f'count(model_error_rate{{revision="{candidate}"}})', lambda v: v > 0)
+    for namespace, candidate in revisions.items():
+        series = f'model_error_rate{{namespace="{namespace}",revision="{candidate}"}}'
+        wait_for_value(prometheus, series, lambda v: v == 0.001)
 
 
 def assert_promoted_cleanly(

@@ -68,7 +68,9 @@ def test_drift_starts_one_job_per_cooldown_and_records_its_success(
     assert retrain_jobs(cluster, namespace) == []
 
     exporter.set("feature_psi", 0.31, namespace=namespace, revision=stable)
-    wait_for_value(prometheus, f'feature_psi{{revision="{stable}"}}', lambda v: v == 0.31)
+    wait_for_value(
+        prometheus, f'feature_psi{{namespace="{namespace}",revision="{stable}"}}', lambda v: v == 0.31
+    )
     wait_for("DriftDetected", lambda: drift_detected(cluster, namespace) == "True", timeout=30)
     started = time.monotonic()
     status = md_status(cluster, namespace, "fraud")

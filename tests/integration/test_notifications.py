@@ -211,7 +211,11 @@ def test_every_event_reaches_mail_webhook_and_sink_exactly_once_across_a_restart
     # 3.0.0: healthy, waiting for promote at its canary step; aborted by request.
     v3 = spec("3.0.0")
     exporter.set("model_error_rate", 0.001, namespace=namespace, revision=revision(v3))
-    wait_for_value(prometheus, f'model_error_rate{{revision="{revision(v3)}"}}', lambda v: v == 0.001)
+    wait_for_value(
+        prometheus,
+        f'model_error_rate{{namespace="{namespace}",revision="{revision(v3)}"}}',
+        lambda v: v == 0.001,
+    )
     apply(cluster, namespace, v3)
     wait_for("3.0.0 at its step", arrived(receivers, "StageEntered", 2), timeout=90)
     patch_action(cluster, namespace, {"type": "Abort"})

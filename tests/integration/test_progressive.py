@@ -50,7 +50,11 @@ def _canary_at_step_two(cluster: Any, namespace: str, exporter: Exporter, promet
     v2 = manifest("2.0.0", strategy=strategy, analysis=error_rate_analysis())
     candidate = revision(v2)
     exporter.set("model_error_rate", 0.001, namespace=namespace, revision=candidate)
-    wait_for_value(prometheus, f'model_error_rate{{revision="{candidate}"}}', lambda v: v == 0.001)
+    wait_for_value(
+        prometheus,
+        f'model_error_rate{{namespace="{namespace}",revision="{candidate}"}}',
+        lambda v: v == 0.001,
+    )
     apply(cluster, namespace, v2)
     wait_for(
         "step 2 in the route",
@@ -65,7 +69,9 @@ def test_error_rate_breach_at_step_two_rolls_back_within_one_interval(
 ) -> None:
     candidate = _canary_at_step_two(cluster, namespace, exporter, prometheus)
     exporter.set("model_error_rate", 0.3, namespace=namespace, revision=candidate)
-    wait_for_value(prometheus, f'model_error_rate{{revision="{candidate}"}}', lambda v: v == 0.3)
+    wait_for_value(
+        prometheus, f'model_error_rate{{namespace="{namespace}",revision="{candidate}"}}', lambda v: v == 0.3
+    )
     visible = time.monotonic()
     wait_for(
         "all traffic back on stable",
@@ -101,7 +107,11 @@ def test_challenger_slower_than_its_champion_is_rolled_back_by_compare_to_stable
     candidate = revision(v2)
     exporter.set("model_latency_seconds", 0.2, namespace=namespace, revision=stable)
     exporter.set("model_latency_seconds", 0.3, namespace=namespace, revision=candidate)
-    wait_for_value(prometheus, f'model_latency_seconds{{revision="{candidate}"}}', lambda v: v == 0.3)
+    wait_for_value(
+        prometheus,
+        f'model_latency_seconds{{namespace="{namespace}",revision="{candidate}"}}',
+        lambda v: v == 0.3,
+    )
     apply(cluster, namespace, v2)
     status = wait_phase(cluster, namespace, "fraud", "RolledBack", timeout=60)
     assert "latency 0.3 > 1.2 x stable 0.2" in status["message"], status["message"]

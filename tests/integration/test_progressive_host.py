@@ -57,7 +57,11 @@ def test_good_candidate_goes_warmup_shadow_canary_stable_with_weights_seen_in_th
     v2 = manifest("2.0.0", strategy=strategy, analysis=error_rate_analysis())
     candidate = revision(v2)
     exporter.set("model_error_rate", 0.001, namespace=namespace, revision=candidate)
-    wait_for_value(prometheus, f'model_error_rate{{revision="{candidate}"}}', lambda v: v == 0.001)
+    wait_for_value(
+        prometheus,
+        f'model_error_rate{{namespace="{namespace}",revision="{candidate}"}}',
+        lambda v: v == 0.001,
+    )
 
     apply(cluster, namespace, v2)
     seen: list[Any] = []

@@ -221,10 +221,15 @@ def test_a_model_deployment_serves_v2_inference_from_mlserver_on_the_real_node(
 
     rows, labels = _held_out_digits(20)
     request = {"inputs": [{"name": "pixels", "shape": [20, 64], "datatype": "FP64", "data": rows}]}
+    cluster_ip = get(real_cluster, "-n", real_namespace, "service", "digits")["spec"]["clusterIP"]
+    # kube-proxy programs the Service's endpoints a moment after the pod turns Ready; MLServer's
+    # readiness path is not one of the inference requests its metrics count below.
+    wait_until(
+        "the Service through kube-proxy", lambda: fetch(f"http://{cluster_ip}/v2/health/ready")[0] == 200, 30
+    )
     for url in (
         f"http://{pod['status']['podIP']}:8080/v2/models/digits/infer",
-        f"http://{get(real_cluster, '-n', real_namespace, 'service', 'digits')['spec']['clusterIP']}"
-        "/v2/models/digits/infer",
+        f"http://{cluster_ip}/v2/models/digits/infer",
     ):
         status_code, body = post_json(url, request)
         assert status_code == 200, body

@@ -221,7 +221,11 @@ def fifth_tenant_reactions(
     v2 = fraud("2.0.0", strategy=CANARY, analysis=analysis, fallback=FALLBACK)
     candidate = revision(v2)
     exporter.set("model_error_rate", 0.001, namespace=namespace, revision=candidate)
-    wait_for_value(prometheus, f'model_error_rate{{revision="{candidate}"}}', lambda v: v == 0.001)
+    wait_for_value(
+        prometheus,
+        f'model_error_rate{{namespace="{namespace}",revision="{candidate}"}}',
+        lambda v: v == 0.001,
+    )
     apply(cluster, namespace, v2)
     wait_for(
         "the canary at step 2",
