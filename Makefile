@@ -54,7 +54,7 @@ mutation: install ## Mutation score of plan/ and kube/apply.py, killed by the un
 		../../$(BIN)/mutmut export-cicd-stats >/dev/null 2>&1; ../../$(BIN)/mutmut results
 
 integration: node-deps binaries images ## The integration tier against one local control plane and its real node (or KUBECONFIG with MODELDEPLOY_USE_EXISTING_CLUSTER=1)
-	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+	$(BIN)/pytest -m integration --durations=30 $(PYTEST_ARGS)
 
 test: lint unit integration ## Lint, then both test tiers: the README's test command
 
