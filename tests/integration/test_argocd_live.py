@@ -15,9 +15,22 @@ from typing import Any
 import pytest
 
 import argocd_vm
-from kubetest import apply, fraud, get, patch_action, wait_for, wait_phase
+from kubetest import Release, apply, fraud, get, patch_action, wait_for, wait_phase
+from modeldeploy_dev.cluster import LocalCluster
 
 pytestmark = pytest.mark.usefixtures("operator")
+
+
+@pytest.fixture(scope="module")
+def cluster(real_cluster: LocalCluster) -> LocalCluster:
+    """This module's scenarios run in the real node's cluster (namespace follows)."""
+    return real_cluster
+
+
+@pytest.fixture(scope="module")
+def operator(operator_pod: Release) -> Release:
+    """The chart's operator pod instead of the host process."""
+    return operator_pod
 
 
 def manifest(version: str, **spec: Any) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""The reconciler with the operator running as a process against the real control plane."""
+"""The reconciler against the real control plane, with the operator as users run it: the chart's
+pod on the real node (its image, its ServiceAccount). The revisions' pods stay on kwok nodes.
+
+The scenario that kills the operator mid-rollout runs against the host process:
+test_reconciler_restart.py.
+"""
 
 from __future__ import annotations
 
@@ -7,30 +12,28 @@ import json
 from typing import Any
 
 import pytest
+from reconciler import UNREADY, gateway_manifest, service_revision
 
-from kubetest import apply, condition, example, get, items, md_status, wait_for, wait_phase
-from modeldeploy_dev.operator import OperatorProcess
+from kubetest import Release, apply, condition, example, get, items, md_status, wait_for, wait_phase
+from modeldeploy_dev.cluster import LocalCluster
 
 pytestmark = pytest.mark.usefixtures("operator")
 
-UNREADY = {"metadata": {"annotations": {"kwok.modeldeploy.io/unready": "true"}}}
+
+@pytest.fixture(scope="module")
+def cluster(real_cluster: LocalCluster) -> LocalCluster:
+    """This module's scenarios run in the real node's cluster (namespace follows)."""
+    return real_cluster
 
 
-def gateway_manifest(version: str = "3.1.0", **spec: Any) -> dict[str, Any]:
-    manifest = example("canary-gateway-api", strategy=None, analysis=None, replicas=2)
-    manifest["spec"] = {k: v for k, v in manifest["spec"].items() if v is not None}
-    manifest["spec"]["model"]["version"] = version
-    manifest["spec"].update(spec)
-    return manifest
+@pytest.fixture(scope="module")
+def operator(operator_pod: Release) -> Release:
+    """The chart's operator pod instead of the host process."""
+    return operator_pod
 
 
 def revision_of(cluster: Any, namespace: str, name: str) -> str:
     return str(md_status(cluster, namespace, name)["stable"]["revision"])
-
-
-def service_revision(cluster: Any, namespace: str, name: str) -> str | None:
-    svc = get(cluster, namespace, "service", name)
-    return (svc or {}).get("spec", {}).get("selector", {}).get("modeldeploy.io/revision")
 
 
 def assert_no_kopf_annotations(cluster: Any, namespace: str, name: str) -> None:
@@ -260,35 +263,3 @@ def test_invalid_spec_sets_invalid_phase_and_touches_nothing(cluster: Any, names
     assert "InvalidSpec" in {e["reason"] for e in items(cluster, namespace, "events")}
     assert service_revision(cluster, namespace, "fraud") == revision
     assert [d["metadata"]["name"] for d in items(cluster, namespace, "deployments")] == [revision]
-
-
-def test_operator_killed_mid_version_change_converges_after_restart(
-    cluster: Any, namespace: str, operator: OperatorProcess
-) -> None:
-    apply(cluster, namespace, gateway_manifest("3.1.0"))
-    old = wait_phase(cluster, namespace, "fraud", "Stable")["stable"]["revision"]
-    manifest = gateway_manifest("3.2.0")
-    manifest["spec"]["runtime"]["podTemplate"] = UNREADY
-    apply(cluster, namespace, manifest)
-    new = wait_phase(cluster, namespace, "fraud", "Progressing")["candidate"]["revision"]
-    operator.kill()
-    try:
-        wait_for(
-            "new pods running",
-            lambda: len(items(cluster, namespace, "pods", f"modeldeploy.io/revision={new}")) == 2,
-        )
-        for pod in items(cluster, namespace, "pods", f"modeldeploy.io/revision={new}"):
-            cluster.kubectl(
-                "-n", namespace, "annotate", "pod", pod["metadata"]["name"], "kwok.modeldeploy.io/unready-"
-            )
-        assert service_revision(cluster, namespace, "fraud") == old  # nobody promoted while it was down
-    finally:
-        operator.start()
-    status = wait_phase(cluster, namespace, "fraud", "Stable")
-    assert status["stable"]["revision"] == new
-    assert service_revision(cluster, namespace, "fraud") == new
-    wait_for("old scaled down", lambda: get(cluster, namespace, "deployment", old)["spec"]["replicas"] == 0)
-    assert [(h["revision"], h["outcome"]) for h in status["history"]][-2:] == [
-        (old, "Promoted"),
-        (new, "Promoted"),
-    ]

@@ -1,8 +1,9 @@
-"""Traffic safety end to end on the local cluster: a refused HTTPRoute holds traffic; a left revision drains.
+"""Traffic safety end to end: a refused HTTPRoute holds traffic; a left revision drains.
 
-No gateway controller runs on the kwok nodes, so the test writes the
-HTTPRoute's ``status.parents`` the way one would (``kubectl patch
---subresource=status``), for the route's current generation.
+The operator is the chart's pod on the real node; the revisions' pods stay on kwok nodes.
+The routes name a parent no gateway serves (the real node's Traefik answers only for its
+own Gateway), so the test writes the HTTPRoute's ``status.parents`` the way a controller
+would (``kubectl patch --subresource=status``), for the route's current generation.
 """
 
 from __future__ import annotations
@@ -15,9 +16,23 @@ from typing import Any
 
 import pytest
 
-from kubetest import apply, condition, fraud, get, md_status, wait_for, wait_phase
+from kubetest import Release, apply, condition, fraud, get, md_status, wait_for, wait_phase
+from modeldeploy_dev.cluster import LocalCluster
 
 pytestmark = pytest.mark.usefixtures("operator")
+
+
+@pytest.fixture(scope="module")
+def cluster(real_cluster: LocalCluster) -> LocalCluster:
+    """This module's scenarios run in the real node's cluster (namespace follows)."""
+    return real_cluster
+
+
+@pytest.fixture(scope="module")
+def operator(operator_pod: Release) -> Release:
+    """The chart's operator pod instead of the host process."""
+    return operator_pod
+
 
 CONTROLLER = "example.com/gateway-controller"
 
