@@ -1,6 +1,8 @@
 """The real node's gateway (Traefik's Gateway API provider, a pod there) carries the traffic
 the operator's HTTPRoutes declare to MLServer model pods: the canary split and the
-mirror, both counted at the model servers.
+mirror, both counted at the model servers; and under the demo's load through it, no
+request fails across a promotion, an undo and their scale-downs, nor once the fallback
+has taken over from a stable revision that lost its pods.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from kubetest import Release, apply, md_status, operator_values, wait_for, wait_phase
+from kubetest import Release, apply, md_status, patch_action, wait_for, wait_phase
 from modeldeploy_dev.cluster import LocalCluster
 from modeldeploy_dev.demo import models
+from modeldeploy_dev.demo.load import Load, Tally
 from modeldeploy_dev.gateway import CONTROLLER_NAME, NAME, NAMESPACE, PARENT_REF
-from modeldeploy_dev.images import model_server_image, operator_image
+from modeldeploy_dev.images import model_server_image
 from modeldeploy_dev.inference import Client, served_by_revision
 from modeldeploy_dev.node import NODE_NAME, POD_PLACEMENT
 from modeldeploy_dev.processes import wait_until
@@ -37,8 +40,9 @@ def get(cluster: LocalCluster, *args: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def operated(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A namespace with the operator running as the chart's pod on the real node."""
+def operated(real_cluster: LocalCluster, operator_pod: Release) -> Iterator[str]:
+    """A namespace the session's operator pod (the chart, its image, on the real node) serves:
+    a release of its own beside it would be a second operator competing for the same objects."""
     namespace = f"t-{uuid.uuid4().hex[:10]}"
     real_cluster.kubectl("create", "namespace", namespace)
     wait_until(
@@ -47,18 +51,13 @@ def operated(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactor
         30,
     )
     real_cluster.import_images(model_server_image())
-    release = Release(real_cluster, namespace)
     try:
-        release.install(
-            values_file=operator_values(real_cluster, operator_image(), tmp_path_factory.mktemp("op"))
-        )
         yield namespace
     finally:
-        release.uninstall()
         real_cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
-def digits(name: str, version: str, host: str, strategy: dict[str, Any]) -> dict[str, Any]:
+def digits(name: str, version: str, host: str, strategy: dict[str, Any], **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": "modeldeploy.io/v1alpha1",
         "kind": "ModelDeployment",
@@ -77,6 +76,7 @@ def digits(name: str, version: str, host: str, strategy: dict[str, Any]) -> dict
                 "gatewayAPI": {"parentRefs": [PARENT_REF], "hostnames": [host]},
             },
             "strategy": strategy,
+            **spec,
         },
     }
 
@@ -252,3 +252,193 @@ def test_mirrored_requests_reach_the_candidate_while_users_get_only_stable_answe
     wait_until("every mirrored copy at the candidate", lambda: copies()[candidate] >= REQUESTS, 30)
     assert copies() == {stable: REQUESTS, candidate: REQUESTS}
     assert md_status(real_cluster, operated, "shadow")["candidate"]["stage"] == "Shadow"
+
+
+# The demo's load (modeldeploy_dev.demo.load): held-out rows through the gateway, by 4 workers.
+LOAD_RATE = 20  # requests per second
+
+
+def load_through_gateway(cluster: LocalCluster, host: str) -> Load:
+    address = get(cluster, "-n", NAMESPACE, "service", NAME)["spec"]["clusterIP"]
+    features, labels = rows(200)
+    return Load(
+        address, host, models.HeldOut(features, labels), LOAD_RATE, max_requests=10**6, max_seconds=1800
+    )
+
+
+class Phases:
+    """What the load's users saw in each phase of a scenario: (failed, sent), from the load's tally."""
+
+    def __init__(self, load: Load) -> None:
+        self.load = load
+        self.last = load.snapshot()
+        self.counts: dict[str, tuple[int, int]] = {}
+
+    def end(self, phase: str) -> tuple[int, int]:
+        now = self.load.snapshot()
+        self.counts[phase] = (now.errors - self.last.errors, now.sent - self.last.sent)
+        self.last = now
+        return self.counts[phase]
+
+    def report(self, scenario: str) -> str:
+        tally: Tally = self.load.snapshot()
+        lines = [f"{scenario}: failed/sent per phase at the client ({LOAD_RATE} requests/s, the gateway)"]
+        lines += [f"  {phase}: {failed}/{sent}" for phase, (failed, sent) in self.counts.items()]
+        lines += [f"  first failures: {tally.failures}"] if tally.failures else []
+        return "\n".join(lines)
+
+
+def pods_of(cluster: LocalCluster, namespace: str, revision: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = get(
+        cluster, "-n", namespace, "pods", "-l", f"modeldeploy.io/revision={revision}"
+    )["items"]
+    return found
+
+
+def ready_pods(cluster: LocalCluster, namespace: str, revision: str) -> int:
+    return sum(
+        1
+        for pod in pods_of(cluster, namespace, revision)
+        if not pod["metadata"].get("deletionTimestamp")
+        and {"type": "Ready", "status": "True"}
+        in [{k: c[k] for k in ("type", "status")} for c in pod.get("status", {}).get("conditions", [])]
+    )
+
+
+def wait_gone(cluster: LocalCluster, namespace: str, revision: str) -> None:
+    """The revision scaled to zero and its last pod gone: scale-down delay, drain and shutdown over."""
+    wait_until(
+        f"{revision} scaled to zero and its pods gone",
+        lambda: (
+            get(cluster, "-n", namespace, "deployment", revision)["spec"]["replicas"] == 0
+            and not pods_of(cluster, namespace, revision)
+        ),
+        180,
+        interval=1,
+    )
+
+
+def wait_stable(cluster: LocalCluster, namespace: str, name: str, version: str) -> dict[str, Any]:
+    status: dict[str, Any] = wait_for(
+        f"{name} stable at {version}",
+        lambda: (
+            (s := md_status(cluster, namespace, name)).get("stable", {}).get("version") == version
+            and not s.get("candidate")
+            and s
+        ),
+        240,
+    )
+    return status
+
+
+def rollout_under_load(
+    cluster: LocalCluster, namespace: str, strategy: dict[str, Any], **runtime: Any
+) -> Phases:
+    """1.0.0 promoted to 2.0.0, then undone back to 1.0.0, under continuous load; each phase lasts
+    until the revision the traffic left has been scaled down and its pods are gone."""
+    name, host = "undo", "undo.digits.test"
+
+    def manifest(version: str) -> dict[str, Any]:
+        document = digits(name, version, host, strategy)
+        document["spec"]["runtime"].update(runtime)
+        return document
+
+    apply(cluster, namespace, manifest("1.0.0"))
+    v1 = wait_stable(cluster, namespace, name, "1.0.0")["stable"]["revision"]
+    client = gateway_client(cluster, host)
+    wait_answering(client, "1.0.0")
+    client.close()
+
+    load = load_through_gateway(cluster, host)
+    phases = Phases(load)
+    load.start()
+    try:
+        wait_until("the first answers", lambda: load.snapshot().sent >= LOAD_RATE, 30)
+        phases.end("steady on 1.0.0")
+        apply(cluster, namespace, manifest("2.0.0"))
+        v2 = wait_stable(cluster, namespace, name, "2.0.0")["stable"]["revision"]
+        wait_gone(cluster, namespace, v1)
+        phases.end("promotion to 2.0.0, 1.0.0 scaled down")
+
+        patch_action(cluster, namespace, {"type": "Undo"}, name=name)  # kubectl modeldeploy undo undo
+        status = wait_stable(cluster, namespace, name, "1.0.0")
+        assert status["stable"]["revision"] == v1, status
+        wait_gone(cluster, namespace, v2)
+        phases.end("undo to 1.0.0, 2.0.0 scaled down")
+    finally:
+        load.stop()
+    phases.end("stop")
+    assert load.snapshot().answered["1.0.0"] > 0 and load.snapshot().answered["2.0.0"] > 0
+    return phases
+
+
+@pytest.mark.timeout(COLD_BUILD_TIMEOUT)
+def test_no_request_fails_across_a_promotion_and_an_undo_with_their_scale_downs(
+    real_cluster: LocalCluster, operated: str
+) -> None:
+    """Scale-down delay, drain (preStop) and readiness, as rendered by default: 0 failed requests."""
+    phases = rollout_under_load(real_cluster, operated, {})
+    print("\n" + phases.report("promotion and undo"))
+    assert all(failed == 0 for failed, _ in phases.counts.values()), phases.report("promotion and undo")
+    assert all(sent > 0 for phase, (_, sent) in phases.counts.items() if phase != "stop"), phases.counts
+
+
+def on_fallback(cluster: LocalCluster, namespace: str, name: str) -> bool:
+    traffic = md_status(cluster, namespace, name).get("traffic") or []
+    return [(share["role"], share["weight"]) for share in traffic] == [("fallback", 100)]
+
+
+def failover_under_load(cluster: LocalCluster, namespace: str) -> Phases:
+    """2.0.0 stable with 1.0.0 standing by as the fallback (PreviousRevision); under continuous
+    load, every pod of 2.0.0 goes, first deleted (drain and all), then killed at once."""
+    name, host = "failover", "failover.digits.test"
+    fallback = {"mode": "PreviousRevision", "replicas": 1, "trigger": {"interval": "5s", "recoverAfter": 1}}
+    apply(cluster, namespace, digits(name, "1.0.0", host, {}, fallback=fallback))
+    v1 = wait_stable(cluster, namespace, name, "1.0.0")["stable"]["revision"]
+    apply(cluster, namespace, digits(name, "2.0.0", host, {}, fallback=fallback))
+    v2 = wait_stable(cluster, namespace, name, "2.0.0")["stable"]["revision"]
+    wait_until("1.0.0 kept Ready as the fallback", lambda: ready_pods(cluster, namespace, v1) >= 1, 120)
+    client = gateway_client(cluster, host)
+    wait_answering(client, "2.0.0")
+    client.close()
+
+    load = load_through_gateway(cluster, host)
+    phases = Phases(load)
+
+    def answers_from(version: str, count: int) -> None:
+        start = load.snapshot().answered[version]
+        wait_until(
+            f"{count} more answers from {version}",
+            lambda: load.snapshot().answered[version] >= start + count,
+            240,
+        )
+
+    load.start()
+    try:
+        answers_from("2.0.0", LOAD_RATE)
+        phases.end("steady on 2.0.0")
+        for how, flags in (("deleted", ()), ("killed", ("--grace-period=0", "--force"))):
+            selector = f"modeldeploy.io/revision={v2}"
+            cluster.kubectl("-n", namespace, "delete", "pods", "-l", selector, "--wait=false", *flags)
+            wait_until("all traffic on the fallback", lambda: on_fallback(cluster, namespace, name), 60)
+            answers_from("1.0.0", 2 * LOAD_RATE)
+            phases.end(f"2.0.0's pods {how}: failover to the fallback 1.0.0")
+            wait_until(
+                "traffic back on 2.0.0", lambda: not on_fallback(cluster, namespace, name), 240, interval=0.5
+            )
+            answers_from("2.0.0", 2 * LOAD_RATE)
+            phases.end(f"2.0.0's pods {how}: back on 2.0.0 once Ready")
+    finally:
+        load.stop()
+    phases.end("stop")
+    return phases
+
+
+@pytest.mark.timeout(COLD_BUILD_TIMEOUT)
+def test_the_fallback_takes_over_under_load_when_the_stable_revision_loses_its_pods(
+    real_cluster: LocalCluster, operated: str
+) -> None:
+    phases = failover_under_load(real_cluster, operated)
+    print("\n" + phases.report("fallback failover"))
+    back = {phase: counts for phase, counts in phases.counts.items() if "back on" in phase}
+    assert back and all(failed == 0 for failed, _ in back.values()), phases.report("fallback failover")
