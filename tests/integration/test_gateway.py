@@ -258,12 +258,10 @@ def test_mirrored_requests_reach_the_candidate_while_users_get_only_stable_answe
 LOAD_RATE = 20  # requests per second
 
 
-def load_through_gateway(cluster: LocalCluster, host: str) -> Load:
+def load_through_gateway(cluster: LocalCluster, host: str, rate: float = LOAD_RATE) -> Load:
     address = get(cluster, "-n", NAMESPACE, "service", NAME)["spec"]["clusterIP"]
     features, labels = rows(200)
-    return Load(
-        address, host, models.HeldOut(features, labels), LOAD_RATE, max_requests=10**6, max_seconds=1800
-    )
+    return Load(address, host, models.HeldOut(features, labels), rate, max_requests=10**6, max_seconds=1800)
 
 
 class Phases:
@@ -282,7 +280,9 @@ class Phases:
 
     def report(self, scenario: str) -> str:
         tally: Tally = self.load.snapshot()
-        lines = [f"{scenario}: failed/sent per phase at the client ({LOAD_RATE} requests/s, the gateway)"]
+        lines = [
+            f"{scenario}: failed/sent per phase at the client ({self.load.rate:g} requests/s, the gateway)"
+        ]
         lines += [f"  {phase}: {failed}/{sent}" for phase, (failed, sent) in self.counts.items()]
         lines += [f"  first failures: {tally.failures}"] if tally.failures else []
         return "\n".join(lines)
@@ -332,11 +332,16 @@ def wait_stable(cluster: LocalCluster, namespace: str, name: str, version: str) 
 
 
 def rollout_under_load(
-    cluster: LocalCluster, namespace: str, strategy: dict[str, Any], **runtime: Any
+    cluster: LocalCluster,
+    namespace: str,
+    name: str,
+    strategy: dict[str, Any],
+    rate: float = LOAD_RATE,
+    **runtime: Any,
 ) -> Phases:
     """1.0.0 promoted to 2.0.0, then undone back to 1.0.0, under continuous load; each phase lasts
     until the revision the traffic left has been scaled down and its pods are gone."""
-    name, host = "undo", "undo.digits.test"
+    host = f"{name}.digits.test"
 
     def manifest(version: str) -> dict[str, Any]:
         document = digits(name, version, host, strategy)
@@ -349,11 +354,11 @@ def rollout_under_load(
     wait_answering(client, "1.0.0")
     client.close()
 
-    load = load_through_gateway(cluster, host)
+    load = load_through_gateway(cluster, host, rate)
     phases = Phases(load)
     load.start()
     try:
-        wait_until("the first answers", lambda: load.snapshot().sent >= LOAD_RATE, 30)
+        wait_until("the first answers", lambda: load.snapshot().sent >= rate, 30)
         phases.end("steady on 1.0.0")
         apply(cluster, namespace, manifest("2.0.0"))
         v2 = wait_stable(cluster, namespace, name, "2.0.0")["stable"]["revision"]
@@ -377,7 +382,7 @@ def test_no_request_fails_across_a_promotion_and_an_undo_with_their_scale_downs(
     real_cluster: LocalCluster, operated: str
 ) -> None:
     """Scale-down delay, drain (preStop) and readiness, as rendered by default: 0 failed requests."""
-    phases = rollout_under_load(real_cluster, operated, {})
+    phases = rollout_under_load(real_cluster, operated, "undo", {})
     print("\n" + phases.report("promotion and undo"))
     assert all(failed == 0 for failed, _ in phases.counts.values()), phases.report("promotion and undo")
     assert all(sent > 0 for phase, (_, sent) in phases.counts.items() if phase != "stop"), phases.counts
@@ -388,10 +393,14 @@ def on_fallback(cluster: LocalCluster, namespace: str, name: str) -> bool:
     return [(share["role"], share["weight"]) for share in traffic] == [("fallback", 100)]
 
 
-def failover_under_load(cluster: LocalCluster, namespace: str) -> Phases:
+FAILURES = {"deleted": (), "killed": ("--grace-period=0", "--force")}
+
+
+def failover_under_load(cluster: LocalCluster, namespace: str, name: str, rounds: int) -> Phases:
     """2.0.0 stable with 1.0.0 standing by as the fallback (PreviousRevision); under continuous
-    load, every pod of 2.0.0 goes, first deleted (drain and all), then killed at once."""
-    name, host = "failover", "failover.digits.test"
+    load, every pod of 2.0.0 goes, deleted (drain and all) or killed at once, ``rounds`` times
+    each; each time traffic returns to 2.0.0 once its new pod is Ready."""
+    host = f"{name}.digits.test"
     fallback = {"mode": "PreviousRevision", "replicas": 1, "trigger": {"interval": "5s", "recoverAfter": 1}}
     apply(cluster, namespace, digits(name, "1.0.0", host, {}, fallback=fallback))
     v1 = wait_stable(cluster, namespace, name, "1.0.0")["stable"]["revision"]
@@ -417,17 +426,17 @@ def failover_under_load(cluster: LocalCluster, namespace: str) -> Phases:
     try:
         answers_from("2.0.0", LOAD_RATE)
         phases.end("steady on 2.0.0")
-        for how, flags in (("deleted", ()), ("killed", ("--grace-period=0", "--force"))):
+        for number, (how, flags) in enumerate([*FAILURES.items()] * rounds):
             selector = f"modeldeploy.io/revision={v2}"
             cluster.kubectl("-n", namespace, "delete", "pods", "-l", selector, "--wait=false", *flags)
             wait_until("all traffic on the fallback", lambda: on_fallback(cluster, namespace, name), 60)
             answers_from("1.0.0", 2 * LOAD_RATE)
-            phases.end(f"2.0.0's pods {how}: failover to the fallback 1.0.0")
+            phases.end(f"{number + 1}. 2.0.0's pods {how}: failover to the fallback 1.0.0")
             wait_until(
                 "traffic back on 2.0.0", lambda: not on_fallback(cluster, namespace, name), 240, interval=0.5
             )
             answers_from("2.0.0", 2 * LOAD_RATE)
-            phases.end(f"2.0.0's pods {how}: back on 2.0.0 once Ready")
+            phases.end(f"{number + 1}. 2.0.0's pods {how}: back on 2.0.0 once Ready")
     finally:
         load.stop()
     phases.end("stop")
@@ -438,7 +447,7 @@ def failover_under_load(cluster: LocalCluster, namespace: str) -> Phases:
 def test_the_fallback_takes_over_under_load_when_the_stable_revision_loses_its_pods(
     real_cluster: LocalCluster, operated: str
 ) -> None:
-    phases = failover_under_load(real_cluster, operated)
+    phases = failover_under_load(real_cluster, operated, "failover", rounds=3)
     print("\n" + phases.report("fallback failover"))
     back = {phase: counts for phase, counts in phases.counts.items() if "back on" in phase}
     assert back and all(failed == 0 for failed, _ in back.values()), phases.report("fallback failover")
