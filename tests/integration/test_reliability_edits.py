@@ -3,7 +3,8 @@
 A new version applied while the canary is at step 1 supersedes the candidate
 (recorded in the history) and the newest version rolls out from the start.
 Deleting the candidate's Deployment and the route mid-analysis is drift: both
-come back and the rollout still ends as usual.
+come back and the rollout still ends as usual. The operator is the chart's pod on the real
+node; the revisions' pods stay on kwok nodes.
 """
 
 from __future__ import annotations
@@ -23,12 +24,25 @@ from reliability import (
     wait_all_stable_at,
 )
 
-from kubetest import apply, wait_for, wait_phase
+from kubetest import Release, apply, wait_for, wait_phase
 from modeldeploy.kube.client import KubeClient
 from modeldeploy.kube.kinds import DEPLOYMENT, HTTPROUTE
+from modeldeploy_dev.cluster import LocalCluster
 from modeldeploy_dev.metrics import Exporter
 
 pytestmark = pytest.mark.usefixtures("operator")
+
+
+@pytest.fixture(scope="module")
+def cluster(real_cluster: LocalCluster) -> LocalCluster:
+    """This module's scenarios run in the real node's cluster (namespace, exporter and prometheus follow)."""
+    return real_cluster
+
+
+@pytest.fixture(scope="module")
+def operator(operator_pod: Release) -> Release:
+    """The chart's operator pod instead of the host process."""
+    return operator_pod
 
 
 def candidate_weight(client: KubeClient, namespace: str) -> int | None:
