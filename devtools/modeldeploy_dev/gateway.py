@@ -79,6 +79,10 @@ def manifests(image: str) -> list[dict[str, Any]]:
         "--ping=true",
         "--ping.entryPoint=traefik",
         "--providers.kubernetesgateway=true",
+        # Apply a new configuration at most 100 ms after the last (the default is 2 s): when
+        # every pod of a stable revision goes at once, the emptied backend is applied at once
+        # and the operator's move to the fallback must not wait out the throttle behind it.
+        "--providers.providersThrottleDuration=100ms",
         # The Gateway's status address: its ClusterIP Service.
         f"--providers.kubernetesgateway.statusaddress.service.name={NAME}",
         f"--providers.kubernetesgateway.statusaddress.service.namespace={NAMESPACE}",

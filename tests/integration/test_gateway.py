@@ -430,8 +430,10 @@ def failover_under_load(cluster: LocalCluster, namespace: str, name: str, rounds
             selector = f"modeldeploy.io/revision={v2}"
             cluster.kubectl("-n", namespace, "delete", "pods", "-l", selector, "--wait=false", *flags)
             wait_until("all traffic on the fallback", lambda: on_fallback(cluster, namespace, name), 60)
-            answers_from("1.0.0", 2 * LOAD_RATE)
+            answers_from("1.0.0", LOAD_RATE // 2)
             phases.end(f"{number + 1}. 2.0.0's pods {how}: failover to the fallback 1.0.0")
+            answers_from("1.0.0", 2 * LOAD_RATE)
+            phases.end(f"{number + 1}. on the fallback 1.0.0")
             wait_until(
                 "traffic back on 2.0.0", lambda: not on_fallback(cluster, namespace, name), 240, interval=0.5
             )
@@ -447,7 +449,23 @@ def failover_under_load(cluster: LocalCluster, namespace: str, name: str, rounds
 def test_the_fallback_takes_over_under_load_when_the_stable_revision_loses_its_pods(
     real_cluster: LocalCluster, operated: str
 ) -> None:
+    """Once the fallback serves, and when traffic returns to the stable revision, no request fails.
+
+    The requests that arrive between the stable's last pod leaving and the gateway applying the
+    move to the fallback do fail (Traefik's 503 "no available server"): the gateway takes only
+    Ready endpoints, and none is left until the operator's change reaches it. They are counted
+    and printed, not asserted to zero (README "Traffic safety").
+    """
     phases = failover_under_load(real_cluster, operated, "failover", rounds=3)
-    print("\n" + phases.report("fallback failover"))
-    back = {phase: counts for phase, counts in phases.counts.items() if "back on" in phase}
-    assert back and all(failed == 0 for failed, _ in back.values()), phases.report("fallback failover")
+    report = phases.report("fallback failover")
+    print("\n" + report)
+    after = {
+        phase: counts
+        for phase, counts in phases.counts.items()
+        if "on the fallback" in phase or "back on" in phase
+    }
+    assert len(after) == 12 and all(failed == 0 for failed, _ in after.values()), report
+    failover = [counts for phase, counts in phases.counts.items() if "failover" in phase]
+    assert len(failover) == 6 and all(sent > 0 for _, sent in failover), report
+    # Each failure is the gateway's answer for a backend with no Ready endpoint, not a model's.
+    assert all("HTTP 503: b'no available server" in f for f in phases.load.snapshot().failures), report
