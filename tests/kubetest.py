@@ -48,6 +48,36 @@ def fraud(version: str, router: str = "gatewayAPI", replicas: int = 2, **spec: A
     return result
 
 
+def mlserver_digits(
+    image: str,
+    version: str = "2.0.0",
+    name: str = "digits",
+    resources: dict[str, Any] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    """A ModelDeployment whose pods run MLServer (``image``, images.model_server_image) with the
+    demo's digit classifier at ``version`` on the real node; ``spec`` adds top-level spec fields."""
+    runtime: dict[str, Any] = {
+        "image": image,
+        "port": 8080,
+        "readinessPath": "/v2/health/ready",
+        "podTemplate": {"spec": {**POD_PLACEMENT, "terminationGracePeriodSeconds": 5}},
+    }
+    if resources is not None:
+        runtime["resources"] = resources
+    return {
+        "apiVersion": "modeldeploy.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {"name": "digits", "version": version, "uri": f"s3://models/digits/{version}"},
+            "replicas": 1,
+            "runtime": runtime,
+            **spec,
+        },
+    }
+
+
 def apply(cluster: Any, namespace: str, manifest: dict[str, Any]) -> None:
     cluster.kubectl(
         "-n",

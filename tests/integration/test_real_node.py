@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubetest import Release, apply, wait_phase
+from kubetest import Release, apply, mlserver_digits, wait_phase
 from modeldeploy_dev.cluster import SERVICE_CIDR, LocalCluster
 from modeldeploy_dev.images import debian_image, model_server_image
 from modeldeploy_dev.node import BRIDGE_IP, NODE_NAME, POD_PLACEMENT, SUBNET, TAINT, node_leftovers
@@ -195,21 +195,7 @@ def test_a_model_deployment_serves_v2_inference_from_mlserver_on_the_real_node(
     real_cluster.import_images(server)
     # The session's operator pod (the chart, its image): a second release watching every
     # namespace beside it would be a second operator competing for the same objects.
-    manifest = {
-        "apiVersion": "modeldeploy.io/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": "digits"},
-        "spec": {
-            "model": {"name": "digits", "version": "2.0.0", "uri": "s3://models/digits/2.0.0"},
-            "replicas": 1,
-            "runtime": {
-                "image": server.reference,
-                "port": 8080,
-                "readinessPath": "/v2/health/ready",
-                "podTemplate": {"spec": {**POD_PLACEMENT, "terminationGracePeriodSeconds": 5}},
-            },
-        },
-    }
+    manifest = mlserver_digits(server.reference)
     apply(real_cluster, real_namespace, manifest)
     status = wait_phase(real_cluster, real_namespace, "digits", "Stable", timeout=180)
     revision = status["stable"]["revision"]
