@@ -133,6 +133,7 @@ def test_promotion_inherits_the_stable_count_before_traffic_moves_and_the_old_on
     world.ready_cap[new] = 10
     world.reconcile()
     assert world.status["stable"]["revision"] == new and world.services[NAME] == new
+    assert world.status["history"][-1]["message"] == "all 10 replicas ready"  # not spec.replicas' 3
     assert world.deployments[old] == 10  # the old one keeps its size until the switch is observed
     assert old not in world.autoscalers
     world.reconcile()

@@ -300,6 +300,7 @@ def _switch(
     """Promotion: the candidate takes all traffic; the former stable drains (see plan/drain.py)."""
     spec, now = ctx.spec, ctx.now
     undo = record.state.undo
+    ready = _replicas_for(ctx, record, Position(Stage.PROMOTING))  # with an HPA: the stable's current count
     reason = "Undo" if undo else ("InitialRevisionReady" if stable is None else "AnalysisPassed")
     if stable is not None and not undo and spec.strategy is None:
         reason = "RevisionReady"
@@ -311,7 +312,7 @@ def _switch(
             candidate.version,
             Outcome.PROMOTED,
             reason,
-            f"all {spec.replicas} replicas ready",
+            f"all {ready} replicas ready",
         )
         .event("Normal", "Promoted", f"{candidate.revision} ({candidate.version}) takes all traffic")
         .notify(
