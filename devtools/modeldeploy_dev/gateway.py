@@ -90,6 +90,10 @@ def manifests(image: str) -> list[dict[str, Any]]:
         "--global.checkNewVersion=false",
         "--global.sendAnonymousUsage=false",
         "--log.level=INFO",
+        # Requests the gateway answered with a 5xx, each with the backend URL it chose
+        # (a pod IP): `kubectl logs` says which pod failed a request, and nothing else.
+        "--accesslog=true",
+        "--accesslog.filters.statuscodes=500-599",
     ]
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+import kubetest
 from kubetest import Release, apply, md_status, mlserver_digits, patch_action, wait_for, wait_phase
 from modeldeploy_dev import gateway as traefik
 from modeldeploy_dev.cluster import LocalCluster
@@ -67,6 +68,7 @@ class Load:
         self.failed = 0
         self.failures: list[str] = []
         self.rows = sample_rows()
+        self.started = time.monotonic()
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(LOAD_THREADS)]
 
     def _run(self) -> None:
@@ -84,8 +86,12 @@ class Load:
                 else:
                     self.failed += 1
                     if len(self.failures) < 10:
-                        self.failures.append(failure or "no answer")
+                        self.failures.append(f"at {self.seconds():.1f}s: {failure or 'no answer'}")
         client.close()
+
+    def seconds(self) -> float:
+        """Seconds since the load started."""
+        return time.monotonic() - self.started
 
     def counts(self) -> tuple[Counter[str], int]:
         """Answers by version and failed requests so far."""
@@ -308,6 +314,7 @@ def test_a_canary_follows_a_scaled_up_stable_at_its_weight_and_is_promoted_at_fu
         _, failed_before = load.counts()
         total_before = sum(load.counts()[0].values()) + failed_before
         old_count = scale(real_cluster, namespace, stable)[0]
+        timeline = {"promote requested": load.seconds()}
         patch_action(real_cluster, namespace, {"type": "Promote"}, name="digits")
         promoting: list[tuple[int, int]] = []
 
@@ -320,7 +327,11 @@ def test_a_canary_follows_a_scaled_up_stable_at_its_weight_and_is_promoted_at_fu
             return False
 
         wait_until("the promotion's switch", switched, 300, interval=0.5)
+        timeline["switch seen"] = load.seconds()
         at_switch = scale(real_cluster, namespace, candidate)
+        pod_ips = {
+            revision: pod_addresses(real_cluster, namespace, revision) for revision in (stable, candidate)
+        }
         selector = get(real_cluster, "-n", namespace, "service", "digits")["spec"]["selector"]
         figure(
             f"promotion (weight 100%): old stable at {old_count}, the candidate's HPA while promoting "
@@ -332,6 +343,12 @@ def test_a_canary_follows_a_scaled_up_stable_at_its_weight_and_is_promoted_at_fu
         assert selector.get("modeldeploy.io/revision") == candidate, selector
 
         # Load goes on while the former stable waits out its scale-down delay and its pods drain.
+        def scaled_to_zero() -> bool:
+            deployment = kubetest.get(real_cluster, namespace, "deployment", stable)
+            return deployment is None or deployment["spec"].get("replicas") == 0
+
+        wait_until("the former stable scaled to 0", scaled_to_zero, 120)
+        timeline["former stable scaled to 0"] = load.seconds()
         wait_until(
             "the former stable's pods gone",
             lambda: (
@@ -341,6 +358,7 @@ def test_a_canary_follows_a_scaled_up_stable_at_its_weight_and_is_promoted_at_fu
             ),
             180,
         )
+        timeline["former stable's pods gone"] = load.seconds()
         time.sleep(3)  # requests sent just before the last pod left have come back
     answers, failed = load.counts()
     total = sum(answers.values()) + failed
@@ -349,4 +367,17 @@ def test_a_canary_follows_a_scaled_up_stable_at_its_weight_and_is_promoted_at_fu
         f"{failed - failed_before} failed of {total - total_before} requests; "
         f"whole test {failed} failed of {total} ({dict(answers)})"
     )
+    figure("timeline (s since load start): " + ", ".join(f"{k} {v:.1f}" for k, v in timeline.items()))
+    if failed:
+        gateway_log = real_cluster.kubectl(
+            "-n", traefik.NAMESPACE, "logs", f"deployment/{traefik.NAME}", "--tail=2000"
+        ).stdout
+        lines = [line for line in gateway_log.splitlines() if namespace in line or " 50" in line]
+        failures = "\n".join([*load.failures, f"pods: {pod_ips}", *lines[-20:]])
+        figure(f"failed requests:\n{failures}")
     assert failed == 0, load.failures
+
+
+def pod_addresses(cluster: LocalCluster, namespace: str, revision: str) -> list[str]:
+    pods = get(cluster, "-n", namespace, "pods", "-l", f"modeldeploy.io/revision={revision}")["items"]
+    return sorted(pod["status"].get("podIP", "") for pod in pods)
