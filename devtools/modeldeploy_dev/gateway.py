@@ -90,6 +90,10 @@ def manifests(image: str) -> list[dict[str, Any]]:
         "--global.checkNewVersion=false",
         "--global.sendAnonymousUsage=false",
         "--log.level=INFO",
+        # MLServer (uvicorn) closes a kept-alive connection after 5 s idle. A gateway that keeps
+        # it longer (Traefik's default: 90 s) may send a request on it just as the server closes
+        # it, and a POST is not retried: 502. The gateway closes its idle connections first.
+        "--serversTransport.forwardingTimeouts.idleConnTimeout=3s",
         # Requests the gateway answered with a 5xx, each with the backend URL it chose
         # (a pod IP): `kubectl logs` says which pod failed a request, and nothing else.
         "--accesslog=true",
