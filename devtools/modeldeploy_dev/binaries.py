@@ -21,6 +21,10 @@ discovery (``remove_all_sd,enable_kubernetes_sd``) and without ``builtinassets``
 web UI's files are not embedded, and the HTTP API and ``/-/ready`` the harness uses
 need none.
 
+CoreDNS, the real node's cluster DNS, builds from a wrapper module whose ``main.go``
+imports only the plugins the node's Corefile uses (kubernetes, cache, errors, log,
+health, ready, bind), not CoreDNS's full plugin list with its cloud SDKs.
+
 Traefik, the real node's Gateway API implementation, is built in a copy of its own
 module (its go.mod's replace directives only hold there), with the patches in
 ``tools/go/traefik/`` applied first.
@@ -55,6 +59,8 @@ PROMETHEUS_VERSION = "v3.16.0"
 # Argo CD's util/lua (the Lua VM of its health checks and actions), mirrored for the argocd/ tests.
 ARGOCD_VERSION = "v3.5.7"
 TRAEFIK_VERSION = "v3.6.12"
+# The real node's cluster DNS (tools/go/coredns links in only the plugins it uses).
+COREDNS_VERSION = "v1.15.0"
 
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 # The real node's agents: built from the same pinned module, cached apart so that adding
@@ -199,6 +205,16 @@ COMPONENTS: tuple[Component, ...] = (
         ldflags=(f"-X github.com/traefik/traefik/v3/pkg/version.Version={TRAEFIK_VERSION}",),
         version_args=("version",),
         source_module="github.com/traefik/traefik/v3",
+    ),
+    # The real node's cluster DNS: CoreDNS's kubernetes plugin serving cluster.local, and
+    # nothing forwarded (tools/go/coredns/main.go picks the plugins).
+    Component(
+        name="coredns",
+        version=COREDNS_VERSION,
+        wrapper="coredns",
+        packages=(".",),
+        ldflags=("-X github.com/coredns/coredns/coremain.GitCommit=module-" + COREDNS_VERSION,),
+        version_args=("-version",),
     ),
 )
 

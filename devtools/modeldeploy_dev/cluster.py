@@ -16,9 +16,10 @@ annotations ``prometheus.io/scrape: "true"``, ``prometheus.io/port`` and
 in its bridge subnet: kwok's pods (fake 10.244.0.0/16 IPs) are never scraped.
 
 With ``real_node=True`` (``modeldeploy-dev up --real-node``) one real node runs
-beside the kwok nodes (see ``node.py``): kubelet, containerd, a CNI bridge and
-kube-proxy. The API server then binds the node's bridge IP (10.250.0.1) instead
-of 127.0.0.1, so that pods reach it, and adds the Node authorizer for the
+beside the kwok nodes (see ``node.py``): kubelet, containerd, a CNI bridge,
+kube-proxy and cluster DNS (CoreDNS on the bridge IP, port 53: ``cluster_dns.py``).
+The API server then binds the node's bridge IP (10.250.0.1) instead of 127.0.0.1,
+so that pods reach it, and adds the Node authorizer for the
 kubelet. A real Gateway API implementation (Traefik, ``gateway.py``) then runs
 as a pod there, reached through its ClusterIP Service (``gateway_url``).
 Nothing else changes for the kwok nodes.
@@ -388,7 +389,14 @@ class LocalCluster:
         pause = pause_image(log=log)
         ports = {
             name: free_port()
-            for name in ("kubelet", "kubelet_healthz", "kube_proxy_healthz", "kube_proxy_metrics")
+            for name in (
+                "kubelet",
+                "kubelet_healthz",
+                "kube_proxy_healthz",
+                "kube_proxy_metrics",
+                "coredns_health",
+                "coredns_ready",
+            )
         }
         self.node.start(
             table,

@@ -1,4 +1,5 @@
-"""One real node beside the kwok nodes: containerd + runc, a CNI bridge, kubelet, kube-proxy.
+"""One real node beside the kwok nodes: containerd + runc, a CNI bridge, kubelet, kube-proxy,
+and cluster DNS (CoreDNS, ``cluster_dns.py``).
 
 Pods on it are real processes from real images (imported into containerd, never
 pulled). The node is tainted ``modeldeploy.io/real-node=true:NoSchedule`` and
@@ -10,8 +11,10 @@ Addresses: the node's bridge ``mdnode0`` is 10.250.0.1/24 and its pods take
 addresses from that subnet, apart from kwok's fake pod range (10.244.0.0/16)
 and fake node IP (10.240.0.1). The API server then binds the bridge IP instead
 of 127.0.0.1 (pods reach it through the ``kubernetes`` Service), and so does the
-kubelet; every other port stays on 127.0.0.1. Pods get no route out: no
-masquerading, and a resolv.conf naming only their own loopback.
+kubelet, and CoreDNS (port 53, UDP and TCP), the cluster DNS every pod's
+resolv.conf names; every other port stays on 127.0.0.1. Pods get no route out:
+no masquerading, and a DNS that answers only the cluster's own names (pods with
+``dnsPolicy: Default`` get a resolv.conf naming only their own loopback).
 
 Only one real node can run on a machine at a time (the bridge, the /kubepods
 cgroups and the host's iptables are shared); a second one fails at once, or
@@ -31,12 +34,14 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from modeldeploy_dev import cluster_dns
 from modeldeploy_dev.images import PAUSE_IMAGE
 from modeldeploy_dev.pki import Pki
 from modeldeploy_dev.processes import ProcessTable, pid_alive, wait_until
@@ -216,6 +221,7 @@ class RealNode:
         self._start_containerd(table)
         import_images(self.containerd_socket)
         self._write_cni()
+        self._start_cluster_dns(table, binaries, apiserver_url, pki, ports, kubectl)
         self._start_kubelet(table, binaries, apiserver_url, pki, ports)
         self._start_kube_proxy(table, binaries, apiserver_url, pki, ports)
         wait_until(
@@ -304,6 +310,35 @@ class RealNode:
         }
         (conf_dir / "10-modeldeploy.conflist").write_text(json.dumps(conflist, indent=2))
 
+    def _start_cluster_dns(
+        self,
+        table: ProcessTable,
+        binaries: Any,
+        apiserver_url: str,
+        pki: Pki,
+        ports: dict[str, int],
+        kubectl: Callable[..., subprocess.CompletedProcess[str]],
+    ) -> None:
+        """CoreDNS on the bridge IP, port 53, before the kubelet hands that address to pods."""
+        kubectl("apply", "-f", "-", input=yaml.safe_dump_all(cluster_dns.RBAC))
+        home = self.directory / "coredns"
+        home.mkdir(parents=True, exist_ok=True)
+        kubeconfig = home / "kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump(_kubeconfig(apiserver_url, pki, "coredns")))
+        kubeconfig.chmod(0o600)
+        config = home / "Corefile"
+        config.write_text(
+            cluster_dns.corefile(BRIDGE_IP, kubeconfig, ports["coredns_health"], ports["coredns_ready"])
+        )
+        process = table.start("coredns", [str(binaries["coredns"]), "-conf", str(config)])
+        # /ready answers 200 once the kubernetes plugin has listed Services and EndpointSlices.
+        wait_until(
+            "cluster DNS (CoreDNS) ready",
+            lambda: _http_ok(f"http://127.0.0.1:{ports['coredns_ready']}/ready"),
+            60,
+            process.log,
+        )
+
     def _start_kubelet(
         self, table: ProcessTable, binaries: Any, apiserver_url: str, pki: Pki, ports: dict[str, int]
     ) -> None:
@@ -335,6 +370,8 @@ class RealNode:
             "containerRuntimeEndpoint": endpoint,
             "imageServiceEndpoint": endpoint,
             "resolvConf": str(resolv),
+            "clusterDNS": [BRIDGE_IP],
+            "clusterDomain": cluster_dns.DOMAIN,
             "podCIDR": str(SUBNET),
             "registerWithTaints": [TAINT],
             "serializeImagePulls": False,
@@ -406,7 +443,7 @@ class RealNode:
             return
         state = json.loads(self.host_state.read_text())
         if table is not None:
-            for name in ("kube-proxy", "kubelet"):
+            for name in ("kube-proxy", "kubelet", "coredns"):
                 if any(p.name == name for p in table.processes):
                     table.stop(name)
         if kube_proxy:
@@ -545,6 +582,15 @@ def node_leftovers(cluster_dir: Path) -> dict[str, Any]:
         ),
         "cgroups": [str(p) for p in CGROUP_ROOT.glob(f"*/{KUBEPODS}")],
     }
+
+
+def _http_ok(url: str) -> bool:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 def _kubeconfig(server: str, pki: Pki, who: str) -> dict[str, Any]:

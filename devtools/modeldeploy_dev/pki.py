@@ -116,6 +116,8 @@ def _sign(
 # default system:node-proxier binding names, and the API server as a client of the kubelet.
 NODE_CLIENTS = (
     ("kube-proxy", "system:kube-proxy", None),
+    # The node's cluster DNS (cluster_dns.py): may list and watch Services, EndpointSlices, Namespaces.
+    ("coredns", "modeldeploy-coredns", None),
     ("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters"),
     # The API server's identity towards aggregated APIs (metrics-server), checked by them
     # against --requestheader-client-ca-file and --requestheader-allowed-names.

@@ -151,8 +151,14 @@ def wait_until(
     raise StartupError(f"{what} not ready after {timeout:.0f}s{tail}")
 
 
-def listening_addresses(pids: set[int]) -> set[tuple[str, int]]:
-    """The (address, port) pairs on which these processes listen for TCP, read from /proc."""
+def listening_addresses(pids: set[int], protocol: str = "tcp") -> set[tuple[str, int]]:
+    """The (address, port) pairs on which these processes listen, read from /proc.
+
+    protocol ``tcp``: listening sockets; ``udp``: bound sockets not connected to a peer
+    (a UDP server's, such as a DNS server's).
+    """
+    if protocol not in ("tcp", "udp"):
+        raise ValueError(f"protocol {protocol!r}: tcp or udp")
     inodes: set[str] = set()
     for pid in pids:
         try:
@@ -163,11 +169,15 @@ def listening_addresses(pids: set[int]) -> set[tuple[str, int]]:
         except OSError:
             continue
     found: set[tuple[str, int]] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for table in (f"/proc/net/{protocol}", f"/proc/net/{protocol}6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state != "0A" or inode not in inodes:  # 0A: LISTEN
+            local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+            if inode not in inodes:
+                continue
+            if protocol == "tcp" and state != "0A":  # 0A: LISTEN
+                continue
+            if protocol == "udp" and int(remote.split(":")[1], 16) != 0:  # connected: a client's socket
                 continue
             host_hex, port_hex = local.split(":")
             found.add((_decode_ip(host_hex), int(port_hex, 16)))

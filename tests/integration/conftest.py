@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from kubetest import Release, operator_values
-from modeldeploy_dev.cluster import LocalCluster
+from modeldeploy_dev.cluster import SERVICE_CIDR, LocalCluster
 from modeldeploy_dev.images import operator_image
 from modeldeploy_dev.metrics import Exporter
 from modeldeploy_dev.node import SUBNET
@@ -60,14 +60,16 @@ def exporter_fixture(cluster: Any, prometheus: str) -> Iterator[Exporter]:
 @pytest.fixture(scope="session")
 def operator_pod(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
     """The operator as users run it: `helm install` of the chart with the image built here, one pod
-    on the real node watching every namespace, its analysis on the cluster's Prometheus (which
-    listens on the node's bridge IP, the one address its egress rules allow)."""
+        on the real node watching every namespace, its analysis on the cluster's Prometheus (which
+        listens on the node's bridge IP) and the Service range (warm-ups reach candidates by their
+    Service's DNS name): the addresses its egress rules allow."""
     values_file = operator_values(real_cluster, operator_image(), tmp_path_factory.mktemp("operator-pod"))
     prometheus = real_cluster.prometheus_url
     host = prometheus.split("/")[2].split(":")[0]
     assert ipaddress.ip_address(host) in SUBNET, prometheus
     values = yaml.safe_load(values_file.read_text())
-    values |= {"prometheusUrl": prometheus, "egress": {"allow": [f"{host}/32"]}}
+    # Prometheus, and the Services warm-ups reach by name (through the node's cluster DNS).
+    values |= {"prometheusUrl": prometheus, "egress": {"allow": [f"{host}/32", SERVICE_CIDR]}}
     values_file.write_text(yaml.safe_dump(values))
     real_cluster.kubectl("create", "namespace", OPERATOR_POD_NAMESPACE, check=False)
     release = Release(real_cluster, OPERATOR_POD_NAMESPACE)

@@ -175,13 +175,19 @@ def test_every_listener_is_on_loopback_or_the_bridge_ip(real_cluster: LocalClust
     table = real_cluster.table
     assert table is not None
     pids = {p.pid for p in table.processes}
-    assert {"containerd", "kubelet", "kube-proxy"} <= {p.name for p in table.processes}
+    assert {"containerd", "kubelet", "kube-proxy", "coredns"} <= {p.name for p in table.processes}
     wait_until("listeners", lambda: bool(listening_addresses(pids)), 10)
     addresses = listening_addresses(pids)
-    assert {address for address, _ in addresses} <= {"127.0.0.1", BRIDGE_IP}, addresses
-    # The API server and the kubelet are where pods can reach them; nothing else is.
+    datagrams = listening_addresses(pids, "udp")
+    assert {address for address, _ in addresses | datagrams} <= {"127.0.0.1", BRIDGE_IP}, (
+        addresses,
+        datagrams,
+    )
+    # The API server, the kubelet and the cluster DNS are where pods can reach them; nothing else is.
     on_bridge = {port for address, port in addresses if address == BRIDGE_IP}
     assert int(real_cluster.apiserver_url.rsplit(":", 1)[1]) in on_bridge
+    [coredns] = [p.pid for p in table.processes if p.name == "coredns"]
+    assert (BRIDGE_IP, 53) in listening_addresses({coredns}) & listening_addresses({coredns}, "udp")
 
 
 @pytest.mark.timeout(COLD_BUILD_TIMEOUT)
