@@ -21,7 +21,7 @@ $(BIN)/.installed: pyproject.toml devtools/pyproject.toml
 
 install: $(BIN)/.installed ## Create the virtualenv: modeldeploy with its dev tools, and the harness (devtools/)
 
-binaries: install ## Find or build etcd, Kubernetes (with kubelet, kube-proxy), kwok, helm, argocd-lua, Traefik and Prometheus into the version-stamped cache
+binaries: install ## Find or build etcd, Kubernetes (with kubelet, kube-proxy), kwok, helm, argocd-lua, Traefik, CoreDNS and Prometheus into the version-stamped cache
 	$(BIN)/modeldeploy-dev binaries
 
 peers: install ## Find or build the benchmark peers, Argo Rollouts and Flagger (only `make bench BENCH_ARGS=--peers` uses them)
