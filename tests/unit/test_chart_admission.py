@@ -67,3 +67,17 @@ def test_the_network_policy_allows_the_egress_cidrs_and_never_link_local_by_name
     named = one(render("--set", "egress.allow={203.0.113.0/24,hooks.acme.io}"), "NetworkPolicy")
     blocks = [b["ipBlock"] for b in named["spec"]["egress"][2]["to"]]
     assert {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16", "127.0.0.0/8"]} in blocks
+
+
+def test_the_network_policy_lets_the_operator_ask_the_cluster_dns_whatever_egress_allows() -> None:
+    """Warm-ups name Services (``{service}.{namespace}.svc``): the pod must reach its cluster DNS,
+    wherever that runs (a kube-dns Service, or a node address as on the local real node)."""
+    for values in ((), ("--set", "egress.allow={10.250.0.1/32,10.96.0.0/16}")):
+        policy = one(render(*values), "NetworkPolicy")
+        assert "Egress" in policy["spec"]["policyTypes"]
+        dns = [
+            rule
+            for rule in policy["spec"]["egress"]
+            if {"port": 53, "protocol": "UDP"} in rule.get("ports", [])
+        ]
+        assert dns == [{"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}], values
