@@ -215,12 +215,26 @@ def test_the_operator_pods_warmup_reaches_the_candidate_through_its_service_name
             },
         }
 
+    def operator_log() -> str:
+        log = real_cluster.kubectl(
+            "-n",
+            operator_pod.namespace,
+            "logs",
+            f"deployment/{operator_pod.fullname}",
+            "--tail=40",
+            check=False,
+        )
+        return log.stdout[-4000:] + log.stderr[-500:]
+
     apply(real_cluster, real_namespace, manifest("1.0.0"))
-    first = wait_for(
-        "digits 1.0.0 Stable",
-        lambda: (s := md_status(real_cluster, real_namespace, "digits")).get("phase") == "Stable" and s,
-        timeout=180,
-    )
+    try:
+        first = wait_for(
+            "digits 1.0.0 Stable",
+            lambda: (s := md_status(real_cluster, real_namespace, "digits")).get("phase") == "Stable" and s,
+            timeout=180,
+        )
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n--- operator ---\n{operator_log()}") from None
     warmup = {
         "path": "/v2/models/digits/infer",
         "requests": WARMUP_REQUESTS,
@@ -238,10 +252,15 @@ def test_the_operator_pods_warmup_reaches_the_candidate_through_its_service_name
         promoted = s.get("phase") == "Stable" and s["stable"]["revision"] != first_revision
         return s if promoted or s.get("phase") == "RolledBack" else None
 
-    status = wait_for("digits 2.0.0 promoted or rolled back", settled, timeout=240)
+    try:
+        status = wait_for("digits 2.0.0 promoted or rolled back", settled, timeout=240)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n--- operator ---\n{operator_log()}") from None
     events = [(e["reason"], e.get("message", "")) for e in items(real_cluster, real_namespace, "events")]
-    assert status["phase"] == "Stable", (status, events)
-    [passed] = [message for reason, message in events if reason == "WarmupPassed"]
+    assert status["phase"] == "Stable", (status, events, operator_log())
+    passes = [message for reason, message in events if reason == "WarmupPassed"]
+    assert passes, events
+    passed = passes[-1]
     found = re.match(r"warm-up passed: (\d+) requests, (\d+) errors", passed)
     assert found, passed
     sent, errors = int(found[1]), int(found[2])
