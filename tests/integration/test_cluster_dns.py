@@ -22,6 +22,7 @@ import yaml
 
 from kubetest import Release, apply, items, md_status, wait_for
 from modeldeploy_dev.cluster import SERVICE_CIDR, LocalCluster
+from modeldeploy_dev.gateway import PARENT_REF
 from modeldeploy_dev.images import debian_image, model_server_image
 from modeldeploy_dev.node import BRIDGE_IP, NODE_NAME, POD_PLACEMENT, SUBNET
 
@@ -210,6 +211,11 @@ def test_the_operator_pods_warmup_reaches_the_candidate_through_its_service_name
                     "port": 8080,
                     "readinessPath": "/v2/health/ready",
                     "podTemplate": {"spec": {**POD_PLACEMENT, "terminationGracePeriodSeconds": 5}},
+                },
+                # A warm-up needs a router that keeps users off the candidate: the node's gateway.
+                "traffic": {
+                    "router": "gatewayAPI",
+                    "gatewayAPI": {"parentRefs": [PARENT_REF], "hostnames": ["warmup.digits.test"]},
                 },
                 **({"strategy": strategy} if strategy else {}),
             },
