@@ -44,6 +44,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # test takes the session's `real_cluster`: that fixture holds the machine's one real-node
 # slot until the session ends, so a later one would wait for it in vain.
 OWN_REAL_NODE_FIRST = ("integration/test_demo.py",)
+# Tests that take the session's real-node cluster down and start it again run last: what the
+# session installed there (the `operator_pod` release) is gone afterwards.
+RESTARTS_REAL_NODE_LAST = (
+    "test_real_node.py::test_down_leaves_no_process_mount_netns_chain_bridge_or_kernel_setting",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -52,7 +57,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if tier in ("unit", "integration"):
             item.add_marker(getattr(pytest.mark, tier))
     own_node = {str(TESTS / path) for path in OWN_REAL_NODE_FIRST}
-    items.sort(key=lambda item: str(item.fspath) not in own_node)  # stable: the rest keep their order
+
+    def place(item: pytest.Item) -> int:
+        if str(item.fspath) in own_node:
+            return 0
+        return 2 if item.nodeid.endswith(RESTARTS_REAL_NODE_LAST) else 1
+
+    items.sort(key=place)  # stable: the rest keep their order
 
 
 class ExistingCluster:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubetest import Release, apply, example, operator_values, wait_phase
+from kubetest import Release, apply, example, wait_phase
 from modeldeploy.providers import OperatorConfig
 from modeldeploy_dev.binaries import REPO_ROOT
 from modeldeploy_dev.cluster import LocalCluster
@@ -53,54 +53,57 @@ def get(cluster: LocalCluster, *args: str) -> dict[str, Any]:
 
 @pytest.mark.timeout(900)  # may start the real node's cluster and build the image cold
 def test_the_operator_image_runs_as_a_pod_on_the_real_node_and_reconciles(
-    real_cluster: LocalCluster, real_namespace: str, tmp_path: Path
+    real_cluster: LocalCluster, real_namespace: str, operator_pod: Release
 ) -> None:
     """What a user does: `helm install` the chart with the operator image (built here from the
     project's Dockerfile); the pod runs on the real node, non-root on a read-only root
-    filesystem, passes its probes and reconciles a ModelDeployment with its ServiceAccount token."""
+    filesystem, passes its probes and reconciles a ModelDeployment with its ServiceAccount token.
+
+    The release is the session's (the `operator_pod` fixture installs it): a second release
+    watching every namespace beside it would be a second operator acting on the same objects."""
     image = operator_image()
-    release = Release(real_cluster, real_namespace)
-    try:
-        release.install(values_file=operator_values(real_cluster, image, tmp_path))
-        [pod] = get(
-            real_cluster, "-n", real_namespace, "pods", "-l", f"app.kubernetes.io/instance={release.name}"
-        )["items"]
-        assert pod["spec"]["nodeName"] == NODE_NAME
-        [status] = pod["status"]["containerStatuses"]
-        assert status["ready"] is True
-        assert status["restartCount"] == 0
-        assert status["image"].endswith(image.reference)
-        container = pod["spec"]["containers"][0]
-        assert {"livenessProbe", "readinessProbe"} <= set(container)
+    [pod] = get(
+        real_cluster,
+        "-n",
+        operator_pod.namespace,
+        "pods",
+        "-l",
+        f"app.kubernetes.io/instance={operator_pod.name}",
+    )["items"]
+    assert pod["spec"]["nodeName"] == NODE_NAME
+    [status] = pod["status"]["containerStatuses"]
+    assert status["ready"] is True
+    assert status["restartCount"] == 0
+    assert status["image"].endswith(image.reference)
+    container = pod["spec"]["containers"][0]
+    assert {"livenessProbe", "readinessProbe"} <= set(container)
 
-        def run(*command: str) -> subprocess.CompletedProcess[str]:
-            return real_cluster.kubectl(
-                "-n", real_namespace, "exec", pod["metadata"]["name"], "--", *command, check=False
-            )
-
-        assert run("id", "-u").stdout.strip() == "65532"
-        readonly = run("touch", "/written")
-        assert readonly.returncode != 0 and "Read-only file system" in readonly.stderr
-        # The pod runs this checkout's operator code (the image is rebuilt when it changes).
-        code = (
-            "import hashlib, modeldeploy.handlers as h;"
-            "print(hashlib.sha256(open(h.__file__, 'rb').read()).hexdigest())"
+    def run(*command: str) -> subprocess.CompletedProcess[str]:
+        return real_cluster.kubectl(
+            "-n", operator_pod.namespace, "exec", pod["metadata"]["name"], "--", *command, check=False
         )
-        expected = hashlib.sha256(
-            (REPO_ROOT / "operator" / "modeldeploy" / "handlers.py").read_bytes()
-        ).hexdigest()
-        assert run("python", "-c", code).stdout.strip() == expected
-        token_dir = "/var/run/secrets/kubernetes.io/serviceaccount"
-        assert run("cat", f"{token_dir}/namespace").stdout == real_namespace
 
-        # It reconciles through the API server it reaches from the pod (the `kubernetes` Service).
-        apply(real_cluster, real_namespace, example("minimal"))
-        status_ = wait_phase(real_cluster, real_namespace, "iris", "Stable", timeout=120)
-        assert status_["observedGeneration"] == 1
-        logs = real_cluster.kubectl("-n", real_namespace, "logs", pod["metadata"]["name"]).stdout
-        assert "iris" in logs
-    finally:
-        release.uninstall()
+    assert run("id", "-u").stdout.strip() == "65532"
+    readonly = run("touch", "/written")
+    assert readonly.returncode != 0 and "Read-only file system" in readonly.stderr
+    # The pod runs this checkout's operator code (the image is rebuilt when it changes).
+    code = (
+        "import hashlib, modeldeploy.handlers as h;"
+        "print(hashlib.sha256(open(h.__file__, 'rb').read()).hexdigest())"
+    )
+    expected = hashlib.sha256(
+        (REPO_ROOT / "operator" / "modeldeploy" / "handlers.py").read_bytes()
+    ).hexdigest()
+    assert run("python", "-c", code).stdout.strip() == expected
+    token_dir = "/var/run/secrets/kubernetes.io/serviceaccount"
+    assert run("cat", f"{token_dir}/namespace").stdout == operator_pod.namespace
+
+    # It reconciles through the API server it reaches from the pod (the `kubernetes` Service).
+    apply(real_cluster, real_namespace, example("minimal"))
+    status_ = wait_phase(real_cluster, real_namespace, "iris", "Stable", timeout=120)
+    assert status_["observedGeneration"] == 1
+    logs = real_cluster.kubectl("-n", operator_pod.namespace, "logs", pod["metadata"]["name"]).stdout
+    assert "iris" in logs
 
 
 def test_install_runs_the_operator_pod_ready_on_a_kwok_node(cluster: LocalCluster, release: Release) -> None:
