@@ -44,7 +44,7 @@ import yaml
 from modeldeploy_dev.binaries import Binaries, ensure_binaries, third_party_crd_files
 from modeldeploy_dev.node import BRIDGE_IP, NODE_NAME, SUBNET, RealNode
 from modeldeploy_dev.pki import Pki, create_pki
-from modeldeploy_dev.processes import ProcessTable, wait_until
+from modeldeploy_dev.processes import ProcessTable, http_ok, wait_until
 
 KWOK_STAGES = Path(__file__).with_name("kwok-stages.yaml")
 ISTIO_KINDS = {"VirtualService", "DestinationRule"}
@@ -200,7 +200,7 @@ class LocalCluster:
                 "--log-level=warn",
             ],
         )
-        wait_until("etcd", lambda: _http_ok(f"{client}/health"), 60, process.log)
+        wait_until("etcd", lambda: http_ok(f"{client}/health"), 60, process.log)
 
     def _start_apiserver(self, table: ProcessTable, binaries: Binaries, ports: Endpoints, pki: Pki) -> None:
         host = BRIDGE_IP if self.real_node else "127.0.0.1"
@@ -509,7 +509,7 @@ class LocalCluster:
                 "--log.level=warn",
             ],
         )
-        wait_until("prometheus", lambda: _http_ok(f"{self.prometheus_url}/-/ready"), 60, process.log)
+        wait_until("prometheus", lambda: http_ok(f"{self.prometheus_url}/-/ready"), 60, process.log)
 
     # --- stop ------------------------------------------------------------------
 
@@ -626,11 +626,6 @@ def _kubeconfig(server: str, pki: Pki, who: str) -> dict[str, Any]:
         "contexts": [{"name": "modeldeploy-local", "context": {"cluster": "modeldeploy-local", "user": who}}],
         "current-context": "modeldeploy-local",
     }
-
-
-def _http_ok(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=2) as response:
-        return bool(response.status == 200)
 
 
 def _https_ok(url: str, pki: Pki, client: tuple[str, str]) -> bool:

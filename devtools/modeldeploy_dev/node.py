@@ -34,7 +34,6 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ import yaml
 from modeldeploy_dev import cluster_dns
 from modeldeploy_dev.images import PAUSE_IMAGE
 from modeldeploy_dev.pki import Pki
-from modeldeploy_dev.processes import ProcessTable, pid_alive, wait_until
+from modeldeploy_dev.processes import ProcessTable, http_ok, pid_alive, wait_until
 
 NODE_NAME = "real-node"
 BRIDGE = "mdnode0"
@@ -334,7 +333,7 @@ class RealNode:
         # /ready answers 200 once the kubernetes plugin has listed Services and EndpointSlices.
         wait_until(
             "cluster DNS (CoreDNS) ready",
-            lambda: _http_ok(f"http://127.0.0.1:{ports['coredns_ready']}/ready"),
+            lambda: http_ok(f"http://127.0.0.1:{ports['coredns_ready']}/ready"),
             60,
             process.log,
         )
@@ -582,15 +581,6 @@ def node_leftovers(cluster_dir: Path) -> dict[str, Any]:
         ),
         "cgroups": [str(p) for p in CGROUP_ROOT.glob(f"*/{KUBEPODS}")],
     }
-
-
-def _http_ok(url: str) -> bool:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def _kubeconfig(server: str, pki: Pki, who: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -149,6 +150,16 @@ def wait_until(
         time.sleep(interval)
     tail = f"\n--- last lines of {log} ---\n{log_tail(log)}" if log else ""
     raise StartupError(f"{what} not ready after {timeout:.0f}s{tail}")
+
+
+def http_ok(url: str) -> bool:
+    """Whether a local component's health or readiness URL answers 200 (never through a proxy)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 def listening_addresses(pids: set[int], protocol: str = "tcp") -> set[tuple[str, int]]:
