@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubetest import Release, apply, items, md_status, wait_for
+from kubetest import Release, apply, items, md_status, mlserver_digits, wait_for
 from modeldeploy_dev.cluster import SERVICE_CIDR, LocalCluster
 from modeldeploy_dev.gateway import PARENT_REF
 from modeldeploy_dev.images import debian_image, model_server_image
@@ -199,27 +199,14 @@ def test_the_operator_pods_warmup_reaches_the_candidate_through_its_service_name
     real_cluster.kubectl("-n", real_namespace, "apply", "-f", "-", input=yaml.safe_dump(config_map))
 
     def manifest(version: str, strategy: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {
-            "apiVersion": "modeldeploy.io/v1alpha1",
-            "kind": "ModelDeployment",
-            "metadata": {"name": "digits"},
-            "spec": {
-                "model": {"name": "digits", "version": version, "uri": f"s3://models/digits/{version}"},
-                "replicas": 1,
-                "runtime": {
-                    "image": server.reference,
-                    "port": 8080,
-                    "readinessPath": "/v2/health/ready",
-                    "podTemplate": {"spec": {**POD_PLACEMENT, "terminationGracePeriodSeconds": 5}},
-                },
-                # A warm-up needs a router that keeps users off the candidate: the node's gateway.
-                "traffic": {
-                    "router": "gatewayAPI",
-                    "gatewayAPI": {"parentRefs": [PARENT_REF], "hostnames": ["warmup.digits.test"]},
-                },
-                **({"strategy": strategy} if strategy else {}),
-            },
+        # A warm-up needs a router that keeps users off the candidate: the node's gateway.
+        traffic = {
+            "router": "gatewayAPI",
+            "gatewayAPI": {"parentRefs": [PARENT_REF], "hostnames": ["warmup.digits.test"]},
         }
+        return mlserver_digits(
+            server.reference, version, traffic=traffic, **({"strategy": strategy} if strategy else {})
+        )
 
     def operator_log() -> str:
         log = real_cluster.kubectl(

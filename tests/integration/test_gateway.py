@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from kubetest import Release, apply, md_status, patch_action, wait_for, wait_phase
+from kubetest import Release, apply, md_status, mlserver_digits, patch_action, wait_for, wait_phase
 from modeldeploy_dev.cluster import LocalCluster
 from modeldeploy_dev.demo import models
 from modeldeploy_dev.demo.load import Load, Tally
 from modeldeploy_dev.gateway import CONTROLLER_NAME, NAME, NAMESPACE, PARENT_REF
 from modeldeploy_dev.images import model_server_image
 from modeldeploy_dev.inference import Client, served_by_revision
-from modeldeploy_dev.node import NODE_NAME, POD_PLACEMENT
+from modeldeploy_dev.node import NODE_NAME
 from modeldeploy_dev.processes import wait_until
 
 COLD_BUILD_TIMEOUT = 900
@@ -58,27 +58,10 @@ def operated(real_cluster: LocalCluster, operator_pod: Release) -> Iterator[str]
 
 
 def digits(name: str, version: str, host: str, strategy: dict[str, Any], **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "modeldeploy.io/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": name},
-        "spec": {
-            "model": {"name": "digits", "version": version, "uri": f"s3://models/digits/{version}"},
-            "replicas": 1,
-            "runtime": {
-                "image": model_server_image().reference,
-                "port": 8080,
-                "readinessPath": "/v2/health/ready",
-                "podTemplate": {"spec": {**POD_PLACEMENT, "terminationGracePeriodSeconds": 5}},
-            },
-            "traffic": {
-                "router": "gatewayAPI",
-                "gatewayAPI": {"parentRefs": [PARENT_REF], "hostnames": [host]},
-            },
-            "strategy": strategy,
-            **spec,
-        },
-    }
+    traffic = {"router": "gatewayAPI", "gatewayAPI": {"parentRefs": [PARENT_REF], "hostnames": [host]}}
+    return mlserver_digits(
+        model_server_image().reference, version, name, traffic=traffic, strategy=strategy, **spec
+    )
 
 
 def route_taken(
