@@ -8,6 +8,17 @@ payloads from a ConfigMap, and gates on the measured p99 latency and error
 rate. Nothing about the result is guessed: a request that times out or is
 refused counts as an error.
 
+One wait comes first. A candidate's pods turn Ready a moment before the
+cluster routes its Service to them: the endpoints controller and then
+kube-proxy (or the mesh) must catch up, and until they do a connection is
+refused or a fresh name does not resolve yet. So the first request is tried
+again, with a growing pause, until something answers, for at most
+:data:`REACH_WINDOW` seconds. Only connection-level failures are retried (no
+listener, no route, no name); an answer of any status, or a request that times
+out, ends the wait and counts. Every counted request therefore reached the
+candidate, and a Service that never routes fails the warm-up with a message
+that says so rather than as a wall of refused requests.
+
 How the operator reaches a Service is configurable (``--service-url-template``)
 because where it runs decides it: in the cluster,
 ``http://{service}.{namespace}.svc:{port}``; in tests, a server on 127.0.0.1.
@@ -21,16 +32,20 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from modeldeploy.analysis.outbound import Outbound, OutboundError
+from modeldeploy.analysis.outbound import TIMEOUT, Outbound, OutboundError
 from modeldeploy.api import Warmup, parse_duration
 
 REQUEST_TIMEOUT = 10.0
 MAX_ANSWER_BYTES = 1024 * 1024
 """A warm-up answer is read (so its latency is honest) and dropped; larger ones count as errors."""
+REACH_WINDOW = 30.0
+"""How long the first request may keep finding nothing listening behind the candidate's Service."""
+UNROUTED = frozenset({"connection refused", "connection failed", "DNS lookup failed"})
+"""Failures where no request reached a server: the cluster may not route the new Service yet."""
 
 
 def service_url(template: str, service: str, namespace: str, port: int) -> str:
@@ -60,23 +75,25 @@ def percentile(samples: Sequence[float], fraction: float) -> float | None:
 
 
 def run_warmup(
-    base_url: str, warmup: Warmup, payloads: Sequence[bytes], revision: str, outbound: Outbound
+    base_url: str,
+    warmup: Warmup,
+    payloads: Sequence[bytes],
+    revision: str,
+    outbound: Outbound,
+    reach_window: float = REACH_WINDOW,
 ) -> WarmupResult:
     """Send the warm-up requests and judge them against maxLatencyP99 and maxErrorRate."""
-    deadline = time.monotonic() + parse_duration(warmup.timeout)
+    started = time.monotonic()
+    deadline = started + parse_duration(warmup.timeout)
     url = base_url + warmup.path
-    latencies: list[float] = []
-    errors = 0
-    sent = 0
 
-    def one(index: int) -> float | None:
-        if time.monotonic() > deadline:
-            return None
-        started = time.perf_counter()
-        headers = {"X-Modeldeploy-Warmup": "true", "X-Modeldeploy-Revision": revision}
+    def one(index: int) -> tuple[float | None, str | None]:
+        """The latency of a good answer (None for a bad one) and, when none came, the error's kind."""
         budget = min(REQUEST_TIMEOUT, deadline - time.monotonic())
         if budget <= 0:
-            return None
+            return None, TIMEOUT
+        began = time.perf_counter()
+        headers = {"X-Modeldeploy-Warmup": "true", "X-Modeldeploy-Revision": revision}
         body = None
         if payloads:
             body = payloads[index % len(payloads)]
@@ -90,20 +107,46 @@ def run_warmup(
                 headers=headers,
                 body=body,
             )
-        except OutboundError:
-            return None
-        elapsed = time.perf_counter() - started
-        return elapsed if answer.status < 300 or 400 <= answer.status < 500 else None
+        except OutboundError as error:
+            return None, error.kind
+        good = answer.status < 300 or 400 <= answer.status < 500
+        return (time.perf_counter() - began if good else None), None
 
-    with ThreadPoolExecutor(max_workers=warmup.concurrency) as pool:
-        for latency in pool.map(one, range(warmup.requests)):
-            sent += 1
-            if latency is None:
-                errors += 1
-            else:
-                latencies.append(latency)
+    first, kind = _reach(one, until=min(deadline, started + reach_window))
+    if kind in UNROUTED:
+        waited = min(reach_window, deadline - started)
+        return WarmupResult(
+            requests=0,
+            errors=0,
+            p99_seconds=None,
+            passed=False,
+            message=(
+                f"warm-up failed: the candidate's Service never answered in {waited:g}s ({kind}); "
+                "check that its pods listen on the Service's target port"
+            ),
+        )
+    outcomes = [first]
+    if warmup.requests > 1:
+        with ThreadPoolExecutor(max_workers=warmup.concurrency) as pool:
+            outcomes += [latency for latency, _ in pool.map(one, range(1, warmup.requests))]
+    latencies = [latency for latency in outcomes if latency is not None]
     p99 = percentile(latencies, 0.99)
-    return judge_warmup(warmup, sent, errors, p99, timed_out=time.monotonic() > deadline)
+    errors = len(outcomes) - len(latencies)
+    return judge_warmup(warmup, len(outcomes), errors, p99, timed_out=time.monotonic() > deadline)
+
+
+def _reach(
+    one: Callable[[int], tuple[float | None, str | None]], until: float
+) -> tuple[float | None, str | None]:
+    """Request 0, tried again while nothing is routed behind the Service, until ``until``."""
+    pause = 0.1
+    while True:
+        latency, kind = one(0)
+        left = until - time.monotonic()
+        if kind not in UNROUTED or left <= 0:
+            return latency, kind
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 1.0)
 
 
 def judge_warmup(
