@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -112,6 +113,10 @@ def test_a_service_routed_late_is_waited_for_and_every_counted_request_reaches_t
         result = run_warmup(f"http://127.0.0.1:{port}", spec, [b"{}"], "r1", LOOPBACK, reach_window=10)
     assert result.passed, result.message
     assert (result.requests, result.errors) == (8, 0)
+    routed = re.search(
+        r"; the Service routed after (\d+\.\d)s \((\d+) tries found nothing listening\)$", result.message
+    )
+    assert routed and float(routed[1]) >= 0.6 and int(routed[2]) >= 1, result.message
     assert served == ["/infer"] * 8
 
 
@@ -133,3 +138,4 @@ def test_an_answer_that_is_an_error_is_counted_at_once_not_waited_out() -> None:
     assert not result.passed
     assert (result.requests, result.errors) == (4, 4)
     assert len(served) == 4
+    assert result.message.endswith("every request failed"), result.message

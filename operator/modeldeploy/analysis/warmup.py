@@ -30,11 +30,11 @@ gigabytes or one byte a second costs an error, not the operator's memory.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from modeldeploy.analysis.outbound import TIMEOUT, Outbound, OutboundError
 from modeldeploy.api import Warmup, parse_duration
@@ -52,7 +52,7 @@ def service_url(template: str, service: str, namespace: str, port: int) -> str:
     return template.format(service=service, namespace=namespace, port=port).rstrip("/")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class WarmupResult:
     requests: int
     errors: int
@@ -112,7 +112,8 @@ def run_warmup(
         good = answer.status < 300 or 400 <= answer.status < 500
         return (time.perf_counter() - began if good else None), None
 
-    first, kind = _reach(one, until=min(deadline, started + reach_window))
+    first, kind, tries = _reach(one, until=min(deadline, started + reach_window))
+    routed_after = time.monotonic() - started
     if kind in UNROUTED:
         waited = min(reach_window, deadline - started)
         return WarmupResult(
@@ -132,19 +133,26 @@ def run_warmup(
     latencies = [latency for latency in outcomes if latency is not None]
     p99 = percentile(latencies, 0.99)
     errors = len(outcomes) - len(latencies)
-    return judge_warmup(warmup, len(outcomes), errors, p99, timed_out=time.monotonic() > deadline)
+    result = judge_warmup(warmup, len(outcomes), errors, p99, timed_out=time.monotonic() > deadline)
+    if tries == 1:
+        return result
+    note = f"; the Service routed after {routed_after:.1f}s ({tries - 1} tries found nothing listening)"
+    return dataclasses.replace(result, message=result.message + note)
 
 
 def _reach(
     one: Callable[[int], tuple[float | None, str | None]], until: float
-) -> tuple[float | None, str | None]:
-    """Request 0, tried again while nothing is routed behind the Service, until ``until``."""
+) -> tuple[float | None, str | None, int]:
+    """Request 0, tried again while nothing is routed behind the Service, until ``until``;
+    also how many tries it took."""
     pause = 0.1
+    tries = 0
     while True:
         latency, kind = one(0)
+        tries += 1
         left = until - time.monotonic()
         if kind not in UNROUTED or left <= 0:
-            return latency, kind
+            return latency, kind, tries
         time.sleep(min(pause, left))
         pause = min(pause * 2, 1.0)
 
