@@ -167,21 +167,7 @@ def crd(cluster: LocalCluster) -> None:
     """The ModelDeployment CRD, installed once per session (server-side apply is idempotent)."""
     crd_file = Path(__file__).resolve().parents[1] / "crds" / "modeldeployment.yaml"
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd_file))
-    # `kubectl wait` right after the create can race the CRD's own status; poll instead.
-    wait_until(
-        "the ModelDeployment CRD Established",
-        lambda: (
-            cluster.kubectl(
-                "wait",
-                "--for=condition=Established",
-                "crd/modeldeployments.modeldeploy.io",
-                "--timeout=5s",
-                check=False,
-            ).returncode
-            == 0
-        ),
-        60,
-    )
+    cluster.wait_established("crd/modeldeployments.modeldeploy.io")
 
 
 @pytest.fixture(scope="session")

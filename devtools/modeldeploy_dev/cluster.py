@@ -353,10 +353,25 @@ class LocalCluster:
             input=manifest,
             timeout=120,
         )
-        names = [d["metadata"]["name"] for d in documents]
-        self.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{name}" for name in names)
-        )
+        self.wait_established(*(f"crd/{d['metadata']['name']}" for d in documents))
+
+    def wait_established(self, *crds: str, timeout: float = 300) -> None:
+        """Until every CRD named (``crd/<name>``) is Established.
+
+        Not ``kubectl wait --for=condition=Established``: while a new CRD's status has no
+        conditions yet, it fails at once (".status.conditions accessor error") instead of waiting."""
+
+        def established(crd: str) -> bool:
+            found = self.kubectl(
+                "get",
+                crd,
+                "-o",
+                "jsonpath={.status.conditions[?(@.type=='Established')].status}",
+                check=False,
+            )
+            return found.stdout.strip() == "True"
+
+        wait_until(f"{', '.join(crds)} Established", lambda: all(established(crd) for crd in crds), timeout)
 
     def _create_nodes(self) -> None:
         nodes = [

@@ -50,9 +50,7 @@ def crd(cluster: LocalCluster) -> None:
     cluster.kubectl(
         "apply", "--server-side", "--force-conflicts", "--field-manager=modeldeploy", "-f", str(CRD)
     )
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/modeldeployments.modeldeploy.io"
-    )
+    cluster.wait_established("crd/modeldeployments.modeldeploy.io")
     # The first requests after Established can still meet a cold discovery cache.
     eventually(
         "modeldeployments to be served",

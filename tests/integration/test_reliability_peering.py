@@ -66,7 +66,7 @@ def writes(operator: OperatorProcess) -> int:
 def peering(cluster: Any) -> Iterator[str]:
     """The kopf peering CRDs and a fresh ClusterKopfPeering for this test's replicas."""
     cluster.kubectl("apply", "--server-side", "-f", str(PEERING_CRDS))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/clusterkopfpeerings.kopf.dev")
+    cluster.wait_established("crd/clusterkopfpeerings.kopf.dev")
     name = f"reliability-{uuid.uuid4().hex[:6]}"
     cluster.kubectl(
         "apply",

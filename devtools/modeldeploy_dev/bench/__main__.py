@@ -112,7 +112,7 @@ def main() -> int:
     cluster.start(log=say)
     crd = REPO_ROOT / "crds" / "modeldeployment.yaml"
     cluster.kubectl("apply", "--server-side", "-f", str(crd))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/modeldeployments.modeldeploy.io")
+    cluster.wait_established("crd/modeldeployments.modeldeploy.io")
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": machine(),
@@ -186,13 +186,7 @@ def run_peers(args: argparse.Namespace) -> int:
     try:
         cluster.start(log=say)
         cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds" / "modeldeployment.yaml"))
-        cluster.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=300s",
-            "crd/modeldeployments.modeldeploy.io",
-            timeout=360,
-        )
+        cluster.wait_established("crd/modeldeployments.modeldeploy.io")
         peers.install_peer_crds(cluster, args.controllers)
         for n in sizes:
             say(f"N={n}: baseline (load average {peers.load_average()})")

@@ -567,9 +567,7 @@ def install_peer_crds(cluster: LocalCluster, controllers: list[str]) -> None:
     for peer in (c for c in controllers if c in PEER_CRDS):
         for path in peer_crd_files(peer):
             cluster.kubectl("apply", "--server-side", "-f", str(path), timeout=120)
-        cluster.kubectl(
-            "wait", "--for=condition=Established", "--timeout=300s", *PEER_CRDS[peer], timeout=360
-        )
+        cluster.wait_established(*PEER_CRDS[peer])
 
 
 def _apply_all(client: KubeClient, objects: list[dict[str, Any]]) -> None:
