@@ -86,12 +86,16 @@ def server(port: int, status: int, after: float = 0.0) -> Iterator[list[str]]:
     lock = threading.Lock()
 
     def serve() -> None:
-        stop.wait(after)
-        with lock:
-            if stop.is_set():
-                return
-            holder.append(ThreadingHTTPServer(("127.0.0.1", port), Handler))
+        if not holder:
+            stop.wait(after)
+            with lock:
+                if stop.is_set():
+                    return
+                holder.append(ThreadingHTTPServer(("127.0.0.1", port), Handler))
         holder[0].serve_forever(poll_interval=0.05)
+
+    if after <= 0:  # listening (connections queue) before the first request is sent
+        holder.append(ThreadingHTTPServer(("127.0.0.1", port), Handler))
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
