@@ -39,6 +39,24 @@ The file (``--config``, YAML)::
       sink: http://broker-ingress.knative-eventing.svc/default/default
       mode: structured                    # or binary
       namespaces: ["*"]
+    clusterName: prod-eu-1                # written into the registry's tags
+    registryProviders:                    # model registries (MLflow) for spec.model.registry
+    - name: mlflow
+      type: mlflow
+      address: http://mlflow.ml-platform:5000
+      namespaces: [risk]
+      bearerTokenSecretRef: {name: mlflow-token, key: token}
+      headers: {}
+      tls: {caFile: /etc/modeldeploy/ca/ca.crt}
+      timeout: 10s
+      pollInterval: 30s                   # how often an alias is read
+      promotionAlias: production          # set on a promoted version; "" sets none
+      writeBack: true                     # tags on promotion, rollback, retirement
+
+Registry providers are the admin's for the same reason as metric providers: the
+address and the token are the operator's to use, and a tenant only names one
+in ``spec.model.registry.provider``; a provider the namespace may not use is
+refused with a condition, never called.
 
 Notification targets are the admin's for the same reason: their URLs hold
 tokens (a Slack webhook, SMTP credentials), so tenants only *name* one in
@@ -160,8 +178,48 @@ class CloudEventsSink(_Config):
         return ALL_NAMESPACES in self.namespaces or namespace in self.namespaces
 
 
+class RegistryProvider(_Config):
+    """A model registry (MLflow's REST API) the admin offers to some namespaces."""
+
+    name: DnsLabel
+    type: Literal["mlflow"] = "mlflow"
+    address: Annotated[str, Field(max_length=2048, pattern=r"^https?://")]
+    namespaces: tuple[NamespaceName, ...] = (ALL_NAMESPACES,)
+    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
+    bearer_token_secret_ref: SecretKeyRef | None = None
+    tls: ProviderTls = Field(default_factory=ProviderTls)
+    timeout: Duration = "10s"
+    poll_interval: Duration = "30s"
+    promotion_alias: Annotated[str, Field(max_length=63, pattern=r"^([A-Za-z_][A-Za-z0-9_-]*)?$")] = (
+        "production"
+    )
+    write_back: bool = True
+
+    @model_validator(mode="after")
+    def _sane_interval(self) -> Self:
+        if parse_duration(self.poll_interval) < 1:
+            raise ValueError(f"registryProviders[{self.name}].pollInterval: at least 1s")
+        return self
+
+    def serves(self, namespace: str) -> bool:
+        return ALL_NAMESPACES in self.namespaces or namespace in self.namespaces
+
+    def headers_for(self, namespace: str) -> dict[str, str]:
+        return {name: value.replace(NAMESPACE_PLACEHOLDER, namespace) for name, value in self.headers.items()}
+
+    @property
+    def timeout_seconds(self) -> float:
+        return parse_duration(self.timeout)
+
+    @property
+    def poll_seconds(self) -> float:
+        return parse_duration(self.poll_interval)
+
+
 class OperatorConfig(_Config):
     metric_providers: tuple[MetricProvider, ...] = ()
+    registry_providers: tuple[RegistryProvider, ...] = ()
+    cluster_name: Annotated[str, Field(max_length=253)] = ""
     inline_providers: bool = False
     egress: Egress = Field(default_factory=Egress)
     notification_targets: tuple[NotificationTarget, ...] = ()
@@ -174,6 +232,9 @@ class OperatorConfig(_Config):
             raise ValueError("metricProviders: names must be unique")
         if sum(p.default for p in self.metric_providers) > 1:
             raise ValueError("metricProviders: at most one provider may be the default")
+        registries = [p.name for p in self.registry_providers]
+        if len(registries) != len(set(registries)):
+            raise ValueError("registryProviders: names must be unique")
         targets = [t.name for t in self.notification_targets]
         if len(targets) != len(set(targets)):
             raise ValueError("notificationTargets: names must be unique")
@@ -198,6 +259,13 @@ class OperatorConfig(_Config):
         """The provider ``name`` (the default when None) if it serves ``namespace``, else None."""
         for provider in self.metric_providers:
             if (provider.name == name or (name is None and provider.default)) and provider.serves(namespace):
+                return provider
+        return None
+
+    def registry(self, name: str, namespace: str) -> RegistryProvider | None:
+        """The registry provider ``name`` if it exists and serves ``namespace``, else None."""
+        for provider in self.registry_providers:
+            if provider.name == name and provider.serves(namespace):
                 return provider
         return None
 

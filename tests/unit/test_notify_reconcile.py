@@ -67,6 +67,9 @@ class Measurer:
     def pending(self, subject: Subject) -> bool:
         return False
 
+    def registry_wake(self, subject: Subject) -> float | None:
+        return None
+
 
 class Outbox:
     def __init__(self) -> None:

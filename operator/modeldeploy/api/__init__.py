@@ -31,7 +31,14 @@ from modeldeploy.api.names import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from modeldeploy.api.notifications import NotificationEvent, Subscription
 from modeldeploy.api.outcomes import Verdict, VerdictKind, WebhookOutcome
 from modeldeploy.api.problems import InvalidManifestError, Problem
-from modeldeploy.api.revision import EnvVar, ModelCard, ModelSpec, ResourceRequirements, RuntimeSpec
+from modeldeploy.api.revision import (
+    EnvVar,
+    ModelCard,
+    ModelSpec,
+    RegistryRef,
+    ResourceRequirements,
+    RuntimeSpec,
+)
 from modeldeploy.api.spec import LOCKED_MESSAGE, ModelDeploymentSpec
 from modeldeploy.api.status import (
     NOTIFIED_KEEP,
@@ -49,6 +56,8 @@ from modeldeploy.api.status import (
     OperatorState,
     Outcome,
     Phase,
+    RegistryCard,
+    RegistryStatus,
     RejectedRevision,
     RetrainOutcome,
     RetrainStatus,
@@ -126,6 +135,9 @@ __all__ = [
     "Phase",
     "Problem",
     "PrometheusSource",
+    "RegistryCard",
+    "RegistryRef",
+    "RegistryStatus",
     "RejectedRevision",
     "ResourceRequirements",
     "Retrain",

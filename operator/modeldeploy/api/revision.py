@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from modeldeploy.api.base import SpecModel
+from modeldeploy.api.base import DnsLabel, SpecModel
 from modeldeploy.api.durations import Duration, at_most
 from modeldeploy.api.rules import cel_rule
 
@@ -55,6 +55,9 @@ Quantity = Annotated[
 """A resource quantity such as ``500m``, ``2Gi`` or ``1``."""
 
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]*$"
+REGISTERED_MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+REGISTRY_VERSION_PATTERN = r"^[1-9][0-9]{0,9}$"
+ALIAS_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 
 
 class ModelCard(SpecModel):
@@ -78,17 +81,64 @@ class ModelCard(SpecModel):
     )
 
 
+class RegistryRef(SpecModel):
+    """A registered model in a model registry the cluster admin offers (MLflow), by version or alias.
+
+    With ``alias`` the operator follows the alias: when it moves to another
+    version, that version is rolled out through ``spec.strategy`` without any
+    edit of the spec. With ``version`` the version is pinned (the GitOps way)
+    and the registry only fills in the URI and the model card.
+    """
+
+    provider: DnsLabel = Field(
+        description="Name of a registry provider in the operator's configuration (registryProviders)."
+    )
+    model: str = Field(
+        min_length=1,
+        max_length=256,
+        pattern=REGISTERED_MODEL_PATTERN,
+        description="Name of the registered model, e.g. fraud-detector.",
+    )
+    version: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10,
+        pattern=REGISTRY_VERSION_PATTERN,
+        description='A pinned registry version, e.g. "3" (quote it in YAML). Set version or alias.',
+    )
+    alias: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        pattern=ALIAS_PATTERN,
+        description="An alias to follow, e.g. challenger or champion. Set version or alias.",
+    )
+
+    @cel_rule("has(self.version) != has(self.alias)", "{path}: set exactly one of version and alias")
+    def _one_selector(self) -> bool:
+        return (self.version is None) != (self.alias is None)
+
+
 class ModelSpec(SpecModel):
     """The model version to serve. Changing it starts a rollout."""
 
     name: str = Field(min_length=1, max_length=253, description="Name of the model, e.g. fraud-detector.")
-    version: str = Field(
+    version: str | None = Field(
+        default=None,
         min_length=1,
         max_length=63,
         pattern=VERSION_PATTERN,
         description=(
             'Version of the model, e.g. "3.2.0" (quote it in YAML). Names the revision and is '
-            "passed to the server as MODEL_VERSION."
+            "passed to the server as MODEL_VERSION. Required unless registry is set; then the "
+            "registry's version is used."
+        ),
+    )
+    registry: RegistryRef | None = Field(
+        default=None,
+        description=(
+            "Take the version, URI and model card from a model registry: a registered model by "
+            "version or alias. Instead of version."
         ),
     )
     uri: str | None = Field(
@@ -99,6 +149,20 @@ class ModelSpec(SpecModel):
     card: ModelCard | None = Field(
         default=None, description="Model card: owner, description, training data, metrics."
     )
+
+    @cel_rule(
+        "has(self.version) != has(self.registry)",
+        "{path}: set version, or registry (with its version or alias), not both and not neither",
+    )
+    def _one_source(self) -> bool:
+        return (self.version is None) != (self.registry is None)
+
+    @property
+    def served_version(self) -> str:
+        """The version that names the revision: ``version`` (resolved from the registry when it has one)."""
+        if self.version is None:
+            raise ValueError("spec.model.version is not resolved yet")
+        return self.version
 
 
 class EnvVar(SpecModel):

@@ -124,6 +124,7 @@ class ConditionType(StrEnum):
     ROUTE_ACCEPTED = "RouteAccepted"
     INVALID_SPEC = "InvalidSpec"
     NOTIFICATIONS_REFUSED = "NotificationsRefused"
+    REGISTRY_REACHABLE = "RegistryReachable"
 
 
 class StableRevision(StatusModel):
@@ -337,6 +338,61 @@ OpenOperatorState = Annotated[OperatorState, WithJsonSchema({"type": "object", P
 """The CRD keeps ``status.operatorState`` an open object: kopf writes its own keys there too."""
 
 
+CardText = Annotated[str, Field(max_length=256)]
+CardKey = Annotated[str, Field(max_length=128)]
+
+
+class RegistryCard(StatusModel):
+    """The model card as the registry holds it: capped copies, for people (never interpreted)."""
+
+    description: Annotated[str, Field(max_length=2048)] | None = Field(
+        default=None, description="The version's description (or the registered model's)."
+    )
+    tags: dict[CardKey, CardText] = Field(default_factory=dict, description="The version's tags (capped).")
+    source: Annotated[str, Field(max_length=2048)] | None = Field(
+        default=None, description="Where the registry says the version's artifacts came from."
+    )
+    run_id: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None, description="The training run the version was logged by."
+    )
+    metrics: dict[CardKey, CardText] = Field(
+        default_factory=dict, description="The training run's metrics (latest values, capped)."
+    )
+    params: dict[CardKey, CardText] = Field(
+        default_factory=dict, description="The training run's parameters (capped)."
+    )
+    datasets: list[CardText] = Field(
+        default_factory=list, max_length=8, description="The training run's input datasets (name@digest)."
+    )
+
+
+class RegistryStatus(StatusModel):
+    """What the model registry said last for spec.model.registry, and what was written back to it."""
+
+    provider: Annotated[str, Field(max_length=63)] = Field(description="The registry provider.")
+    model: Annotated[str, Field(max_length=256)] = Field(description="The registered model.")
+    alias: Annotated[str, Field(max_length=63)] | None = Field(
+        default=None, description="The alias followed, if any."
+    )
+    version: Annotated[str, Field(max_length=63)] | None = Field(
+        default=None, description="The version resolved (the alias's target, or the pinned version)."
+    )
+    uri: Annotated[str, Field(max_length=2048)] | None = Field(
+        default=None, description="The version's artifact URI, handed to the server as MODEL_URI."
+    )
+    card: RegistryCard | None = Field(default=None, description="The version's model card.")
+    resolved_at: AwareDatetime | None = Field(
+        default=None, description="When the registry last gave a different answer (version or URI)."
+    )
+    reported_until: AwareDatetime | None = Field(
+        default=None,
+        description="History entries up to this time have been written back to the registry (alias, tags).",
+    )
+    write_error: Annotated[str, Field(max_length=1024)] | None = Field(
+        default=None, description="Why the last write-back failed (retried at the next poll), if it did."
+    )
+
+
 class ModelDeploymentStatus(StatusModel):
     """Observed state, written by the operator (except action)."""
 
@@ -383,6 +439,9 @@ class ModelDeploymentStatus(StatusModel):
         description="Latest measurement of each monitoring metric on the stable revision.",
     )
     retrain: RetrainStatus | None = Field(default=None, description="The last retraining started, if any.")
+    registry: RegistryStatus | None = Field(
+        default=None, description="The model registry's answer for spec.model.registry, when set."
+    )
     action: ActionRequest | None = Field(
         default=None,
         description=(

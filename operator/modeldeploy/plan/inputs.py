@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from modeldeploy.api import MetricResult, Verdict, WebhookOutcome
+from modeldeploy.api import MetricResult, RegistryCard, Verdict, WebhookOutcome
 from modeldeploy.plan.acceptance import RouteStatus
 from modeldeploy.plan.outputs import ObjectRef
 from modeldeploy.plan.revisions import ANNOTATION_SCALED_BY
@@ -133,6 +134,25 @@ class WarmupOutcome:
 
 
 @dataclass(frozen=True)
+class RegistryRead:
+    """What the model registry said this round for spec.model.registry.
+
+    ``version`` (with ``uri`` and ``card``) when it answered; else ``reason``
+    (Unreachable, NotFound, ProviderRefused, ...) and ``error`` say why not.
+    ``reported_until`` is set when history entries up to that time were
+    written back; ``write_error`` when writing them failed.
+    """
+
+    version: str | None = None
+    uri: str | None = None
+    card: RegistryCard | None = None
+    reason: str = "Resolved"
+    error: str | None = None
+    reported_until: datetime | None = None
+    write_error: str | None = None
+
+
+@dataclass(frozen=True)
 class Inputs:
     """What the reconciler measured this round; the planner folds it into status.
 
@@ -153,5 +173,7 @@ class Inputs:
     """The fallback trigger metrics' verdict this round (True: failing); None: not measured now."""
     notification_targets: frozenset[str] | None = None
     """The notification targets the admin offers this namespace; None: notifications are not set up."""
+    registry: RegistryRead | None = None
+    """The model registry's answer this round (spec.model.registry); None: not asked now."""
     cloud_events: bool = False
     """Whether the admin's CloudEvents sink takes this namespace's notices (all events, no subscription)."""

@@ -28,6 +28,7 @@ The rules from DESIGN.md that live here:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,7 @@ from modeldeploy.plan.conditions import set_condition
 from modeldeploy.plan.decide import context, decide
 from modeldeploy.plan.inputs import Inputs, Observed, Subject
 from modeldeploy.plan.outputs import FINALIZER, Event, Plan
+from modeldeploy.plan.registry import fold_registry, resolved_spec, selector
 from modeldeploy.plan.render import render
 from modeldeploy.plan.routes import ROUTE_KINDS
 from modeldeploy.plan.status import trim_history, wire
@@ -64,10 +66,36 @@ def plan(subject: Subject, observed: Observed, now: datetime, inputs: Inputs | N
         problems = list(error.problems)
     if problems:
         return _plan_invalid(subject, status, problems, now)
+    inputs = inputs or Inputs()
+    registry = fold_registry(spec, status, inputs.registry, now, subject.generation)
+    status = status.model_copy(update={"registry": registry.registry, "conditions": registry.conditions})
     if spec.retired:
-        return _plan_retired(subject, spec, observed, status, now)
-    ctx = context(subject, spec, observed, status, now, inputs or Inputs())
-    return render(ctx, decide(ctx))
+        return _with_events(_plan_retired(subject, spec, observed, status, now), registry.events)
+    resolved = resolved_spec(spec, registry.registry)
+    if resolved is None:
+        return _plan_unresolved(subject, spec, status, registry.events)
+    ctx = context(subject, resolved, observed, status, now, inputs)
+    return _with_events(render(ctx, decide(ctx)), registry.events)
+
+
+def _with_events(decided: Plan, events: tuple[Event, ...]) -> Plan:
+    return replace(decided, events=(*events, *decided.events)) if events else decided
+
+
+def _plan_unresolved(
+    subject: Subject, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, events: tuple[Event, ...]
+) -> Plan:
+    """spec.model.registry has given no version yet: touch nothing, say so (the condition says why)."""
+    ref = spec.model.registry
+    assert ref is not None
+    new = status.model_copy(
+        update={
+            "phase": status.phase or Phase.PENDING,
+            "message": f"waiting for the registry to resolve {selector(ref)}",
+            "observed_generation": subject.generation,
+        }
+    )
+    return Plan(status=wire(new), events=events)
 
 
 def _lenient_status(raw: Mapping[str, Any]) -> ModelDeploymentStatus:

@@ -195,7 +195,7 @@ def revision_deployment(
         },
     )
     metadata = owner.metadata(revision, "model", {"modeldeploy.io/revision": revision})
-    metadata["labels"]["app.kubernetes.io/version"] = _label_value(model.version)
+    metadata["labels"]["app.kubernetes.io/version"] = _label_value(model.served_version)
     metadata["annotations"] = {ANNOTATION_SOURCE: json.dumps(source, sort_keys=True, separators=(",", ":"))}
     grace = termination_grace_seconds(runtime, template.get("spec") or {})
     spec: dict[str, Any] = {

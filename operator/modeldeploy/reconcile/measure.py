@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -47,12 +48,16 @@ from modeldeploy.analysis.warmup import run_warmup, service_url
 from modeldeploy.analysis.webhook import call_webhook
 from modeldeploy.api import (
     CandidateRevision,
+    HistoryEntry,
     InvalidManifestError,
     MeasurementPhase,
     MetricQuery,
     MetricResult,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
+    Outcome,
+    RegistryRef,
+    RegistryStatus,
     RetrainOutcome,
     StableRevision,
     Stage,
@@ -63,12 +68,14 @@ from modeldeploy.api import (
 )
 from modeldeploy.kube.client import ApiError, KubeClient
 from modeldeploy.kube.kinds import CONFIG_MAP, MODEL_DEPLOYMENT, SECRET
-from modeldeploy.plan.inputs import Inputs, Subject, WarmupOutcome
+from modeldeploy.plan.inputs import Inputs, RegistryRead, Subject, WarmupOutcome
 from modeldeploy.plan.positions import Position, analysed
+from modeldeploy.plan.registry import same_reference, unreported
 from modeldeploy.plan.schedule import analysis_due, fallback_check_due, monitoring_due, next_measurement_at
 from modeldeploy.plan.workloads import SERVICE_PORT, candidate_service_name
-from modeldeploy.providers import OperatorConfig
+from modeldeploy.providers import OperatorConfig, RegistryProvider
 from modeldeploy.reconcile.io_pool import IoPool
+from modeldeploy.registry.mlflow import MlflowRegistry, RegistryError, Report, Resolved
 
 logger = logging.getLogger("modeldeploy.measure")
 
@@ -89,6 +96,24 @@ class NoPrometheus:
         return QueryResult(query=promql, outcome=QueryOutcome.ERROR, error=self.reason)
 
 
+@dataclass
+class _RegistryPolls:
+    """One ModelDeployment's registry schedule, in memory: polls need no status write at rest."""
+
+    key: tuple[str, ...]
+    interval: float
+    job: str | None = None
+    work: Callable[[], RegistryRead] | None = None
+    count: int = 0
+    last: float | None = None
+    """time.monotonic() when the last job finished."""
+    write_failed: bool = False
+
+
+REGISTRY_TAG_PREFIX = "modeldeploy."
+MAX_TAG_MESSAGE = 500
+
+
 @dataclass(frozen=True)
 class Measurer:
     client: KubeClient
@@ -97,6 +122,7 @@ class Measurer:
     service_url_template: str
     operator_namespace: str | None = None
     pool: IoPool | None = None
+    _polls: dict[Hashable, _RegistryPolls] = field(default_factory=dict, compare=False, hash=False)
 
     def pending(self, subject: Subject) -> bool:
         """Whether a measurement of ``subject`` is under way (its end triggers a reconcile)."""
@@ -114,8 +140,11 @@ class Measurer:
             status = parse_status(subject.status)
         except InvalidManifestError:
             return Inputs()
-        if subject.deleting or spec.retired:
+        if subject.deleting:
             return Inputs()
+        registry = self._registry(subject, spec, status)
+        if spec.retired:
+            return Inputs(registry=registry)
         fallback_failing = self._fallback(subject, spec, status, now)
         rollout = self._rollout(subject, spec, status, now)
         return replace(
@@ -123,6 +152,145 @@ class Measurer:
             fallback_failing=fallback_failing,
             monitoring=self._monitoring(subject, spec, status, now),
             webhook=self._webhook(subject, spec, status),
+            registry=registry,
+        )
+
+    # --- the model registry ---------------------------------------------------------
+
+    def registry_wake(self, subject: Subject) -> float | None:
+        """Seconds until the next registry poll of ``subject`` is due (None: none scheduled)."""
+        polls = self._polls.get(_owner(subject))
+        if polls is None or polls.job is not None or polls.last is None or polls.key[2] == "":
+            return None
+        return max(0.0, polls.last + polls.interval - time.monotonic())
+
+    def _registry(
+        self, subject: Subject, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
+    ) -> RegistryRead | None:
+        """The registry's answer for spec.model.registry when a poll or a write-back is due.
+
+        An alias is read every ``pollInterval`` of its provider; a pinned version
+        once (per operator start) until it is known. History entries not yet
+        written back are written at once, and after a failed write at the next poll.
+        """
+        ref = spec.model.registry
+        owner = _owner(subject)
+        if ref is None:
+            self._polls.pop(owner, None)
+            return None
+        provider = self.config.registry(ref.provider, subject.namespace)
+        if provider is None:
+            return RegistryRead(
+                reason="ProviderRefused",
+                error=(
+                    f"spec.model.registry.provider: {ref.provider!r} is not a registry provider offered to "
+                    f"namespace {subject.namespace}; ask the cluster admin to add it to registryProviders "
+                    "for this namespace, or name one that is"
+                ),
+            )
+        key = (ref.provider, ref.model, ref.alias or "", ref.version or "")
+        polls = self._polls.get(owner)
+        if polls is None or polls.key != key:
+            polls = _RegistryPolls(key, provider.poll_seconds)
+            self._polls[owner] = polls
+        if polls.job is None:
+            known = status.registry if same_reference(ref, status.registry) else None
+            now = time.monotonic()
+            waited = polls.last is None or now >= polls.last + polls.interval
+            read = waited and (
+                polls.last is None or ref.alias is not None or known is None or not known.version
+            )
+            pending = unreported(known, status.history) if provider.write_back and known is not None else []
+            write = bool(pending) and (not polls.write_failed or waited)
+            if not read and not write:
+                return None
+            polls.count += 1
+            polls.job = f"registry {'/'.join(key)} #{polls.count}"
+            polls.work = self._registry_job(subject, provider, ref, known if read else None, read, pending)
+        assert polls.work is not None
+        result = self._io(subject, polls.job, polls.work)
+        if result is None:
+            return None
+        polls.job, polls.work = None, None
+        polls.last = time.monotonic()
+        polls.write_failed = result.write_error is not None
+        return result
+
+    def _registry_job(
+        self,
+        subject: Subject,
+        provider: RegistryProvider,
+        ref: RegistryRef,
+        known: RegistryStatus | None,
+        read: bool,
+        pending: Sequence[HistoryEntry],
+    ) -> Callable[[], RegistryRead]:
+        def work() -> RegistryRead:
+            registry = self._mlflow(provider, subject.namespace)
+            reported_until, write_error = None, None
+            reports = [self._report(subject, entry) for entry in pending if entry.version.isdigit()]
+            if pending:
+                try:
+                    registry.write_back(ref.model, reports, provider.promotion_alias or None)
+                    reported_until = max(entry.at for entry in pending)
+                except RegistryError as error:
+                    write_error = str(error)
+            if not read:
+                return RegistryRead(reason="", reported_until=reported_until, write_error=write_error)
+            previous = (
+                Resolved(known.version, known.uri, known.card)
+                if known is not None and known.version and known.card is not None
+                else None
+            )
+            try:
+                found = registry.resolve(ref.model, version=ref.version, alias=ref.alias, known=previous)
+            except RegistryError as error:
+                return RegistryRead(
+                    reason=error.reason,
+                    error=str(error),
+                    reported_until=reported_until,
+                    write_error=write_error,
+                )
+            return RegistryRead(
+                version=found.version,
+                uri=found.uri,
+                card=found.card,
+                reported_until=reported_until,
+                write_error=write_error,
+            )
+
+        return work
+
+    def _report(self, subject: Subject, entry: HistoryEntry) -> Report:
+        tags = {
+            "outcome": entry.outcome.value,
+            "reason": entry.reason,
+            "message": (entry.message or "")[:MAX_TAG_MESSAGE],
+            "cluster": self.config.cluster_name,
+            "namespace": subject.namespace,
+            "name": subject.name,
+            "revision": entry.revision,
+            "at": entry.at.isoformat(),
+        }
+        return Report(
+            version=entry.version,
+            tags={REGISTRY_TAG_PREFIX + key: value for key, value in tags.items() if value},
+            promoted=entry.outcome == Outcome.PROMOTED,
+        )
+
+    def _mlflow(self, provider: RegistryProvider, namespace: str) -> MlflowRegistry:
+        token = None
+        if provider.bearer_token_secret_ref is not None and self.operator_namespace:
+            ref = provider.bearer_token_secret_ref
+            token = self._secret(self.operator_namespace, ref.name, ref.key)
+        return MlflowRegistry(
+            provider.address,
+            self.outbound,
+            token=token,
+            headers=provider.headers_for(namespace),
+            verify=not provider.tls.insecure_skip_verify,
+            ca_file=provider.tls.ca_file,
+            timeout=provider.timeout_seconds,
         )
 
     def _monitoring(
@@ -198,7 +366,7 @@ class Measurer:
             "name": subject.name,
             "model": spec.model.name,
             "version": stable.version if stable else spec.model.version,
-            "uri": spec.model.uri,
+            "uri": spec.model.uri or (status.registry.uri if status.registry else None),
             "revision": stable.revision if stable else None,
             "metric": retrain.metric,
             "value": retrain.value,

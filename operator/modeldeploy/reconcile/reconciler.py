@@ -93,12 +93,14 @@ class Reconciler:
         export(namespace, name, decided, observed)
         RECONCILE_SECONDS.observe(time.perf_counter() - started)
         _log(subject, decided)
+        requeue = self.resync_seconds
         if decided.requeue_after is not None:
             requeue = decided.requeue_after
             if requeue < PENDING_REQUEUE_SECONDS and self.measurer.pending(subject):
                 requeue = PENDING_REQUEUE_SECONDS
-            return min(requeue, self.resync_seconds)
-        return self.resync_seconds
+            requeue = min(requeue, self.resync_seconds)
+        poll = self.measurer.registry_wake(subject)
+        return requeue if poll is None else min(requeue, max(poll, 0.1))
 
     def urgent(self, key: Hashable) -> bool:
         """Whether users of ``key`` may be losing answers now: its fallback must take traffic.

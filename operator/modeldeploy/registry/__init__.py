@@ -1,0 +1,1 @@
+"""Model registries (MLflow): resolving versions and aliases, writing outcomes back."""
