@@ -14,6 +14,7 @@ from kubetest import Release, operator_values
 from modeldeploy_dev.cluster import SERVICE_CIDR, LocalCluster
 from modeldeploy_dev.images import operator_image
 from modeldeploy_dev.metrics import Exporter
+from modeldeploy_dev.model_registry import MlflowServer
 from modeldeploy_dev.node import SUBNET
 from modeldeploy_dev.operator import OperatorProcess
 
@@ -49,6 +50,18 @@ def own_operators_fixture(
         for process in started:
             process.kill()
         operator.start(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """A real MLflow tracking server and model registry (SQLite, local artifacts) on 127.0.0.1."""
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow"))
+    seconds = server.start()
+    print(f"\n[figure] mlflow server started in {seconds:.1f}s")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(name="exporter")

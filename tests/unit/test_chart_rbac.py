@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 from helm_chart import NAMESPACE, NAMESPACED, RELEASE, find, one, render
+
+from modeldeploy.providers import OperatorConfig
 
 SA = f"{RELEASE}-modeldeploy"
 EVERYWHERE = {"get", "list", "watch", "create", "patch", "update", "delete"}
@@ -146,3 +149,17 @@ def test_people_with_edit_may_manage_model_deployments_and_request_actions() -> 
 def test_rbac_can_be_left_to_someone_else() -> None:
     kinds = {d["kind"] for d in render("--set", "rbac.create=false")}
     assert not kinds & {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+
+
+def test_registry_providers_reach_the_config_and_their_secrets_are_readable_by_name() -> None:
+    docs = render(
+        "--set",
+        "registryProviders[0].name=mlflow,registryProviders[0].address=http://mlflow:5000,"
+        "registryProviders[0].bearerTokenSecretRef.name=mlflow-token,"
+        "registryProviders[0].bearerTokenSecretRef.key=t,clusterName=prod-eu-1",
+    )
+    role = one(docs, "Role", f"{RELEASE}-modeldeploy-provider-secrets")
+    assert role["rules"][0]["resourceNames"] == ["mlflow-token"]
+    config = yaml.safe_load(one(docs, "ConfigMap", f"{RELEASE}-modeldeploy-config")["data"]["config.yaml"])
+    assert config["clusterName"] == "prod-eu-1"
+    assert OperatorConfig.model_validate(config).registry("mlflow", "any").address == "http://mlflow:5000"  # type: ignore[union-attr]

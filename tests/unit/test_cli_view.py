@@ -159,3 +159,18 @@ def test_revisions_show_current_desired_ready_and_hpa_bounds_per_revision() -> N
     assert candidate.split()[-4:] == ["3", "3", "3", "3/6"]
     fixed = render(mid_canary(), [], NOW, 160, sizes=sizes_of(deployments, []))
     assert next(line for line in fixed.splitlines() if line.split()[:1] == ["stable"]).endswith("fixed")
+
+
+def test_a_registry_model_shows_the_resolved_version_and_where_it_comes_from() -> None:
+    obj = {
+        "metadata": {"name": "fraud", "namespace": "risk"},
+        "spec": {
+            "model": {
+                "name": "fraud-detector",
+                "registry": {"provider": "mlflow", "model": "fraud", "alias": "challenger"},
+            }
+        },
+        "status": {"phase": "Stable", "registry": {"provider": "mlflow", "model": "fraud", "version": "7"}},
+    }
+    text = render(obj, [], NOW, 100)
+    assert "Model:      fraud-detector 7 (registry mlflow:fraud@challenger)" in text

@@ -2,7 +2,7 @@
 
 The planner tests drive the pure planner (tests/unit/planner_world.py) with
 the registry's answers as inputs; the MLflow client's own tests are in
-tests/unit/test_registry_mlflow.py, and tests/integration/test_registry_mlflow.py
+tests/unit/test_registry_client.py, and tests/integration/test_registry_mlflow.py
 runs all of it against a real ``mlflow server``.
 """
 

@@ -96,12 +96,19 @@ notificationTargets:
 cloudEvents:
 {{ toYaml . | indent 2 }}
 {{- end }}
+{{- with .Values.registryProviders }}
+registryProviders:
+{{ toYaml . }}
+{{- end }}
+{{- with .Values.clusterName }}
+clusterName: {{ . | quote }}
+{{- end }}
 {{- end }}
 
 {{/* Names of the Secrets the metric providers use, for the operator's Role in its namespace. */}}
 {{- define "modeldeploy.providerSecrets" -}}
 {{- $names := list -}}
-{{- range .Values.metricProviders -}}
+{{- range concat .Values.metricProviders (.Values.registryProviders | default list) -}}
 {{- with .bearerTokenSecretRef -}}
 {{- $names = append $names .name -}}
 {{- end -}}

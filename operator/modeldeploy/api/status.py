@@ -339,7 +339,7 @@ OpenOperatorState = Annotated[OperatorState, WithJsonSchema({"type": "object", P
 
 
 CardText = Annotated[str, Field(max_length=256)]
-CardKey = Annotated[str, Field(max_length=128)]
+CARD_ENTRIES = 32
 
 
 class RegistryCard(StatusModel):
@@ -348,18 +348,22 @@ class RegistryCard(StatusModel):
     description: Annotated[str, Field(max_length=2048)] | None = Field(
         default=None, description="The version's description (or the registered model's)."
     )
-    tags: dict[CardKey, CardText] = Field(default_factory=dict, description="The version's tags (capped).")
+    tags: dict[str, CardText] = Field(
+        default_factory=dict, max_length=CARD_ENTRIES, description="The version's tags (capped)."
+    )
     source: Annotated[str, Field(max_length=2048)] | None = Field(
         default=None, description="Where the registry says the version's artifacts came from."
     )
     run_id: Annotated[str, Field(max_length=64)] | None = Field(
         default=None, description="The training run the version was logged by."
     )
-    metrics: dict[CardKey, CardText] = Field(
-        default_factory=dict, description="The training run's metrics (latest values, capped)."
+    metrics: dict[str, CardText] = Field(
+        default_factory=dict,
+        max_length=CARD_ENTRIES,
+        description="The training run's metrics (latest values, capped).",
     )
-    params: dict[CardKey, CardText] = Field(
-        default_factory=dict, description="The training run's parameters (capped)."
+    params: dict[str, CardText] = Field(
+        default_factory=dict, max_length=CARD_ENTRIES, description="The training run's parameters (capped)."
     )
     datasets: list[CardText] = Field(
         default_factory=list, max_length=8, description="The training run's input datasets (name@digest)."

@@ -149,7 +149,18 @@ class _View:
         if self.status.get("message"):
             lines.append(f"{self._title('Message:')}    {self.status['message']}")
         model = _dict(self.spec.get("model"))
-        if model:
+        registry = _dict(model.get("registry"))
+        if registry:
+            resolved = _dict(self.status.get("registry"))
+            selector = (
+                f"@{registry['alias']}" if registry.get("alias") else f"/{registry.get('version', '?')}"
+            )
+            source = f"{registry.get('provider', '?')}:{registry.get('model', '?')}{selector}"
+            lines.append(
+                f"{self._title('Model:')}      {model.get('name', '?')} {resolved.get('version', '?')} "
+                f"(registry {source})"
+            )
+        elif model:
             lines.append(f"{self._title('Model:')}      {model.get('name', '?')} {model.get('version', '?')}")
         generation, observed = self.meta.get("generation"), self.status.get("observedGeneration")
         if generation is not None and observed is not None and generation != observed:

@@ -262,8 +262,8 @@ class Measurer:
         return work
 
     def _report(self, subject: Subject, entry: HistoryEntry) -> Report:
+        # Written in this order: the outcome last, so whoever sees it sees the whole record.
         tags = {
-            "outcome": entry.outcome.value,
             "reason": entry.reason,
             "message": (entry.message or "")[:MAX_TAG_MESSAGE],
             "cluster": self.config.cluster_name,
@@ -271,6 +271,7 @@ class Measurer:
             "name": subject.name,
             "revision": entry.revision,
             "at": entry.at.isoformat(),
+            "outcome": entry.outcome.value,
         }
         return Report(
             version=entry.version,

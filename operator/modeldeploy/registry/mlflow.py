@@ -165,7 +165,7 @@ class MlflowRegistry:
             for d in inputs[:8]
             if isinstance(d, dict) and isinstance(d.get("dataset"), dict)
         ]
-        description = found.get("description")
+        description = found.get("description") or None
         card = RegistryCard(
             description=_text(description, MAX_DESCRIPTION)
             if isinstance(description, str) and description

@@ -303,7 +303,7 @@ def test_new_history_is_written_back_at_once_with_the_tags(monkeypatch: pytest.M
         "runs/get": RUN,
         "model-versions/set-tag": {},
     }
-    measurer, outbound, clock = measurer_with(routes, monkeypatch)
+    measurer, outbound, _clock = measurer_with(routes, monkeypatch)
     status = {
         "registry": {
             "provider": "mlflow",
@@ -341,5 +341,6 @@ def test_new_history_is_written_back_at_once_with_the_tags(monkeypatch: pytest.M
         "modeldeploy.revision": "fraud-3-abcde",
         "modeldeploy.at": "2026-11-22T10:00:00+00:00",
     }
+    assert list(tags)[-1] == "modeldeploy.outcome"  # last: whoever sees it sees the whole record
     alias = [json.loads(c["body"]) for c in outbound.calls if c["url"].endswith("registered-models/alias")]
     assert alias == [{"name": "fraud", "alias": "production", "version": "3"}]

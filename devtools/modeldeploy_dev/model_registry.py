@@ -1,0 +1,141 @@
+"""A real MLflow model registry on 127.0.0.1: ``mlflow server`` with SQLite and a local artifact root.
+
+The integration tests (and anyone trying spec.model.registry by hand) use it
+the way ML teams use theirs: scikit-learn models logged with ``mlflow.sklearn``
+from training runs (parameters, metrics, the dataset), registered under one
+name, and aliases such as ``@challenger`` moved with MLflow's own client.
+
+Nothing here reaches the internet: the server listens on 127.0.0.1 only, and
+MLflow's telemetry is turned off for the server and for this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modeldeploy_dev.cluster import free_port
+from modeldeploy_dev.processes import StartupError, http_ok, log_tail
+
+QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}
+"""No usage reports from the server or the client: the machine talks to nothing outside."""
+
+
+@dataclass
+class MlflowServer:
+    """``mlflow server`` over ``directory`` (mlflow.db and artifacts/), one worker, on 127.0.0.1."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    started_in: float = 0.0
+    """Seconds the last start took until /health answered."""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "mlflow-server.log"
+
+    def start(self, timeout: float = 180) -> float:
+        """Start (or start again, on the same database and port); returns the seconds it took."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / "artifacts").mkdir(exist_ok=True)
+        command = [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{self.directory / 'mlflow.db'}",
+            "--default-artifact-root",
+            (self.directory / "artifacts").as_uri(),
+            "--no-serve-artifacts",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+        ]
+        began = time.monotonic()
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.directory,
+                env={**os.environ, **QUIET},
+            )
+        deadline = began + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise StartupError(
+                    f"mlflow server exited with {self.process.returncode}\n{log_tail(self.log)}"
+                )
+            if http_ok(f"{self.url}/health"):
+                self.started_in = time.monotonic() - began
+                return self.started_in
+            time.sleep(0.2)
+        self.stop()
+        raise StartupError(f"mlflow server not ready after {timeout:.0f}s\n{log_tail(self.log)}")
+
+    def stop(self) -> None:
+        """Stop the server and every process of its group (its workers)."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=15)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+
+    def client(self) -> Any:
+        """MLflow's own client, pointed at this server."""
+        os.environ.update(QUIET)
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.url, registry_uri=self.url)
+
+
+def register_iris_models(server: MlflowServer, name: str, strengths: tuple[float, ...]) -> list[str]:
+    """One training run per regularisation strength ``C``: a logistic regression on iris, logged
+    with ``mlflow.sklearn`` (params, accuracy, the dataset) and registered as the next version of
+    ``name``. Returns the version numbers, in order."""
+    os.environ.update(QUIET)
+    import mlflow
+    import mlflow.sklearn
+    from sklearn.datasets import load_iris  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+    mlflow.set_tracking_uri(server.url)
+    mlflow.set_registry_uri(server.url)
+    mlflow.set_experiment(f"train-{name}")
+    features, labels = load_iris(return_X_y=True)
+    dataset = mlflow.data.from_numpy(features, targets=labels, name="iris")  # type: ignore[attr-defined]
+    versions = []
+    for strength in strengths:
+        with mlflow.start_run():
+            model = LogisticRegression(C=strength, max_iter=500).fit(features, labels)
+            mlflow.log_input(dataset, context="training")
+            mlflow.log_params({"C": strength, "max_iter": 500})
+            mlflow.log_metric("accuracy", float(model.score(features, labels)))
+            # Requirements named, not inferred: inference imports the model in a subprocess (slow).
+            info = mlflow.sklearn.log_model(
+                model, name="model", registered_model_name=name, pip_requirements=["scikit-learn"]
+            )
+        versions.append(str(info.registered_model_version))
+    return versions
