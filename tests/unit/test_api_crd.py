@@ -72,6 +72,8 @@ def test_schema_is_structural() -> None:
         assert "type" in node or node.get("x-kubernetes-int-or-string"), f"{path} has no type"
         assert node.get("additionalProperties") is not False, f"{path}: additionalProperties: false"
         assert not ("properties" in node and "additionalProperties" in node), path
+        # JSON Schema keywords the API server's structural schemas do not have (it refuses the CRD).
+        assert not {"propertyNames", "patternProperties", "const", "$schema"} & node.keys(), path
         for branch in node.get("anyOf", []):
             assert "type" not in branch or node.get("x-kubernetes-int-or-string"), path
 
