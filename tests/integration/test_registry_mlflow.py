@@ -4,7 +4,8 @@ The session's MLflow server (``mlflow server``, SQLite, local artifacts, on
 127.0.0.1) holds real scikit-learn models logged with ``mlflow.sklearn``. The
 operator runs as a host process (the registry listens on 127.0.0.1, which a
 pod cannot reach) with an admin config offering that registry to the test's
-namespace, polled every 2 s. Pods run on kwok nodes.
+namespace, polled every 2 s. Pods run on kwok nodes. `kubectl modeldeploy card` shows
+the registry cards of stable and candidate while v2 waits at its canary step.
 
 Figures printed (``-s``): registry calls per ModelDeployment per minute at
 rest, seconds from an alias move to the rollout starting, the server's
@@ -24,13 +25,15 @@ import yaml
 from progressive import error_rate_analysis, manifest, revision
 
 from kubetest import apply, condition, get, items, md_status, wait_for, wait_phase
+from modeldeploy.cli.main import main
 from modeldeploy_dev.metrics import Exporter, wait_for_value
 from modeldeploy_dev.model_registry import MlflowServer, register_iris_models
 from modeldeploy_dev.operator import OperatorProcess
 
 POLL = 2.0
 ALIAS = "challenger"
-STRATEGY = {"canary": {"steps": [{"weight": 50, "pause": "4s"}]}}
+STRATEGY = {"canary": {"steps": [{"weight": 50}]}}
+"""One canary step that waits for ``promote`` (analysis still runs, and may roll back)."""
 
 
 def registry_manifest(model: str) -> dict[str, Any]:
@@ -72,11 +75,16 @@ def test_an_alias_move_rolls_out_outcomes_go_back_and_an_unreachable_registry_ho
     mlflow_server: MlflowServer,
     own_operators: Callable[..., OperatorProcess],
     tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    def figure(text: str) -> None:
+        with capsys.disabled():  # capsys takes the CLI's output; the figures go to the terminal
+            print(f"\n{text}", flush=True)
+
     model = f"fraud-{namespace}"
     began = time.monotonic()
     v1, v2, v3 = register_iris_models(mlflow_server, model, (1.0, 0.5, 0.001))
-    print(f"\n[figure] three sklearn models logged and registered in {time.monotonic() - began:.1f}s")
+    figure(f"[figure] three sklearn models logged and registered in {time.monotonic() - began:.1f}s")
     client = mlflow_server.client()
     client.set_registered_model_alias(model, ALIAS, v1)
     rev = {v: pinned_revision(client, model, v) for v in (v1, v2, v3)}
@@ -145,8 +153,8 @@ def test_an_alias_move_rolls_out_outcomes_go_back_and_an_unreachable_registry_ho
     time.sleep(30)
     calls = registry_calls(operator) - before
     per_minute = calls * 60 / (time.monotonic() - began)
-    print(
-        f"\n[figure] registry calls per ModelDeployment per minute at rest: {per_minute:.1f} (poll {POLL:g}s)"
+    figure(
+        f"[figure] registry calls per ModelDeployment per minute at rest: {per_minute:.1f} (poll {POLL:g}s)"
     )
     after = get(cluster, namespace, "modeldeployment", "fraud")
     assert after is not None and resource_version is not None
@@ -163,7 +171,27 @@ def test_an_alias_move_rolls_out_outcomes_go_back_and_an_unreachable_registry_ho
         timeout=60,
         interval=0.1,
     )
-    print(f"\n[figure] alias move to rollout start: {time.monotonic() - moved:.1f}s (poll {POLL:g}s)")
+    figure(f"[figure] alias move to rollout start: {time.monotonic() - moved:.1f}s (poll {POLL:g}s)")
+    wait_for(
+        "v2 at the canary step",
+        lambda: md_status(cluster, namespace, "fraud")["candidate"].get("weight") == 50,
+        timeout=60,
+    )
+
+    # kubectl modeldeploy card: the registry's cards of stable and candidate side by side.
+    def cli(*args: str) -> str:
+        capsys.readouterr()
+        assert main([*args, "--kubeconfig", str(cluster.kubeconfig), "-n", namespace]) == 0
+        return capsys.readouterr().out
+
+    rows = {line.split()[0]: line.split()[1:] for line in cli("card", "fraud").splitlines()}
+    assert rows["FIELD"] == ["STABLE", "CANDIDATE"] and rows["version"] == [v1, v2]
+    assert rows["registry"] == [f"mlflow:{model}@{ALIAS}"] * 2
+    runs = [client.get_model_version(model, v).run_id for v in (v1, v2)]
+    assert rows["run"] == runs and rows["run.params.C"] == ["1.0", "0.5"]
+    assert len(rows["run.metrics.accuracy"]) == 2
+    figure(cli("card", "fraud"))
+    cli("promote", "fraud")
     status = wait_for(
         "v2 stable",
         lambda: (
@@ -222,7 +250,7 @@ def test_an_alias_move_rolls_out_outcomes_go_back_and_an_unreachable_registry_ho
     assert "RegistryUnreachable" in [e["reason"] for e in items(cluster, namespace, "events")]
 
     restarted = mlflow_server.start()
-    print(f"\n[figure] mlflow server restarted in {restarted:.1f}s")
+    figure(f"[figure] mlflow server restarted in {restarted:.1f}s")
     wait_for(
         "RegistryReachable True again",
         lambda: (

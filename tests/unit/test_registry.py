@@ -15,6 +15,7 @@ import pytest
 from planner_world import World, spec
 
 from modeldeploy.api import InvalidManifestError, RegistryCard, parse_spec
+from modeldeploy.cli.tables import card_table
 from modeldeploy.plan.inputs import Inputs, RegistryRead, Subject
 from modeldeploy.plan.revisions import revision_name, revision_source
 from modeldeploy.providers import ConfigError, OperatorConfig, load_config
@@ -22,7 +23,7 @@ from modeldeploy.reconcile.measure import Measurer
 
 pytestmark = pytest.mark.unit
 
-CARD = RegistryCard(description="fraud v3", run_id="abc", metrics={"auc": "0.93"})
+CARD = RegistryCard(description="fraud v3", run_id="abc", metrics={"auc": "0.93"}, source="models:/m-1")
 
 
 def registry_spec(**ref: Any) -> dict[str, Any]:
@@ -32,7 +33,8 @@ def registry_spec(**ref: Any) -> dict[str, Any]:
 
 
 def read(version: str, uri: str | None = None) -> Inputs:
-    return Inputs(registry=RegistryRead(version=version, uri=uri or f"file:///a/{version}", card=CARD))
+    card = CARD.model_copy(update={"run_id": f"run{version}", "metrics": {"auc": f"0.9{version}"}})
+    return Inputs(registry=RegistryRead(version=version, uri=uri or f"file:///a/{version}", card=card))
 
 
 def unreachable() -> Inputs:
@@ -170,7 +172,7 @@ def test_a_resolved_alias_makes_the_revision_a_pinned_version_would() -> None:
     assert list(world.deployments) == [expected]
     registry = world.status["registry"]
     assert (registry["version"], registry["uri"], registry["alias"]) == ("3", "file:///a/3", "challenger")
-    assert registry["card"]["metrics"] == {"auc": "0.93"} and registry["card"]["runId"] == "abc"
+    assert registry["card"]["metrics"] == {"auc": "0.93"} and registry["card"]["runId"] == "run3"
     deployment = next(o for o in world.log[-1].apply if o["kind"] == "Deployment")
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert (env["MODEL_VERSION"], env["MODEL_URI"]) == ("3", "file:///a/3")
@@ -284,3 +286,26 @@ def _at(text: str) -> Any:
     from datetime import datetime
 
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_the_card_command_shows_the_registry_cards_of_stable_and_candidate_side_by_side() -> None:
+    world = _stable_on("1")
+    world.reconcile(inputs=read("2"))
+    assert world.status["candidate"]["version"] == "2"
+    assert set(world.status["registry"]["cards"]) == {"1"}
+    rows = {
+        line.split()[0]: line.split()[1:]
+        for line in card_table({"spec": world.spec, "status": world.status}).splitlines()
+    }
+    assert rows["FIELD"] == ["STABLE", "CANDIDATE"]
+    assert rows["version"] == ["1", "2"]
+    assert rows["registry"] == ["mlflow:fraud@challenger", "mlflow:fraud@challenger"]
+    assert rows["registry.source"] == ["models:/m-1", "models:/m-1"]
+    assert rows["run"] == ["run1", "run2"] and rows["run.metrics.auc"] == ["0.91", "0.92"]
+    world.ready_all()
+    world.settle()
+    world.ready_all()
+    world.settle()
+    assert world.status["stable"]["version"] == "2"
+    world.reconcile()
+    assert not world.status["registry"].get("cards")  # v1 serves no more: its card goes

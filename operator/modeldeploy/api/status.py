@@ -385,6 +385,11 @@ class RegistryStatus(StatusModel):
         default=None, description="The version's artifact URI, handed to the server as MODEL_URI."
     )
     card: RegistryCard | None = Field(default=None, description="The version's model card.")
+    cards: dict[str, RegistryCard] = Field(
+        default_factory=dict,
+        max_length=2,
+        description="The cards of other versions still serving (stable, candidate), by version.",
+    )
     resolved_at: AwareDatetime | None = Field(
         default=None, description="When the registry last gave a different answer (version or URI)."
     )

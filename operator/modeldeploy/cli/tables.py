@@ -82,10 +82,20 @@ def card_data(obj: Mapping[str, Any]) -> dict[str, Any]:
     """``{stable: {...}, candidate: {...}}``: revision, model name, version, uri and card of each."""
     result: dict[str, Any] = {}
     status = _dict(obj.get("status"))
+    registry = _dict(status.get("registry"))
     for role in ("stable", "candidate"):
         model = revision_model(obj, role)
         if model is not None:
             result[role] = {"revision": _dict(status.get(role)).get("revision"), **model}
+            version = str(_dict(status.get(role)).get("version"))
+            card = registry.get("card") if str(registry.get("version")) == version else None
+            card = card or _dict(registry.get("cards")).get(version)
+            if card:
+                selector = f"@{registry['alias']}" if registry.get("alias") else f"/{version}"
+                result[role]["registry"] = {
+                    **_dict(card),
+                    "reference": f"{registry.get('provider')}:{registry.get('model')}{selector}",
+                }
     return result
 
 
@@ -109,6 +119,23 @@ def card_table(obj: Mapping[str, Any]) -> str:
         (f"metrics.{name}", lambda m, n=name: _dict(_dict(m.get("card")).get("metrics")).get(n))
         for name in metric_names
     ]
+    if any("registry" in data[role] for role in roles):
+        fields += [
+            ("registry", lambda m: _dict(m.get("registry")).get("reference")),
+            ("registry.source", lambda m: _dict(m.get("registry")).get("source")),
+            ("registry.description", lambda m: _dict(m.get("registry")).get("description")),
+            ("run", lambda m: _dict(m.get("registry")).get("runId")),
+            ("run.datasets", lambda m: ", ".join(_dict(m.get("registry")).get("datasets") or []) or None),
+        ]
+        for group in ("metrics", "params"):
+            names = sorted({k for role in roles for k in _dict(_dict(data[role].get("registry")).get(group))})
+            fields += [
+                (
+                    f"run.{group}.{name}",
+                    lambda m, g=group, n=name: _dict(_dict(m.get("registry")).get(g)).get(n),
+                )
+                for name in names
+            ]
     rows = []
     for label, read in fields:
         values = [read(data[role]) for role in roles]

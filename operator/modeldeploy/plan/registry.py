@@ -77,6 +77,7 @@ def fold_registry(
             alias=ref.alias,
             reported_until=_reported_from(status.registry, status.history),
         )
+    known = _keep_serving_cards(known, status)
     if read is None:
         return RegistryFold(known, list(status.conditions))
     events: list[Event] = []
@@ -101,9 +102,20 @@ def fold_registry(
         if pinned:
             read = RegistryRead(reason="BadAnswer", error=f"the registry answered version {read.version}")
         elif (read.version, read.uri) != (known.version, known.uri) or read.card != known.card:
+            cards = dict(new.cards)
+            if known.version is not None and known.card is not None and known.version != read.version:
+                cards[known.version] = known.card  # still serving (stable) while the new one rolls out
+            cards.pop(read.version or "", None)
             new = new.model_copy(
-                update={"version": read.version, "uri": read.uri, "card": read.card, "resolved_at": now}
+                update={
+                    "version": read.version,
+                    "uri": read.uri,
+                    "card": read.card,
+                    "cards": cards,
+                    "resolved_at": now,
+                }
             )
+            new = _keep_serving_cards(new, status)
             if known.version is not None and known.version != read.version:
                 events.append(
                     Event(
@@ -131,6 +143,16 @@ def fold_registry(
     if not reachable and (previous is None or previous.status != "False" or previous.reason != read.reason):
         events.append(Event("Warning", f"Registry{read.reason}", message[:MESSAGE_LIMIT]))
     return RegistryFold(new, conditions, tuple(events))
+
+
+def _keep_serving_cards(registry: RegistryStatus, status: ModelDeploymentStatus) -> RegistryStatus:
+    """Only the cards of versions that still serve (stable, candidate) are kept beside the resolved one."""
+    serving = {r.version for r in (status.stable, status.candidate) if r is not None}
+    serving.add(registry.version or "")
+    kept = {v: card for v, card in registry.cards.items() if v in serving and v != registry.version}
+    if kept == registry.cards:
+        return registry
+    return registry.model_copy(update={"cards": dict(sorted(kept.items())[-2:])})
 
 
 def _reported_from(previous: RegistryStatus | None, history: Sequence[HistoryEntry]) -> datetime | None:
