@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import yaml
 
 from modeldeploy_dev.binaries import REPO_ROOT, ensure_binaries
+from modeldeploy_dev.inference import READY_PATH
 from modeldeploy_dev.node import POD_PLACEMENT
 
 T = TypeVar("T")
@@ -60,7 +61,7 @@ def mlserver_digits(
     runtime: dict[str, Any] = {
         "image": image,
         "port": 8080,
-        "readinessPath": "/v2/health/ready",
+        "readinessPath": READY_PATH,
         "podTemplate": {"spec": {**POD_PLACEMENT, "terminationGracePeriodSeconds": 5}},
     }
     if resources is not None:

@@ -24,6 +24,9 @@ SERVICE_RANGE = ipaddress.ip_network("10.96.0.0/16")
 METRICS_PORT = 8082
 MODEL = "digits"
 INFER_PATH = f"/v2/models/{MODEL}/infer"
+READY_PATH = f"/v2/models/{MODEL}/ready"
+"""The model pods' readiness probe: 200 once MLServer has loaded the model. Its server-wide
+/v2/health/ready answers 200 before any model is loaded."""
 SUCCESS_METRIC = "model_infer_request_success_total"
 # The model server image's runtime (images.DIGITS_RUNTIME_PY): labelled answers, and right ones.
 LABELLED_METRIC = "digits_labelled_predictions_total"

@@ -26,6 +26,7 @@ from kubetest import Release, apply, md_status
 from modeldeploy_dev.cluster import SERVICE_CIDR, LocalCluster
 from modeldeploy_dev.demo import models
 from modeldeploy_dev.images import model_server_image
+from modeldeploy_dev.inference import READY_PATH
 from modeldeploy_dev.metrics import query
 from modeldeploy_dev.node import NODE_NAME, POD_PLACEMENT, SUBNET
 
@@ -84,7 +85,7 @@ def digits(version: str, image: str, **spec: Any) -> dict[str, Any]:
             "runtime": {
                 "image": image,
                 "port": 8080,
-                "readinessPath": "/v2/health/ready",
+                "readinessPath": READY_PATH,
                 "podTemplate": {
                     "metadata": {
                         "annotations": {

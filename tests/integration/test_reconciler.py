@@ -64,7 +64,7 @@ def test_create_reaches_stable_with_every_serving_object(cluster: Any, namespace
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["MODEL_URI"] == "s3://models/fraud/3.2.0"
     assert env["MODEL_VERSION"] == "3.1.0" and env["MODEL_NAME"] == "fraud-detector"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/models/fraud-detector/ready"
     assert deployment["metadata"]["ownerReferences"][0]["kind"] == "ModelDeployment"
     assert deployment["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "modeldeploy"
 

@@ -257,7 +257,7 @@ def test_a_scale_down_delay_of_zero_retires_the_old_revision_once_the_switch_is_
 def pod_spec(**runtime: Any) -> dict[str, Any]:
     model = ModelSpec(name="fraud", version="1")
     server = RuntimeSpec.model_validate(
-        {"image": "mlserver:1.7.1", "readinessPath": "/v2/health/ready", **runtime}
+        {"image": "mlserver:1.7.1", "readinessPath": "/v2/models/digits/ready", **runtime}
     )
     deployment = revision_deployment(Owner(NAME, "risk", "uid"), "fraud-1-abc", {}, model, server, 2, 600)
     spec: dict[str, Any] = deployment["spec"]["template"]["spec"]
@@ -267,7 +267,7 @@ def pod_spec(**runtime: Any) -> dict[str, Any]:
 def test_model_pods_sleep_in_pre_stop_and_get_the_grace_period_to_match() -> None:
     default = pod_spec()
     (container,) = default["containers"]
-    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/models/digits/ready"
     assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": 10}}}
     assert default["terminationGracePeriodSeconds"] == 40
     longer = pod_spec(drainDelay="1m")

@@ -22,6 +22,7 @@ from typing import Any
 
 from modeldeploy_dev.demo.models import DESCRIPTIONS, uri_for
 from modeldeploy_dev.gateway import PARENT_REF
+from modeldeploy_dev.inference import READY_PATH
 from modeldeploy_dev.node import POD_PLACEMENT
 
 NAMESPACE = "demo"
@@ -127,7 +128,7 @@ def model_deployment(
                 # MLServer serves /models/$MODEL_VERSION, trained into the image at build time.
                 "image": image,
                 "port": 8080,
-                "readinessPath": "/v2/health/ready",
+                "readinessPath": READY_PATH,
                 "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
                 "podTemplate": {"spec": {**POD_PLACEMENT, "terminationGracePeriodSeconds": 5}},
             },

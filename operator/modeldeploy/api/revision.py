@@ -204,7 +204,8 @@ class RuntimeSpec(SpecModel):
         max_length=1024,
         pattern=r"^/",
         description=(
-            "HTTP path that answers 200 once the model is loaded, e.g. /v2/health/ready. "
+            "HTTP path that answers 200 once the model is loaded: with the V2 protocol (MLServer, "
+            "Triton) /v2/models/<name>/ready, not /v2/health/ready, which answers before any model is. "
             "When absent the readiness probe only opens a TCP connection to the port."
         ),
     )
