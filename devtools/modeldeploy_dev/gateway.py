@@ -10,11 +10,27 @@ namespace. Clients reach it through the ClusterIP Service ``gateway`` (10.96/16,
 kube-proxy), port 80.
 
 Traefik reads every HTTPRoute whose parentRef is that Gateway: weighted
-``backendRefs`` become a weighted round robin over the Services' ready endpoints
-(read from EndpointSlices; no DNS is involved), and ``RequestMirror`` filters
-become Traefik's mirroring service (``tools/go/traefik/request-mirror.patch``):
-the copy's answer is discarded. It reports ``Accepted`` and ``ResolvedRefs`` in
-the route's status.
+``backendRefs`` become a weighted round robin over the Services, and
+``RequestMirror`` filters become Traefik's mirroring service
+(``tools/go/traefik/request-mirror.patch``): the copy's answer is discarded. It
+reports ``Accepted`` and ``ResolvedRefs`` in the route's status.
+
+No request is lost when a route's Service loses every pod and the operator re-points it
+(a fallback failover), by two settings of Traefik's static configuration, as a user would
+configure their gateway (README "Traffic safety"):
+
+- **Native load balancing** (``nativeLBByDefault``): each backendRef is its Service's
+  ClusterIP, and kube-proxy picks the pod, with a new connection per request
+  (``maxIdleConnsPerHost=-1``), so each request goes where the Service points *now*.
+  Traefik's own balancing over EndpointSlices cannot be retried into the fallback: a
+  Service with no Ready endpoint becomes a balancer with no server, which answers
+  ``503 no available server`` before the Retry middleware is armed, and a request keeps the
+  handler tree of the configuration it arrived under, so no retry sees the operator's move.
+- **Retry** on the listener's entrypoint (``retry@file``, from a file provider): a request the
+  Service could not take (connection refused while it has no endpoint, a dial that timed
+  out to a pod that just went) is sent again with backoff until kube-proxy has the
+  fallback's pods behind the same ClusterIP. Only a request no byte of which reached a
+  backend is retried, so a POST's body is never sent twice.
 """
 
 from __future__ import annotations
@@ -38,7 +54,21 @@ SERVICE_PORT = 80
 PARENT_REF = {"name": NAME, "namespace": NAMESPACE, "sectionName": LISTENER}
 """What a route names in parentRefs to be served by this gateway."""
 
+DYNAMIC_CONFIG_DIR = "/etc/traefik/dynamic"
+RETRY_MIDDLEWARE = "retry"
+RETRY = {"attempts": 12, "initialInterval": "300ms"}
+"""Traefik's Retry middleware on every route of the listener. The waits between attempts grow
+from 300 ms to at most 600 ms (each ±50%), 11 of them: 2.5 s at the least, about 5 s on
+average, over a Service's gap between losing its last pod and kube-proxy applying the
+fallback's (the operator's reaction, and kube-proxy's 1 s minimum between syncs), and well
+inside a client's 10 s timeout."""
+
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+
+
+def dynamic_config() -> dict[str, Any]:
+    """The file provider's dynamic configuration: the Retry middleware the listener applies."""
+    return {"http": {"middlewares": {RETRY_MIDDLEWARE: {"retry": RETRY}}}}
 
 
 def manifests(image: str) -> list[dict[str, Any]]:
@@ -79,10 +109,18 @@ def manifests(image: str) -> list[dict[str, Any]]:
         "--ping=true",
         "--ping.entryPoint=traefik",
         "--providers.kubernetesgateway=true",
-        # Apply a new configuration at most 100 ms after the last (the default is 2 s): when
-        # every pod of a stable revision goes at once, the emptied backend is applied at once
-        # and the operator's move to the fallback must not wait out the throttle behind it.
+        # Apply a new configuration at most 100 ms after the last (the default is 2 s): a
+        # route the operator changes takes effect at once.
         "--providers.providersThrottleDuration=100ms",
+        # Each backendRef goes to its Service's ClusterIP, and kube-proxy picks the pod: a
+        # Service the operator re-points at the fallback's pods serves them as soon as
+        # kube-proxy has them, under the same address (see RETRY).
+        "--providers.kubernetesgateway.nativeLBByDefault=true",
+        # The Retry middleware on every router of the listener (static configuration: no
+        # route needs a Traefik-specific filter), defined in the file provider's ConfigMap.
+        f"--providers.file.directory={DYNAMIC_CONFIG_DIR}",
+        "--providers.file.watch=false",
+        f"--entryPoints.{LISTENER}.http.middlewares={RETRY_MIDDLEWARE}@file",
         # The Gateway's status address: its ClusterIP Service.
         f"--providers.kubernetesgateway.statusaddress.service.name={NAME}",
         f"--providers.kubernetesgateway.statusaddress.service.namespace={NAMESPACE}",
@@ -90,18 +128,29 @@ def manifests(image: str) -> list[dict[str, Any]]:
         "--global.checkNewVersion=false",
         "--global.sendAnonymousUsage=false",
         "--log.level=INFO",
-        # MLServer (uvicorn) closes a kept-alive connection after 5 s idle. A gateway that keeps
-        # it longer (Traefik's default: 90 s) may send a request on it just as the server closes
-        # it, and a POST is not retried: 502. The gateway closes its idle connections first.
-        "--serversTransport.forwardingTimeouts.idleConnTimeout=3s",
+        # A new connection per request: a kept-alive connection to a ClusterIP stays with the
+        # pod kube-proxy chose when it opened, whatever the Service selects since; and a
+        # request sent on one just as the server (uvicorn: 5 s idle) closes it is not
+        # retried (a POST, its bytes sent): 502.
+        "--serversTransport.maxIdleConnsPerHost=-1",
+        # A pod that just went may leave its address unanswered (no ARP reply) until
+        # kube-proxy drops it: give up on the connection after 1 s (the default is 30 s),
+        # and the Retry middleware sends the request again.
+        "--serversTransport.forwardingTimeouts.dialTimeout=1s",
         # Requests the gateway answered with a 5xx, each with the backend URL it chose
-        # (a pod IP): `kubectl logs` says which pod failed a request, and nothing else.
+        # (a Service's ClusterIP): `kubectl logs` says which Service failed a request.
         "--accesslog=true",
         "--accesslog.filters.statuscodes=500-599",
     ]
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": NAME, "namespace": NAMESPACE}},
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"{NAME}-dynamic", "namespace": NAMESPACE},
+            "data": {"retry.yaml": yaml.safe_dump(dynamic_config())},
+        },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
@@ -152,6 +201,9 @@ def manifests(image: str) -> list[dict[str, Any]]:
                                     "periodSeconds": 10,
                                     "failureThreshold": 3,
                                 },
+                                "volumeMounts": [
+                                    {"name": "dynamic", "mountPath": DYNAMIC_CONFIG_DIR, "readOnly": True}
+                                ],
                                 "resources": {
                                     "requests": {"cpu": "100m", "memory": "64Mi"},
                                     "limits": {"memory": "256Mi"},
@@ -163,6 +215,7 @@ def manifests(image: str) -> list[dict[str, Any]]:
                                 },
                             }
                         ],
+                        "volumes": [{"name": "dynamic", "configMap": {"name": f"{NAME}-dynamic"}}],
                     },
                 },
             },

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from modeldeploy_dev import binaries, gateway, inference
 from modeldeploy_dev.node import POD_PLACEMENT
@@ -47,6 +48,29 @@ def test_the_gateway_listener_takes_routes_from_every_namespace_and_the_parent_r
     )
     [gateway_class] = _kind("GatewayClass")
     assert gateway_class["spec"]["controllerName"] == gateway.CONTROLLER_NAME
+
+
+def test_every_route_of_the_listener_retries_through_the_services_cluster_ips() -> None:
+    """The failover mechanism (README "Traffic safety") is the gateway's static configuration:
+    the entrypoint applies the file provider's Retry middleware, each backendRef is its
+    Service's ClusterIP, with a new connection per request."""
+    [deployment] = _kind("Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    args = container["args"]
+    assert f"--entryPoints.{gateway.LISTENER}.http.middlewares={gateway.RETRY_MIDDLEWARE}@file" in args
+    assert "--providers.kubernetesgateway.nativeLBByDefault=true" in args
+    assert "--serversTransport.maxIdleConnsPerHost=-1" in args
+    assert f"--providers.file.directory={gateway.DYNAMIC_CONFIG_DIR}" in args
+    [mount] = container["volumeMounts"]
+    assert mount["mountPath"] == gateway.DYNAMIC_CONFIG_DIR and mount["readOnly"] is True
+    [volume] = pod["volumes"]
+    [config_map] = _kind("ConfigMap")
+    assert volume["name"] == mount["name"]
+    assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+    [document] = config_map["data"].values()
+    retry = yaml.safe_load(document)["http"]["middlewares"][gateway.RETRY_MIDDLEWARE]["retry"]
+    assert retry["attempts"] >= 2 and retry["initialInterval"]
 
 
 def test_traefik_is_built_patched_and_its_cache_follows_the_patch() -> None:
