@@ -231,8 +231,10 @@ def test_a_healthy_mlserver_candidate_is_promoted_on_its_own_metrics_found_by_po
 def test_an_mlserver_candidate_that_fails_its_requests_is_rolled_back_on_its_own_metrics(
     real_cluster: LocalCluster, real_namespace: str, operator_pod: Release
 ) -> None:
-    """A misconfigured candidate: its model settings name another model, so MLServer is Ready
-    but answers every request for `digits` with 404, and counts each as a failure."""
+    """A broken candidate: its model was trained on other features than the requests carry.
+    MLServer loads it, so the pod is Ready (the model's own readiness, READY_PATH), but every
+    prediction raises and MLServer answers 500 and counts each as a failure. (A model that
+    does not load at all never gets Ready, and so never gets traffic.)"""
     server = model_server_image()
     real_cluster.import_images(server)
     apply(real_cluster, real_namespace, digits("1.0.0", server.reference))
@@ -241,13 +243,17 @@ def test_an_mlserver_candidate_that_fails_its_requests_is_rolled_back_on_its_own
     ]
 
     broken = digits("2.0.0", server.reference, strategy=STRATEGY, analysis=ANALYSIS)
-    misnamed = (
+    three_features = (
+        "import joblib; from sklearn.linear_model import LogisticRegression; "
+        "joblib.dump(LogisticRegression().fit([[0, 0, 0], [1, 1, 1]], [0, 1]), '/tmp/model/model.joblib')"
+    )
+    wrong_features = (
         "cp -r /models/$MODEL_VERSION /tmp/model"
-        ' && sed -i \'s/"name": "digits"/"name": "digits-old"/\' /tmp/model/model-settings.json'
+        f' && python -c "{three_features}"'
         " && exec mlserver start /tmp/model"
     )
     broken["spec"]["runtime"]["podTemplate"]["spec"]["containers"] = [
-        {"name": "model", "command": ["/bin/sh", "-c", misnamed]}
+        {"name": "model", "command": ["/bin/sh", "-c", wrong_features]}
     ]
     with Load(real_cluster, real_namespace, "digits-candidate") as load:
         apply(real_cluster, real_namespace, broken)
@@ -255,7 +261,7 @@ def test_an_mlserver_candidate_that_fails_its_requests_is_rolled_back_on_its_own
     assert final["stable"]["revision"] == v1
     [entry] = [h for h in final.get("history") or [] if h["outcome"] == "RolledBack"]
     assert entry["version"] == "2.0.0" and entry["reason"] == "MetricFailed", entry
-    assert load.answers.get(404, 0) > 0 and not load.answers.get(200), load.answers
+    assert load.answers.get(500, 0) > 0 and not load.answers.get(200), load.answers
 
 
 def wait_status(cluster: LocalCluster, namespace: str, done: Any, timeout: float) -> dict[str, Any]:
