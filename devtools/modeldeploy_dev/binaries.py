@@ -28,16 +28,25 @@ health, ready, bind), not CoreDNS's full plugin list with its cloud SDKs.
 Traefik, the real node's Gateway API implementation, is built in a copy of its own
 module (its go.mod's replace directives only hold there), with the patches in
 ``tools/go/traefik/`` applied first.
+
+Missing components are built two at a time (``MODELDEPLOY_BUILD_JOBS``), longest first,
+sharing one Go build and module cache (Go locks both for concurrent use), each into its
+own staging directory. One ``go build`` alone leaves cores idle while it downloads
+modules and links. Each build's output goes to ``<cache>/bin/logs/<component>.log``; a
+failed build is named with the tail of its log, and the builds already running finish
+(their binaries are kept) before the error is raised.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -290,18 +299,80 @@ def find_existing(binary: str) -> Path | None:
     return None
 
 
+class BuildError(RuntimeError):
+    """A component's build failed: names it and carries the tail of its log."""
+
+    def __init__(self, component: Component, detail: str, log_path: Path) -> None:
+        self.component = component
+        self.detail = detail
+        self.log_path = log_path
+        tail = _tail(log_path)
+        super().__init__(
+            f"building {component.name} {component.version} failed ({detail}); "
+            f"last lines of {log_path}:\n{tail}"
+        )
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join("    " + line for line in text.splitlines()[-lines:]) or "    (empty log)"
+
+
+@dataclass(frozen=True)
+class BuildTimes:
+    """What one component's build took: wall seconds, and the CPU seconds of go and its children."""
+
+    wall: float
+    user: float
+    system: float
+
+
+def build_log_path(component: Component) -> Path:
+    return cache_root() / "bin" / "logs" / f"{component.name}.log"
+
+
+def _run_logged(args: list[str], cwd: Path, log_file: Path, component: Component) -> tuple[float, float]:
+    """Run a command with its output appended to log_file; returns its (and its children's)
+    user and system CPU seconds. Raises BuildError on a non-zero exit."""
+    with log_file.open("a") as out:
+        out.write(f"$ (cd {cwd} && {' '.join(args)})\n")
+        out.flush()
+        try:
+            process = subprocess.Popen(
+                args, cwd=cwd, env=_go_env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        except OSError as error:
+            raise BuildError(component, f"{args[0]}: {error}", log_file) from error
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise BuildError(component, f"`{' '.join(args[:2])}` exited with {process.returncode}", log_file)
+    return usage.ru_utime, usage.ru_stime
+
+
 def build_component(component: Component, log: Callable[[str], None] = print) -> float:
     """Build one component into its cache directory; returns the seconds it took."""
+    return _build(component, log).wall
+
+
+def _build(component: Component, log: Callable[[str], None]) -> BuildTimes:
     started = time.monotonic()
     wrapper = GO_WRAPPERS / component.wrapper
     component.directory.parent.mkdir(parents=True, exist_ok=True)
+    log_file = build_log_path(component)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log_file.write_text("")
     staging = Path(tempfile.mkdtemp(prefix=f".{component.name}-", dir=component.directory.parent))
+    user = system = 0.0
     try:
         workdir = wrapper
         if component.source_module is not None:
-            workdir = _patched_source(component, staging / "src", log)
-        log(f"building {component.name} {component.version} (go build in {workdir})")
-        subprocess.run(
+            workdir = _patched_source(component, staging / "src", log, log_file)
+        log(f"building {component.name} {component.version} (go build in {workdir}; log: {log_file})")
+        user, system = _run_logged(
             [
                 "go",
                 "build",
@@ -313,9 +384,9 @@ def build_component(component: Component, log: Callable[[str], None] = print) ->
                 *(("-tags", ",".join(component.tags)) if component.tags else ()),
                 *component.packages,
             ],
-            cwd=workdir,
-            env=_go_env(),
-            check=True,
+            workdir,
+            log_file,
+            component,
         )
         if component.source_module is not None:
             shutil.rmtree(staging / "src")
@@ -326,12 +397,115 @@ def build_component(component: Component, log: Callable[[str], None] = print) ->
         staging.rename(component.directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    seconds = time.monotonic() - started
-    log(f"built {component.name} {component.version} in {seconds:.0f}s")
-    return seconds
+    times = BuildTimes(time.monotonic() - started, user, system)
+    log(
+        f"built {component.name} {component.version} in {times.wall:.0f}s "
+        f"({times.user:.0f}s user, {times.system:.0f}s sys CPU)"
+    )
+    return times
 
 
-def _patched_source(component: Component, target: Path, log: Callable[[str], None]) -> Path:
+# Longest builds first, so that the last ones to finish are short. kubernetes-node compiles
+# mostly the packages kubernetes does: it starts once those are in the Go build cache.
+BUILD_ORDER = (
+    "kubernetes",
+    "traefik",
+    "prometheus",
+    "metrics-server",
+    "kubernetes-node",
+    "coredns",
+    "helm",
+    "kwok",
+    "etcd",
+    "argocd-lua",
+)
+BUILD_AFTER = {"kubernetes-node": "kubernetes"}
+
+
+def build_jobs() -> int:
+    """How many components build at once: ``MODELDEPLOY_BUILD_JOBS``, 2 by default."""
+    value = os.environ.get("MODELDEPLOY_BUILD_JOBS", "2")
+    try:
+        jobs = int(value)
+    except ValueError:
+        raise ValueError(f"MODELDEPLOY_BUILD_JOBS={value!r}: give a whole number of builds, e.g. 2") from None
+    if jobs < 1:
+        raise ValueError(f"MODELDEPLOY_BUILD_JOBS={value!r}: give at least 1")
+    return jobs
+
+
+def build_components(
+    components: Iterable[Component], log: Callable[[str], None] = print, jobs: int | None = None
+) -> dict[str, BuildTimes]:
+    """Build the components, ``jobs`` at a time (``build_jobs()`` when None), longest first.
+
+    After a failure no new build starts; the running ones finish, then a BuildError names
+    the first failed component (and the others that failed)."""
+    jobs = build_jobs() if jobs is None else jobs
+    rank = {name: index for index, name in enumerate(BUILD_ORDER)}
+    pending = sorted(components, key=lambda c: rank.get(c.name, len(BUILD_ORDER)))
+    total = len(pending)
+    names = {component.name for component in pending}
+    done: dict[str, BuildTimes] = {}
+    failed: list[tuple[Component, Exception]] = []
+    running: set[str] = set()
+    lock = threading.Condition()
+
+    def say(message: str, prefix: str = "") -> None:
+        with lock:
+            log(prefix + message)
+
+    def ready(component: Component) -> bool:
+        before = BUILD_AFTER.get(component.name)
+        return before is None or before not in names or before in done
+
+    def work() -> None:
+        while True:
+            with lock:
+                while True:
+                    if failed or not pending:
+                        return
+                    component = next((c for c in pending if ready(c)), None)
+                    if component is not None:
+                        break
+                    if not running:  # waiting on something that will never be built
+                        return
+                    lock.wait()
+                pending.remove(component)
+                running.add(component.name)
+                prefix = f"[{total - len(pending)}/{total}] "
+            try:
+                times = _build(component, functools.partial(say, prefix=prefix))
+            except Exception as error:  # reported below, with the component's name
+                with lock:
+                    failed.append((component, error))
+                    running.discard(component.name)
+                    lock.notify_all()
+                return
+            with lock:
+                done[component.name] = times
+                running.discard(component.name)
+                lock.notify_all()
+
+    threads = [
+        threading.Thread(target=work, name=f"go-build-{n}", daemon=True) for n in range(min(jobs, total))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failed:
+        component, error = failed[0]
+        also = f"; also failed: {', '.join(c.name for c, _ in failed[1:])}" if failed[1:] else ""
+        if isinstance(error, BuildError):
+            raise BuildError(component, error.detail + also, error.log_path) from error
+        raise BuildError(
+            component, f"{type(error).__name__}: {error}{also}", build_log_path(component)
+        ) from error
+    return done
+
+
+def _patched_source(component: Component, target: Path, log: Callable[[str], None], log_file: Path) -> Path:
     """A writable copy of the component's module at its version, with its patches applied."""
     assert component.source_module is not None
     shutil.copytree(go_module_dir(component.source_module, component.version), target)
@@ -339,8 +513,8 @@ def _patched_source(component: Component, target: Path, log: Callable[[str], Non
         if not path.is_symlink():
             path.chmod(path.stat().st_mode | 0o200)
     for patch in component.patches:
-        log(f"applying {patch.relative_to(REPO_ROOT)}")
-        subprocess.run(["patch", "--batch", "--forward", "-p1", "-i", str(patch)], cwd=target, check=True)
+        log(f"applying {patch.relative_to(REPO_ROOT)} to {component.name}")
+        _run_logged(["patch", "--batch", "--forward", "-p1", "-i", str(patch)], target, log_file, component)
     return target
 
 
@@ -358,18 +532,35 @@ class Binaries:
         return sorted({str(path.parent) for path in self.paths.values()})
 
 
-def ensure_binaries(build: bool = True, log: Callable[[str], None] = print) -> Binaries:
-    """Find every binary, building what is missing when build is True."""
+def ensure_binaries(
+    build: bool = True, log: Callable[[str], None] = print, jobs: int | None = None
+) -> Binaries:
+    """Find every binary, building what is missing when build is True (``jobs`` at a time)."""
     paths: dict[str, Path] = {}
+    missing: list[Component] = []
     for component in COMPONENTS:
         found = {binary: find_existing(binary) for binary in component.binaries}
         if any(path is None for path in found.values()):
             if not build:
-                missing = ", ".join(binary for binary, path in found.items() if path is None)
-                raise FileNotFoundError(f"{missing} {component.version} not found; run `make binaries`")
-            build_component(component, log)
-            found = {binary: component.directory / binary for binary in component.binaries}
+                absent = ", ".join(binary for binary, path in found.items() if path is None)
+                raise FileNotFoundError(f"{absent} {component.version} not found; run `make binaries`")
+            missing.append(component)
+            continue
         paths.update({binary: path for binary, path in found.items() if path is not None})
+    if missing:
+        started = time.monotonic()
+        times = build_components(missing, log, jobs)
+        summary = ", ".join(
+            f"{name} {t.wall:.0f}s" for name, t in sorted(times.items(), key=lambda i: -i[1].wall)
+        )
+        user = sum(t.user for t in times.values())
+        system = sum(t.system for t in times.values())
+        log(
+            f"built {len(times)} components in {time.monotonic() - started:.0f}s "
+            f"({user:.0f}s user, {system:.0f}s sys CPU): {summary}"
+        )
+        for component in missing:
+            paths.update({binary: component.directory / binary for binary in component.binaries})
     return Binaries(paths)
 
 
@@ -377,12 +568,11 @@ def ensure_peers(log: Callable[[str], None] = print, only: Iterable[str] | None 
     """The peer controllers' binaries (rollouts-controller, flagger), built into the cache on first use;
     only: the names of the peers wanted (argo-rollouts, flagger), all when None."""
     wanted = set(only) if only is not None else {component.name for component in PEERS}
-    paths: dict[str, Path] = {}
-    for component in (c for c in PEERS if c.name in wanted):
-        if any(not (component.directory / binary).is_file() for binary in component.binaries):
-            build_component(component, log)
-        paths.update({binary: component.directory / binary for binary in component.binaries})
-    return paths
+    components = [c for c in PEERS if c.name in wanted]
+    missing = [c for c in components if any(not (c.directory / binary).is_file() for binary in c.binaries)]
+    if missing:
+        build_components(missing, log)
+    return {binary: c.directory / binary for c in components for binary in c.binaries}
 
 
 def go_module_dir(module: str, version: str, wrapper: str = "crds") -> Path:

@@ -13,7 +13,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from modeldeploy_dev.binaries import cache_root, ensure_binaries, ensure_peers
+from modeldeploy_dev.binaries import BuildError, cache_root, ensure_binaries, ensure_peers
+
+IMAGE_NAMES = ("pause", "debian", "operator", "model-server", "gateway")
 
 
 def default_state_dir() -> Path:
@@ -36,7 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     peers.set_defaults(handler=_peers)
 
     images = sub.add_parser(
-        "images", help="build (or find cached) the real node's images: pause, Debian, operator, model server"
+        "images",
+        help="build (or find cached) the real node's images: pause, Debian, operator, model server, gateway",
+    )
+    images.add_argument(
+        "names",
+        nargs="*",
+        choices=IMAGE_NAMES,
+        metavar="NAME",
+        help=f"only these images (of {', '.join(IMAGE_NAMES)}; default all). All but the gateway "
+        "need no Go binary: `.ci/run` builds them while `make binaries` runs",
     )
     images.set_defaults(handler=_images)
 
@@ -72,7 +83,11 @@ def _log(message: str) -> None:
 
 def _binaries(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    found = ensure_binaries(log=_log)
+    try:
+        found = ensure_binaries(log=_log)
+    except BuildError as error:
+        _log(f"modeldeploy-dev binaries: {error}")
+        return 1
     for name, path in sorted(found.paths.items()):
         print(f"{name:24} {path}")
     _log(f"binaries ready in {time.monotonic() - started:.0f}s (cache: {cache_root()})")
@@ -81,7 +96,12 @@ def _binaries(args: argparse.Namespace) -> int:
 
 def _peers(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    for binary, path in ensure_peers(log=_log).items():
+    try:
+        peers = ensure_peers(log=_log)
+    except BuildError as error:
+        _log(f"modeldeploy-dev peers: {error}")
+        return 1
+    for binary, path in peers.items():
         print(f"{binary}: {path}")
     _log(f"peers ready in {time.monotonic() - started:.0f}s (cache: {cache_root()})")
     return 0
@@ -96,7 +116,9 @@ def _images(args: argparse.Namespace) -> int:
         pause_image,
     )
 
-    for build in (pause_image, debian_image, operator_image, model_server_image, gateway_image):
+    builds = (pause_image, debian_image, operator_image, model_server_image, gateway_image)
+    builders = dict(zip(IMAGE_NAMES, builds, strict=True))
+    for build in (builders[name] for name in IMAGE_NAMES if not args.names or name in args.names):
         started = time.monotonic()
         image = build(log=_log)
         size = image.archive.stat().st_size / 1e6
