@@ -27,8 +27,9 @@ binaries: install ## Find or build etcd, Kubernetes (with kubelet, kube-proxy), 
 peers: install ## Find or build the benchmark peers, Argo Rollouts and Flagger (only `make bench BENCH_ARGS=--peers` uses them)
 	$(BIN)/modeldeploy-dev peers
 
-images: install ## Build (or find cached) the real node's images with podman: pause, Debian base, operator, model server, gateway
-	$(BIN)/modeldeploy-dev images
+IMAGES ?=
+images: install ## Build (or find cached) the real node's images with podman: pause, Debian base, operator, model server, gateway (IMAGES="pause debian": only those)
+	$(BIN)/modeldeploy-dev images $(IMAGES)
 
 node-deps: ## Install the real node's Debian packages (containerd, runc, CNI plugins, iptables, podman, mmdebstrap); quick when present
 	devtools/scripts/node-deps.sh
