@@ -44,7 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     images.add_argument(
         "names",
         nargs="*",
-        choices=IMAGE_NAMES,
         metavar="NAME",
         help=f"only these images (of {', '.join(IMAGE_NAMES)}; default all). All but the gateway "
         "need no Go binary: `.ci/run` builds them while `make binaries` runs",
@@ -116,6 +115,11 @@ def _images(args: argparse.Namespace) -> int:
         pause_image,
     )
 
+    unknown = [name for name in args.names if name not in IMAGE_NAMES]
+    if unknown:
+        choices = ", ".join(IMAGE_NAMES)
+        _log(f"modeldeploy-dev images: unknown image {', '.join(unknown)}; choose from {choices}")
+        return 2
     builds = (pause_image, debian_image, operator_image, model_server_image, gateway_image)
     builders = dict(zip(IMAGE_NAMES, builds, strict=True))
     for build in (builders[name] for name in IMAGE_NAMES if not args.names or name in args.names):
