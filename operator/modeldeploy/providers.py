@@ -99,15 +99,16 @@ HeaderName = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[!#$%
 HeaderValue = Annotated[str, Field(max_length=4096, pattern=r"^[\t\x20-\x7e]*$")]
 
 
-class MetricProvider(_Config):
-    """A Prometheus-compatible endpoint the admin offers to some namespaces."""
+NamespaceName = Annotated[str, Field(pattern=r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")]
+
+
+class _HttpService(_Config):
+    """What every admin-offered HTTP service has: where it is, which namespaces may use it, and how
+    the operator authenticates to it."""
 
     name: DnsLabel
     address: Annotated[str, Field(max_length=2048, pattern=r"^https?://")]
-    default: bool = False
-    namespaces: tuple[Annotated[str, Field(pattern=r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")], ...] = (
-        ALL_NAMESPACES,
-    )
+    namespaces: tuple[NamespaceName, ...] = (ALL_NAMESPACES,)
     headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
     bearer_token_secret_ref: SecretKeyRef | None = None
     tls: ProviderTls = Field(default_factory=ProviderTls)
@@ -125,12 +126,15 @@ class MetricProvider(_Config):
         return parse_duration(self.timeout)
 
 
+class MetricProvider(_HttpService):
+    """A Prometheus-compatible endpoint the admin offers to some namespaces."""
+
+    default: bool = False
+
+
 class Egress(_Config):
     allow: tuple[str, ...] | None = None
     """None: the built-in default (private addresses); see :mod:`modeldeploy.analysis.outbound`."""
-
-
-NamespaceName = Annotated[str, Field(pattern=r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")]
 
 
 class NotificationTarget(_Config):
@@ -178,17 +182,10 @@ class CloudEventsSink(_Config):
         return ALL_NAMESPACES in self.namespaces or namespace in self.namespaces
 
 
-class RegistryProvider(_Config):
+class RegistryProvider(_HttpService):
     """A model registry (MLflow's REST API) the admin offers to some namespaces."""
 
-    name: DnsLabel
     type: Literal["mlflow"] = "mlflow"
-    address: Annotated[str, Field(max_length=2048, pattern=r"^https?://")]
-    namespaces: tuple[NamespaceName, ...] = (ALL_NAMESPACES,)
-    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
-    bearer_token_secret_ref: SecretKeyRef | None = None
-    tls: ProviderTls = Field(default_factory=ProviderTls)
-    timeout: Duration = "10s"
     poll_interval: Duration = "30s"
     promotion_alias: Annotated[str, Field(max_length=63, pattern=r"^([A-Za-z_][A-Za-z0-9_-]*)?$")] = (
         "production"
@@ -200,16 +197,6 @@ class RegistryProvider(_Config):
         if parse_duration(self.poll_interval) < 1:
             raise ValueError(f"registryProviders[{self.name}].pollInterval: at least 1s")
         return self
-
-    def serves(self, namespace: str) -> bool:
-        return ALL_NAMESPACES in self.namespaces or namespace in self.namespaces
-
-    def headers_for(self, namespace: str) -> dict[str, str]:
-        return {name: value.replace(NAMESPACE_PLACEHOLDER, namespace) for name, value in self.headers.items()}
-
-    @property
-    def timeout_seconds(self) -> float:
-        return parse_duration(self.timeout)
 
     @property
     def poll_seconds(self) -> float:
