@@ -9,17 +9,17 @@ talks to a real Prometheus and to a recording server on 127.0.0.1.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fake_outbound import FakeOutbound
 from prometheus_client import REGISTRY
 
 from modeldeploy.analysis import prometheus
 from modeldeploy.analysis.metrics import QueryOutcome
-from modeldeploy.analysis.outbound import Answer, Outbound, OutboundError
+from modeldeploy.analysis.outbound import Answer, OutboundError
 from modeldeploy.analysis.prometheus import PrometheusClient, QueryResult, parse_answer
 
 Q = "up"
@@ -111,28 +111,6 @@ def test_a_redirect_is_reported_not_followed() -> None:
 def test_malformed_answers_are_errors_not_exceptions(body: dict[str, Any] | str) -> None:
     result = answer(body)
     assert result.outcome == QueryOutcome.ERROR and result.value is None and result.error
-
-
-@dataclass(frozen=True)
-class FakeOutbound(Outbound):
-    """Records each call and answers with ``respond(method, url, headers, body)``."""
-
-    respond: Callable[..., Answer] = field(default=lambda *a: Answer(200, {}, b""))
-    calls: list[dict[str, Any]] = field(default_factory=list)
-
-    def request(  # type: ignore[override]
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-        **kwargs: Any,
-    ) -> Answer:
-        self.calls.append(
-            {"method": method, "url": url, "headers": dict(headers or {}), "body": body, **kwargs}
-        )
-        return self.respond(method, url, headers, body)
 
 
 def respond_with(body: dict[str, Any] | bytes, status: int = 200) -> Callable[..., Answer]:

@@ -8,37 +8,17 @@ tests/integration/test_registry_mlflow.py runs the client against a real
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fake_outbound import FakeOutbound
 
-from modeldeploy.analysis.outbound import Answer, Outbound, OutboundError
+from modeldeploy.analysis.outbound import Answer, OutboundError
 from modeldeploy.registry.mlflow import MAX_ENTRIES, MlflowRegistry, RegistryError, Report
 
 pytestmark = pytest.mark.unit
-
-
-@dataclass(frozen=True)
-class FakeOutbound(Outbound):
-    respond: Callable[[str, str, bytes | None], Answer] = field(default=lambda *a: Answer(200, {}, b"{}"))
-    calls: list[dict[str, Any]] = field(default_factory=list)
-
-    def request(  # type: ignore[override]
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-        **kwargs: Any,
-    ) -> Answer:
-        self.calls.append(
-            {"method": method, "url": url, "headers": dict(headers or {}), "body": body, **kwargs}
-        )
-        return self.respond(method, url, body)
 
 
 def version(number: str, **extra: Any) -> dict[str, Any]:
@@ -69,7 +49,7 @@ RUN = {
 
 
 def registry(routes: dict[str, Any], status: int = 200) -> tuple[MlflowRegistry, FakeOutbound]:
-    def respond(method: str, url: str, body: bytes | None) -> Answer:
+    def respond(method: str, url: str, headers: Mapping[str, str] | None, body: bytes | None) -> Answer:
         path = urlsplit(url).path.removeprefix("/api/2.0/mlflow/")
         if path not in routes:
             return Answer(404, {}, json.dumps({"error_code": "ENDPOINT_NOT_FOUND"}).encode())
