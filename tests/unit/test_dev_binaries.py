@@ -37,7 +37,12 @@ class FakeBuilds:
             # Holds the first build until a second one runs beside it (and has failed, if one fails).
             self.second_started.wait(timeout=30)
             if self.fail:
+                # Until the scheduler has recorded the failure: the failed build's worker thread
+                # ends right after that, under the scheduler's lock.
                 self.failed.wait(timeout=30)
+                for worker in threading.enumerate():
+                    if worker.name.startswith("go-build-") and worker is not threading.current_thread():
+                        worker.join(timeout=30)
         try:
             if component.name == self.fail:
                 assert self.log_dir is not None
