@@ -52,6 +52,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from modeldeploy_dev.processes import log_tail
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GO_WRAPPERS = REPO_ROOT / "tools" / "go"
 
@@ -314,11 +316,9 @@ class BuildError(RuntimeError):
 
 
 def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join("    " + line for line in text.splitlines()[-lines:]) or "    (empty log)"
+    """The log's last lines, indented under the error."""
+    tail = log_tail(path, lines)
+    return "\n".join("    " + line for line in tail.splitlines()) or "    (empty log)"
 
 
 @dataclass(frozen=True)
