@@ -11,10 +11,7 @@ MLflow's telemetry is turned off for the server and for this process.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from modeldeploy_dev.cluster import free_port
-from modeldeploy_dev.processes import StartupError, http_ok, log_tail
+from modeldeploy_dev.processes import Process, ProcessTable, StartupError, http_ok, log_tail
 
 QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}
 """No usage reports from the server or the client: the machine talks to nothing outside."""
+NAME = "mlflow-server"
 
 
 @dataclass
@@ -34,21 +32,20 @@ class MlflowServer:
 
     directory: Path
     port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
     started_in: float = 0.0
     """Seconds the last start took until /health answered."""
+    running: Process | None = None
+
+    def __post_init__(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.processes = ProcessTable(self.directory)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def log(self) -> Path:
-        return self.directory / "mlflow-server.log"
-
     def start(self, timeout: float = 180) -> float:
         """Start (or start again, on the same database and port); returns the seconds it took."""
-        self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "artifacts").mkdir(exist_ok=True)
         command = [
             str(Path(sys.executable).parent / "mlflow"),
@@ -66,42 +63,24 @@ class MlflowServer:
             "1",
         ]
         began = time.monotonic()
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                command,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                cwd=self.directory,
-                env={**os.environ, **QUIET},
-            )
+        self.running = self.processes.start(NAME, command, env={**os.environ, **QUIET})
         deadline = began + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise StartupError(
-                    f"mlflow server exited with {self.process.returncode}\n{log_tail(self.log)}"
-                )
+            if not self.running.alive():
+                raise StartupError(f"mlflow server exited\n{log_tail(self.running.log)}")
             if http_ok(f"{self.url}/health"):
                 self.started_in = time.monotonic() - began
                 return self.started_in
             time.sleep(0.2)
+        log = self.running.log
         self.stop()
-        raise StartupError(f"mlflow server not ready after {timeout:.0f}s\n{log_tail(self.log)}")
+        raise StartupError(f"mlflow server not ready after {timeout:.0f}s\n{log_tail(log)}")
 
     def stop(self) -> None:
         """Stop the server and every process of its group (its workers)."""
-        process, self.process = self.process, None
-        if process is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=15)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=5)
+        if self.running is not None:
+            self.running = None
+            self.processes.stop(NAME, grace=15)
 
     def client(self) -> Any:
         """MLflow's own client, pointed at this server."""
