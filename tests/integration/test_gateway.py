@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -23,7 +23,7 @@ from modeldeploy_dev.gateway import CONTROLLER_NAME, NAME, NAMESPACE, PARENT_REF
 from modeldeploy_dev.images import model_server_image
 from modeldeploy_dev.inference import Client, served_by_revision
 from modeldeploy_dev.node import NODE_NAME
-from modeldeploy_dev.processes import wait_until
+from modeldeploy_dev.processes import StartupError, wait_until
 
 COLD_BUILD_TIMEOUT = 900
 REQUESTS = 400
@@ -397,13 +397,19 @@ def failover_under_load(cluster: LocalCluster, namespace: str, name: str, rounds
     load = load_through_gateway(cluster, host)
     phases = Phases(load)
 
-    def answers_from(version: str, count: int) -> None:
+    def answers_from(version: str, count: int, unless: Callable[[], bool] = lambda: False) -> None:
+        """Wait for ``count`` more answers from ``version``, or until ``unless`` holds; on timeout,
+        say what the load saw and where the operator's status put the traffic."""
         start = load.snapshot().answered[version]
-        wait_until(
-            f"{count} more answers from {version}",
-            lambda: load.snapshot().answered[version] >= start + count,
-            240,
-        )
+        try:
+            wait_until(
+                f"{count} more answers from {version}",
+                lambda: load.snapshot().answered[version] >= start + count or unless(),
+                240,
+            )
+        except StartupError as error:
+            traffic = md_status(cluster, namespace, name).get("traffic")
+            raise StartupError(f"{error}\n{phases.report('so far')}\nstatus.traffic: {traffic}") from error
 
     load.start()
     try:
@@ -415,7 +421,8 @@ def failover_under_load(cluster: LocalCluster, namespace: str, name: str, rounds
             wait_until("all traffic on the fallback", lambda: on_fallback(cluster, namespace, name), 60)
             answers_from("1.0.0", LOAD_RATE // 2)
             phases.end(f"{number + 1}. 2.0.0's pods {how}: failover to the fallback 1.0.0")
-            answers_from("1.0.0", 2 * LOAD_RATE)
+            # The stable's new pod may be Ready, and traffic back, before 2 s more of answers.
+            answers_from("1.0.0", 2 * LOAD_RATE, unless=lambda: not on_fallback(cluster, namespace, name))
             phases.end(f"{number + 1}. on the fallback 1.0.0")
             wait_until(
                 "traffic back on 2.0.0", lambda: not on_fallback(cluster, namespace, name), 240, interval=0.5
