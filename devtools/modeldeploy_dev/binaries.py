@@ -377,6 +377,9 @@ def _build(component: Component, log: Callable[[str], None]) -> BuildTimes:
                 "go",
                 "build",
                 "-trimpath",
+                # The linker drops DWARF anyway (-w); not generating it cuts the compile's CPU by
+                # about a sixth (helm cold: 175 CPU-s against 214).
+                "-gcflags=all=-dwarf=false",
                 "-o",
                 f"{staging}{os.sep}",
                 "-ldflags",
