@@ -281,7 +281,8 @@ MODEL_SERVER_CONTAINERFILE = """\
 # the demo's three digit classifiers trained at build time by the image's own
 # scikit-learn: /models/<version>/ holds model.joblib and its model-settings.json
 # (model `digits`, that version). The pod serves /models/$MODEL_VERSION, the version
-# the operator sets from the ModelDeployment.
+# the operator sets from the ModelDeployment, unless its MODEL_URI is an MLflow artifact:
+# then serve_model.py fetches that model from the registry first (modeldeploy_dev.serve_model).
 ARG BASE
 FROM ${BASE}
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \\
@@ -291,7 +292,7 @@ RUN --mount=type=bind,source=wheelhouse,target=/wheelhouse \\
  && /opt/mlserver/bin/pip install --no-index --find-links=/wheelhouse {packages}
 COPY models.py train.py /opt/train/
 RUN /opt/mlserver/bin/python /opt/train/train.py /models && rm -r /opt/train
-COPY digits_runtime.py /opt/runtime/
+COPY digits_runtime.py serve_model.py /opt/runtime/
 ENV PYTHONPATH=/opt/runtime
 RUN groupadd --system --gid 65532 mlserver \\
  && useradd --system --uid 65532 --gid 65532 --home-dir /tmp --shell /usr/sbin/nologin mlserver
@@ -302,7 +303,7 @@ WORKDIR /tmp
 ENV MLSERVER_HTTP_PORT=8080 MLSERVER_GRPC_PORT=8081 MLSERVER_METRICS_PORT=8082 MLSERVER_HOST=0.0.0.0 \\
     MLSERVER_PARALLEL_WORKERS=0
 EXPOSE 8080 8082
-ENTRYPOINT ["/bin/sh", "-c", "exec mlserver start \\"/models/${MODEL_VERSION:?is the version to serve}\\""]
+ENTRYPOINT ["/opt/mlserver/bin/python", "/opt/runtime/serve_model.py"]
 """
 TRAIN_PY = """\
 import json
@@ -371,10 +372,13 @@ def model_server_image(log: Callable[[str], None] = print) -> Image:
     """MLServer and its scikit-learn runtime from PyPI wheels downloaded on the host; the demo's models."""
     base = debian_image(log)
     models_py = REPO_ROOT / "devtools" / "modeldeploy_dev" / "demo" / "models.py"
+    serve_py = REPO_ROOT / "devtools" / "modeldeploy_dev" / "serve_model.py"
     containerfile = MODEL_SERVER_CONTAINERFILE.replace("{packages}", " ".join(MODEL_SERVER_PACKAGES))
     image = _cached(
         "model-server",
-        content_hash(base.reference, *NO_LAYER_CACHE, containerfile, TRAIN_PY, DIGITS_RUNTIME_PY, models_py),
+        content_hash(
+            base.reference, *NO_LAYER_CACHE, containerfile, TRAIN_PY, DIGITS_RUNTIME_PY, models_py, serve_py
+        ),
     )
     if image.archive.exists():
         return image
@@ -385,6 +389,7 @@ def model_server_image(log: Callable[[str], None] = print) -> Image:
         (context / "train.py").write_text(TRAIN_PY)
         (context / "digits_runtime.py").write_text(DIGITS_RUNTIME_PY)
         shutil.copy2(models_py, context / "models.py")
+        shutil.copy2(serve_py, context / "serve_model.py")
         pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
         subprocess.run(
             [
