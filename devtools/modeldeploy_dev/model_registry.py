@@ -1,12 +1,14 @@
-"""A real MLflow model registry on 127.0.0.1: ``mlflow server`` with SQLite and a local artifact root.
+"""A real MLflow model registry: ``mlflow server`` with SQLite and a local artifact root.
 
 The integration tests (and anyone trying spec.model.registry by hand) use it
 the way ML teams use theirs: scikit-learn models logged with ``mlflow.sklearn``
 from training runs (parameters, metrics, the dataset), registered under one
 name, and aliases such as ``@challenger`` moved with MLflow's own client.
 
-Nothing here reaches the internet: the server listens on 127.0.0.1 only, and
-MLflow's telemetry is turned off for the server and for this process.
+Nothing here reaches the internet: the server listens on 127.0.0.1 (the tests)
+or on the real node's bridge address (the demo, whose model pods fetch their
+models from it), and MLflow's telemetry is turned off for the server and for
+this process.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ class MlflowServer:
 
     directory: Path
     port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"
+    """Where it listens: 127.0.0.1, or the real node's bridge address when pods fetch models from it."""
+    serve_artifacts: bool = False
+    """Proxy artifacts (``mlflow-artifacts:/`` URIs, fetched over HTTP), instead of handing out
+    the local artifact root's ``file://`` paths."""
     started_in: float = 0.0
     """Seconds the last start took until /health answered."""
     running: Process | None = None
@@ -42,7 +49,12 @@ class MlflowServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def artifacts_url(self) -> str:
+        """Where a ``mlflow-artifacts:/<path>`` URI is fetched: ``<this>/<path>``."""
+        return f"{self.url}/api/2.0/mlflow-artifacts/artifacts"
 
     def start(self, timeout: float = 180) -> float:
         """Start (or start again, on the same database and port); returns the seconds it took."""
@@ -52,11 +64,17 @@ class MlflowServer:
             "server",
             "--backend-store-uri",
             f"sqlite:///{self.directory / 'mlflow.db'}",
-            "--default-artifact-root",
-            (self.directory / "artifacts").as_uri(),
-            "--no-serve-artifacts",
+            *(
+                ("--serve-artifacts", "--artifacts-destination", (self.directory / "artifacts").as_uri())
+                if self.serve_artifacts
+                else (
+                    "--default-artifact-root",
+                    (self.directory / "artifacts").as_uri(),
+                    "--no-serve-artifacts",
+                )
+            ),
             "--host",
-            "127.0.0.1",
+            self.host,
             "--port",
             str(self.port),
             "--workers",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modeldeploy_dev.demo.models import corrupt, train_all, uri_for
+from modeldeploy_dev.demo.models import corrupt, train_all
 
 pytestmark = pytest.mark.unit
 
@@ -18,7 +18,3 @@ def test_training_orders_accuracy_v2_above_v1_above_v3_with_clear_margins() -> N
 
 def test_corruption_swaps_two_pairs_of_digits_and_nothing_else() -> None:
     assert corrupt(list(range(10))) == [0, 1, 2, 5, 9, 3, 6, 7, 8, 4]
-
-
-def test_model_uri_names_the_version() -> None:
-    assert uri_for("2.0.0") == "s3://models/digits/2.0.0"

@@ -59,7 +59,7 @@ def test_rollback_counts_as_expected_only_when_the_named_metric_caused_it() -> N
     scenario.outcome, scenario.reason = "RolledBack", "MetricFailed"
     scenario.message = "misclassification-rate 0.41 - stable 0.03 = 0.38 > 0.02 (maxDiff) (failures 2/2)"
     assert scenario.as_expected
-    assert scenario.verdict() == "3.0.0 RolledBack by misclassification-rate, as expected"
+    assert scenario.verdict() == "version 3.0.0 RolledBack by misclassification-rate, as expected"
     scenario.message = "p99-latency 0.3 > max 0.1"
     assert not scenario.as_expected
     assert "NOT as expected" in scenario.verdict()
@@ -68,9 +68,9 @@ def test_rollback_counts_as_expected_only_when_the_named_metric_caused_it() -> N
 def test_summary_says_ok_only_when_every_scenario_ended_as_expected() -> None:
     good = Scenario("a better model", "2.0.0", "Promoted", outcome="Promoted", reason="AnalysisPassed")
     lines = summary([good], {"1.0.0": 0.78, "2.0.0": 0.97}, {"1.0.0": 10}, {"1.0.0": 8}, 10, 0, 75)
-    assert "Scenario 1: a better model: 2.0.0 Promoted (AnalysisPassed), as expected (0s)" in lines
-    assert "  1.0.0: 10 answers, accuracy 0.800" in lines
-    assert "  2.0.0: 0 answers (never served live)" in lines
+    assert "Scenario 1: a better model: version 2.0.0 Promoted (AnalysisPassed), as expected (0s)" in lines
+    assert "  version 1.0.0: 10 answers, accuracy 0.800" in lines
+    assert "  version 2.0.0: 0 answers (never served live)" in lines
     assert lines[-1].startswith("OK: every scenario ended as expected, in 1m15s")
     bad = Scenario("a better model", "2.0.0", "Promoted", outcome="RolledBack", reason="MetricFailed")
     assert summary([bad], {}, {}, {}, 0, 0, 1)[-1].startswith("FAILED")
@@ -84,4 +84,4 @@ def test_each_canary_step_shows_the_split_the_servers_counted_beside_the_declare
     assert "  canary step 1: declared 25%, observed 25.0% at the servers (100 of 400 answers)" in lines
     assert "  canary step 2: declared 50%, observed n/a at the servers (0 of 0 answers)" in lines
     assert "Live traffic through the gateway: 11 requests, 1 failed; answers users got:" in lines
-    assert "  2.0.0: 500 answers, 1 failures, accuracy 0.970 on labelled requests" in lines
+    assert "  version 2.0.0: 500 answers, 1 failures, accuracy 0.970 on labelled requests" in lines

@@ -17,13 +17,14 @@ from modeldeploy_dev.binaries import REPO_ROOT
 from modeldeploy_dev.cluster import LocalCluster
 from modeldeploy_dev.demo.load import Load
 from modeldeploy_dev.demo.manifests import DEFAULT, FAST, HOSTNAME, NAMESPACE
-from modeldeploy_dev.demo.models import train_all
+from modeldeploy_dev.demo.registry import ALIAS, MODEL, PROMOTION_ALIAS, PROVIDER, register_digits
 from modeldeploy_dev.demo.scenario import Scenarios
 from modeldeploy_dev.demo.servers import Servers
 from modeldeploy_dev.demo.view import summary
 from modeldeploy_dev.gateway import NAME as GATEWAY
 from modeldeploy_dev.gateway import NAMESPACE as GATEWAY_NAMESPACE
 from modeldeploy_dev.images import model_server_image
+from modeldeploy_dev.model_registry import MlflowServer
 from modeldeploy_dev.node import BRIDGE_IP
 from modeldeploy_dev.operator import OperatorProcess
 from modeldeploy_dev.processes import wait_until
@@ -78,8 +79,20 @@ def run(fast: bool, keep: bool) -> int:
         )
         cluster.import_images(image, log=say)
 
-        held_out, accuracies = train_all()
-        say("held-out accuracy: " + ", ".join(f"{v} {a:.3f}" for v, a in accuracies.items()))
+        # The registry listens on the node's bridge address: the model pods fetch their models from
+        # it, and the operator (a host process) reads aliases and writes outcomes there.
+        registry = MlflowServer(state / "mlflow", host=BRIDGE_IP, serve_artifacts=True)
+        say(f"starting an MLflow registry (mlflow server, SQLite) at {registry.url}")
+        registry.start()
+        cleanup.callback(registry.stop)
+        say(f"MLflow up in {registry.started_in:.1f}s; training the three digits models and registering them")
+        began = time.monotonic()
+        registered = register_digits(registry)
+        held_out, accuracies = registered.held_out, registered.accuracies
+        say(
+            f"registered {MODEL} versions in {time.monotonic() - began:.1f}s, held-out accuracy: "
+            + ", ".join(f"version {v} {a:.3f}" for v, a in accuracies.items())
+        )
 
         api = KubeClient.from_environment(str(cluster.kubeconfig))
         servers = Servers(api, NAMESPACE, cluster.scrape_targets_dir)
@@ -88,9 +101,28 @@ def run(fast: bool, keep: bool) -> int:
         wait_until(
             "the ModelDeployment CRD applied and Established", lambda: _install_crd(cluster), 90, interval=1
         )
+        config = state / "operator-config.yaml"
+        config.write_text(
+            json.dumps(
+                {
+                    "clusterName": "modeldeploy-demo",
+                    "registryProviders": [
+                        {
+                            "name": PROVIDER,
+                            "address": registry.url,
+                            "namespaces": [NAMESPACE],
+                            "pollInterval": "2s",
+                            "promotionAlias": PROMOTION_ALIAS,
+                        }
+                    ],
+                }
+            )
+        )
         operator = OperatorProcess(
             cluster.operator_kubeconfig,
             state / "operator.log",
+            "--config",
+            str(config),
             "--resync",
             "30",
             "--prometheus-url",
@@ -110,7 +142,17 @@ def run(fast: bool, keep: bool) -> int:
         cleanup.callback(load.stop)
         say(f"users' requests go to the gateway {GATEWAY_NAMESPACE}/{GATEWAY} at {address}, Host {HOSTNAME}")
         scenarios = Scenarios(
-            cluster, api, timings, image.reference, servers, load, accuracies, say, timeout=budget / 2
+            cluster,
+            api,
+            timings,
+            image.reference,
+            servers,
+            load,
+            registry,
+            registered.versions,
+            accuracies,
+            say,
+            timeout=budget / 2,
         )
         scenarios.first_version()
         servers.start()
@@ -135,6 +177,7 @@ def run(fast: bool, keep: bool) -> int:
             time.monotonic() - started,
             counted,
             tally.failures,
+            models=f"MLflow registry versions of {MODEL}, each rolled out by moving @{ALIAS}",
         )
         print("\n".join(lines), flush=True)
         say(f"state and logs: {state}")

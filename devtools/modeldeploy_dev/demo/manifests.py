@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from modeldeploy_dev.demo.models import DESCRIPTIONS, uri_for
+from modeldeploy_dev.demo.registry import ALIAS, MODEL, PROVIDER
 from modeldeploy_dev.gateway import PARENT_REF
 from modeldeploy_dev.inference import READY_PATH
 from modeldeploy_dev.node import POD_PLACEMENT
@@ -108,25 +108,23 @@ def strategy(timings: Timings) -> dict[str, Any]:
     }
 
 
-def model_deployment(
-    version: str, image: str, timings: Timings, accuracy: float | None = None
-) -> dict[str, Any]:
-    card: dict[str, Any] = {
-        "owner": "ml-demo@example.com",
-        "description": DESCRIPTIONS[version],
-        "trainingData": "sklearn.datasets.load_digits, 60% split (seed 0)",
-    }
-    if accuracy is not None:
-        card["metrics"] = {"heldOutAccuracy": f"{accuracy:.3f}"}
+def model_deployment(image: str, timings: Timings, artifacts_url: str) -> dict[str, Any]:
+    """The ModelDeployment follows ``digits-classifier@challenger`` in the MLflow registry: the
+    operator resolves the alias to a version, its artifact URI and its card; the model pods fetch
+    that artifact from the registry (``MLFLOW_ARTIFACTS_URL``). Nobody edits it to roll out."""
     return {
         "apiVersion": "modeldeploy.io/v1alpha1",
         "kind": "ModelDeployment",
         "metadata": {"name": NAME, "namespace": NAMESPACE},
         "spec": {
-            "model": {"name": "digits-classifier", "version": version, "uri": uri_for(version), "card": card},
+            "model": {
+                "name": MODEL,
+                "registry": {"provider": PROVIDER, "model": MODEL, "alias": ALIAS},
+            },
             "runtime": {
-                # MLServer serves /models/$MODEL_VERSION, trained into the image at build time.
+                # MLServer serves the registry's artifact (MODEL_URI), fetched at start.
                 "image": image,
+                "env": [{"name": "MLFLOW_ARTIFACTS_URL", "value": artifacts_url}],
                 "port": 8080,
                 "readinessPath": READY_PATH,
                 "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},

@@ -13,10 +13,11 @@ rows are what the load generator later replays, each with its true label.
   quickly and without an error, and is wrong far more often (~0.58): only an
   accuracy metric can catch it.
 
-The model server image trains the three versions at build time with its own
-scikit-learn (``images.model_server_image``) and serves the one its pod's
-``MODEL_VERSION`` names; the ModelDeployment's ``spec.model.uri``
-(``s3://models/digits/<version>``) records where a real store would keep it.
+The demo registers the three in an MLflow registry (``demo.registry``), whose
+artifacts the model pods fetch. The model server image also trains them at build
+time with its own scikit-learn (``images.model_server_image``), for the tests that
+pin a version by hand: a pod serves that copy when its ``MODEL_URI`` is no MLflow
+artifact.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ SEED = 0
 HELD_OUT_FRACTION = 0.4
 FEW_PIXELS = list(range(0, 64, 5))
 SWAPPED_LABELS = {3: 5, 5: 3, 4: 9, 9: 4}
-URI_PREFIX = "s3://models/digits/"
 VERSIONS = ("1.0.0", "2.0.0", "3.0.0")
 DESCRIPTIONS = {
     "1.0.0": "logistic regression on 13 of 64 pixels (the champion)",
@@ -91,10 +91,6 @@ def accuracy(model: Classifier, held_out: HeldOut) -> float:
     predictions = model.predict(held_out.rows)
     correct = sum(int(p) == label for p, label in zip(predictions, held_out.labels, strict=True))
     return correct / len(held_out.labels)
-
-
-def uri_for(version: str) -> str:
-    return URI_PREFIX + version
 
 
 def train_all() -> tuple[HeldOut, dict[str, float]]:

@@ -1,12 +1,16 @@
 """The two scenarios, narrated: a better model promoted, a worse one rolled back by accuracy.
 
-With version 1.0.0 stable and the load running through the gateway:
+The ModelDeployment follows ``digits-classifier@challenger`` in the MLflow
+registry and is applied once. With version 1 stable and the load running through
+the gateway, each scenario moves the alias, as a team would, and nothing else:
 
-1. version 2.0.0 (a better model) walks shadow -> canary steps -> Stable,
-   each analysis comparing its misclassification rate with 1.0.0's;
-2. version 3.0.0 (trained on corrupted labels; fast, and it never fails) is
+1. version 2 (a better model) walks shadow -> canary steps -> Stable,
+   each analysis comparing its misclassification rate with version 1's;
+   modeldeploy then moves ``@production`` to it and tags it with the outcome;
+2. version 3 (trained on corrupted labels; fast, and it never fails) is
    rolled back during shadow, on mirrored traffic, by the misclassification
-   comparison with 2.0.0: no user ever got its answers.
+   comparison with version 2: no user ever got its answers, ``@production``
+   stays on 2, and version 3 is tagged ``RolledBack`` with the reason.
 
 While a scenario runs, one line per second shows the phase, stage, traffic
 split, each metric against its bound, the answers users got by version, and
@@ -28,9 +32,12 @@ from modeldeploy.kube.kinds import MODEL_DEPLOYMENT
 from modeldeploy_dev.cluster import LocalCluster
 from modeldeploy_dev.demo.load import Load
 from modeldeploy_dev.demo.manifests import NAME, NAMESPACE, Timings, model_deployment, thresholds
+from modeldeploy_dev.demo.models import DESCRIPTIONS
+from modeldeploy_dev.demo.registry import ALIAS, MODEL, aliases, move_alias, outcome_tags
 from modeldeploy_dev.demo.servers import Servers
 from modeldeploy_dev.demo.view import Scenario, StepSplit, live_line, per_second, stage_text
 from modeldeploy_dev.inference import Client
+from modeldeploy_dev.model_registry import MlflowServer
 
 
 def clock() -> str:
@@ -46,22 +53,34 @@ class Scenarios:
         image: str,
         servers: Servers,
         load: Load,
+        registry: MlflowServer,
+        versions: dict[str, str],
         accuracies: dict[str, float],
         say: Callable[[str], None],
         timeout: float,
     ) -> None:
+        """``versions``: the registry's version of each recipe (1.0.0 -> 1, ...)."""
         self.cluster = cluster
         self.api = api
         self.timings = timings
         self.image = image
         self.servers = servers
         self.load = load
+        self.registry = registry
+        self.versions = versions
+        self.first = versions["1.0.0"]
+        self.descriptions = {versions[recipe]: text for recipe, text in DESCRIPTIONS.items()}
         self.accuracies = accuracies
         self.say = say
         self.timeout = timeout
         self.scenarios = [
-            Scenario("a better model", "2.0.0", "Promoted"),
-            Scenario("a model trained on corrupted labels", "3.0.0", "RolledBack", "misclassification-rate"),
+            Scenario("a better model", versions["2.0.0"], "Promoted"),
+            Scenario(
+                "a model trained on corrupted labels",
+                versions["3.0.0"],
+                "RolledBack",
+                "misclassification-rate",
+            ),
         ]
 
     def apply(self, document: dict[str, Any]) -> None:
@@ -73,20 +92,25 @@ class Scenarios:
         found = self.api.get(MODEL_DEPLOYMENT, NAMESPACE, NAME) or {}
         return dict(found.get("status") or {})
 
-    def deploy(self, version: str) -> None:
-        self.apply(model_deployment(version, self.image, self.timings, self.accuracies.get(version)))
+    def move_alias(self, version: str) -> None:
+        self.say(
+            f"MLflow: {MODEL}@{ALIAS} -> version {version} ({self.descriptions[version]}), "
+            "moved with MlflowClient.set_registered_model_alias; the ModelDeployment is not edited"
+        )
+        move_alias(self.registry, version)
 
     def first_version(self) -> None:
         self.cluster.kubectl("create", "namespace", NAMESPACE)
+        self.move_alias(self.first)
         self.say(
-            f"applying {NAME} 1.0.0 (an MLServer pod on the real node, an HTTPRoute on the gateway); "
-            "waiting for it to turn Ready"
+            f"applying {NAME}, which follows {MODEL}@{ALIAS} (an MLServer pod on the real node that fetches "
+            "its model from MLflow, an HTTPRoute on the gateway); waiting for it to turn Ready"
         )
-        self.deploy("1.0.0")
+        self.apply(model_deployment(self.image, self.timings, self.registry.artifacts_url))
         deadline = time.monotonic() + self.timeout
         while self.status().get("phase") != "Stable":
             if time.monotonic() > deadline:
-                raise RuntimeError(f"1.0.0 never became Stable: {self.status()}")
+                raise RuntimeError(f"version {self.first} never became Stable: {self.status()}")
             time.sleep(0.5)
         # The gateway serves a new route a moment after the operator writes it: users
         # arrive once it answers (a probe, not counted in the load's tally).
@@ -94,31 +118,36 @@ class Scenarios:
         try:
             while True:
                 try:
-                    if probe.infer([self.load.held_out.rows[0]]).version == "1.0.0":
+                    if probe.infer([self.load.held_out.rows[0]]).version == self.first:
                         break
                 except OSError:
                     probe.close()
                 if time.monotonic() > deadline:
-                    raise RuntimeError("the gateway never answered with 1.0.0")
+                    raise RuntimeError(f"the gateway never answered with version {self.first}")
                 time.sleep(0.5)
         finally:
             probe.close()
-        self.say(f"1.0.0 is Stable; load starts: {self.timings.rate:g} labelled rows/s through the gateway")
+        registry = (self.status().get("registry") or {}).get("uri", "?")
+        self.say(
+            f"version {self.first} is Stable, served from {registry}; "
+            f"load starts: {self.timings.rate:g} labelled rows/s through the gateway"
+        )
         self.load.start()
 
     def wait_for_first_answers(self) -> None:
         deadline = time.monotonic() + 60
-        while self.servers.answers_by_version().get("1.0.0", 0) == 0:
+        while self.servers.answers_by_version().get(self.first, 0) == 0:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"no answer from 1.0.0 through the gateway: {self.load.snapshot()}")
+                raise RuntimeError(f"no answer from {self.first} through the gateway: {self.load.snapshot()}")
             time.sleep(0.5)
         time.sleep(self.timings.pause)
 
     def run(self, scenario: Scenario) -> None:
-        self.say(f"--- {scenario.title}: applying version {scenario.version} ---")
+        self.say(f"--- {scenario.title}: version {scenario.version} ---")
         started = time.monotonic()
         scenario.started = clock()
-        self.deploy(scenario.version)
+        self.move_alias(scenario.version)
+        scenario.timeline.append(f"{clock()} MLflow: @{ALIAS} moved to version {scenario.version}")
         last_key: tuple[Any, ...] | None = None
         before, then = self._counts(), time.monotonic()
         step_start: tuple[int, dict[str, int], tuple[str, str]] | None = None
@@ -154,8 +183,30 @@ class Scenarios:
                 scenario.at = str(entry.get("at", ""))
                 break
         scenario.seconds = time.monotonic() - started
+        scenario.registry = self._registry_lines(scenario.version)
         self.say(f"{scenario.title}: {scenario.verdict()}")
+        for line in scenario.registry:
+            self.say(line)
         time.sleep(self.timings.pause)
+
+    def _registry_lines(self, version: str) -> list[str]:
+        """What MLflow holds after the outcome: its aliases, and the tags modeldeploy wrote on the
+        version (written after the outcome, so waited for a few seconds)."""
+        deadline = time.monotonic() + 30
+        tags = outcome_tags(self.registry, version)
+        while "modeldeploy.outcome" not in tags and time.monotonic() < deadline:
+            time.sleep(1)
+            tags = outcome_tags(self.registry, version)
+        moved = ", ".join(f"@{alias} -> {v}" for alias, v in sorted(aliases(self.registry).items()))
+        written = ", ".join(
+            f"{key.removeprefix('modeldeploy.')}={tags[key]}"
+            for key in ("modeldeploy.outcome", "modeldeploy.reason", "modeldeploy.revision")
+            if key in tags
+        )
+        return [
+            f"MLflow now: {moved}",
+            f"MLflow version {version} tagged by modeldeploy: {written or 'nothing'}",
+        ]
 
     @staticmethod
     def _history_entry(status: dict[str, Any], version: str) -> dict[str, Any] | None:

@@ -123,6 +123,7 @@ class Scenario:
     at: str = ""
     seconds: float = 0.0
     splits: list[StepSplit] = field(default_factory=list)
+    registry: list[str] = field(default_factory=list)  # what the model registry said after the outcome
 
     @property
     def as_expected(self) -> bool:
@@ -140,8 +141,8 @@ class Scenario:
             seen += f" ({self.reason})"
         expected = self.expected + (f" by {self.expected_metric}" if self.expected_metric else "")
         if self.as_expected:
-            return f"{self.version} {seen}, as expected"
-        return f"{self.version} {seen}, NOT as expected (wanted {expected})"
+            return f"version {self.version} {seen}, as expected"
+        return f"version {self.version} {seen}, NOT as expected (wanted {expected})"
 
 
 def summary(
@@ -154,13 +155,15 @@ def summary(
     elapsed: float,
     servers: Mapping[str, tuple[int, int, float | None]] | None = None,
     failures: Sequence[str] = (),
+    models: str = "",
 ) -> list[str]:
     """``servers``: by version, the answers and failures its model servers counted (live and
-    mirrored) and their accuracy on labelled requests."""
+    mirrored) and their accuracy on labelled requests; ``models``: where the versions come from."""
     lines = ["", "=== Summary ===", ""]
+    source = f" ({models})" if models else ""
     lines.append(
-        "Models trained on sklearn's load_digits, accuracy on held-out rows: "
-        + ", ".join(f"{v} {a:.3f}" for v, a in accuracies.items())
+        f"Models{source}, trained on sklearn's load_digits; accuracy on held-out rows: "
+        + ", ".join(f"version {v} {a:.3f}" for v, a in accuracies.items())
     )
     for i, scenario in enumerate(scenarios, 1):
         lines += ["", f"Scenario {i}: {scenario.title}: {scenario.verdict()} ({scenario.seconds:.0f}s)"]
@@ -168,18 +171,19 @@ def summary(
         lines += [f"  canary step {n}: {split.text()}" for n, split in enumerate(scenario.splits, 1)]
         if scenario.outcome:
             lines.append(f"  -> {scenario.at} {scenario.outcome} ({scenario.reason}): {scenario.message}")
+        lines += [f"  {line}" for line in scenario.registry]
     lines += ["", f"Live traffic through the gateway: {sent} requests, {errors} failed; answers users got:"]
     for version in accuracies:
         count = answered.get(version, 0)
         share = f", accuracy {correct.get(version, 0) / count:.3f}" if count else " (never served live)"
-        lines.append(f"  {version}: {count} answers{share}")
+        lines.append(f"  version {version}: {count} answers{share}")
     lines += [f"  failed: {failure}" for failure in failures]
     if servers is not None:
         lines += ["", "Answers counted at the model servers (MLServer's own counters; live and mirrored):"]
         for version in accuracies:
             served, failed, accuracy = servers.get(version, (0, 0, None))
             rate = f", accuracy {accuracy:.3f} on labelled requests" if accuracy is not None else ""
-            lines.append(f"  {version}: {served} answers, {failed} failures{rate}")
+            lines.append(f"  version {version}: {served} answers, {failed} failures{rate}")
     ok = all(s.as_expected for s in scenarios)
     lines += [
         "",
