@@ -207,7 +207,9 @@ COMPONENTS: tuple[Component, ...] = (
         version_args=("--version",),
     ),
     # The real node's gateway: Traefik's Gateway API provider, with RequestMirror filters
-    # served by Traefik's own mirroring service (tools/go/traefik/request-mirror.patch).
+    # served by Traefik's own mirroring service (tools/go/traefik/request-mirror.patch), and
+    # without lego's ~150 ACME DNS providers and their cloud SDKs, which the gateway never uses
+    # (no-acme-dns-providers.patch: 847 of 2,495 packages, 41% of the Go files, not compiled).
     Component(
         name="traefik",
         version=TRAEFIK_VERSION,
