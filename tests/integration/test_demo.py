@@ -70,5 +70,7 @@ def test_fast_demo_promotes_the_better_model_and_rolls_back_the_corrupted_one_by
     assert re.search(r"Live traffic through the gateway: \d+ requests, \d+ failed", summary)
     leftovers = subprocess.run(["pgrep", "-f", "mlserver start"], capture_output=True, text=True, check=False)
     assert leftovers.stdout.strip() == "", "a model server outlived the demo"
-    registry = subprocess.run(["pgrep", "-f", "mlflow server.*modeldeploy-demo-"], capture_output=True, check=False)
-    assert registry.stdout.strip() == b"", "the demo's MLflow server outlived it"
+    registry = subprocess.run(
+        ["pgrep", "-f", "mlflow server.*modeldeploy-demo-"], capture_output=True, text=True, check=False
+    )
+    assert registry.stdout.strip() == "", "the demo's MLflow server outlived it"
