@@ -75,7 +75,7 @@ def test_every_route_of_the_listener_retries_through_the_services_cluster_ips() 
 
 def test_traefik_is_built_patched_and_its_cache_follows_the_patch() -> None:
     [traefik] = [c for c in binaries.COMPONENTS if c.name == "traefik"]
-    assert [p.name for p in traefik.patches] == ["request-mirror.patch"]
+    assert [p.name for p in traefik.patches] == ["no-acme-dns-providers.patch", "request-mirror.patch"]
     assert traefik.directory.name.startswith(f"traefik-{binaries.TRAEFIK_VERSION}-")
 
 
