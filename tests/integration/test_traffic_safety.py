@@ -162,10 +162,16 @@ def test_the_old_revision_stays_up_for_the_scale_down_delay_after_promotion_then
     replicas_seen: list[tuple[float, int]] = []
     stop = threading.Event()
 
+    def observe() -> int:
+        """The old Deployment's replicas now, recorded (by the sampler and by the final wait)."""
+        found = get(cluster, namespace, "deployment", old)
+        replicas = int(found["spec"]["replicas"]) if found else -1
+        replicas_seen.append((time.time(), replicas))
+        return replicas
+
     def sample() -> None:
         while not stop.is_set():
-            found = get(cluster, namespace, "deployment", old)
-            replicas_seen.append((time.time(), int(found["spec"]["replicas"]) if found else -1))
+            observe()
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -181,10 +187,8 @@ def test_the_old_revision_stays_up_for_the_scale_down_delay_after_promotion_then
         promoted = datetime.fromisoformat(status["history"][-1]["at"].replace("Z", "+00:00")).timestamp()
         deadline = status["operatorState"]["scaleDownAt"][old]
         assert datetime.fromisoformat(deadline.replace("Z", "+00:00")).timestamp() == int(promoted) + delay
-        wait_for(
-            "the old revision scaled to zero",
-            lambda: get(cluster, namespace, "deployment", old)["spec"]["replicas"] == 0,
-        )
+        # Recorded here too: the wait can see the zero first and stop the sampler before it does.
+        wait_for("the old revision scaled to zero", lambda: observe() == 0)
     finally:
         stop.set()
         sampler.join()
