@@ -107,22 +107,28 @@ class MlflowServer:
 
         return MlflowClient(tracking_uri=self.url, registry_uri=self.url)
 
+    def log_to(self, experiment: str) -> Any:
+        """The ``mlflow`` module, with its runs and registrations going to ``experiment`` here."""
+        os.environ.update(QUIET)
+        import mlflow
+        import mlflow.sklearn
+
+        mlflow.set_tracking_uri(self.url)
+        mlflow.set_registry_uri(self.url)
+        mlflow.set_experiment(experiment)
+        return mlflow
+
 
 def register_iris_models(server: MlflowServer, name: str, strengths: tuple[float, ...]) -> list[str]:
     """One training run per regularisation strength ``C``: a logistic regression on iris, logged
     with ``mlflow.sklearn`` (params, accuracy, the dataset) and registered as the next version of
     ``name``. Returns the version numbers, in order."""
-    os.environ.update(QUIET)
-    import mlflow
-    import mlflow.sklearn
     from sklearn.datasets import load_iris  # type: ignore[import-untyped]
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
-    mlflow.set_tracking_uri(server.url)
-    mlflow.set_registry_uri(server.url)
-    mlflow.set_experiment(f"train-{name}")
+    mlflow = server.log_to(f"train-{name}")
     features, labels = load_iris(return_X_y=True)
-    dataset = mlflow.data.from_numpy(features, targets=labels, name="iris")  # type: ignore[attr-defined]
+    dataset = mlflow.data.from_numpy(features, targets=labels, name="iris")
     versions = []
     for strength in strengths:
         with mlflow.start_run():

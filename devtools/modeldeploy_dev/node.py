@@ -187,7 +187,7 @@ class RealNode:
         """Record the host state teardown restores, then make the bridge (the API server binds its IP)."""
         check_host()
         if self.directory.exists():  # a node stopped with --keep: start from nothing
-            if any(p.startswith(f"{self.directory}/") for p in mount_points()):
+            if self._has_mounts():
                 raise RealNodeError(f"{self.directory} still has mounts; `modeldeploy-dev down` it first")
             shutil.rmtree(self.directory)
         self.directory.mkdir(parents=True)
@@ -452,7 +452,7 @@ class RealNode:
             table.stop("containerd")
         self._kill_shims()
         self._unmount()
-        if not any(p.startswith(f"{self.directory}/") for p in mount_points()):
+        if not self._has_mounts():
             # The image store and pod volumes (about 1.8 GB with the demo's images); logs stay.
             for store in ("containerd", "kubelet"):
                 shutil.rmtree(self.directory / store, ignore_errors=True)
@@ -501,6 +501,9 @@ class RealNode:
                 deadline = time.monotonic() + 5
                 while pid_alive(int(proc.name)) and time.monotonic() < deadline:
                     time.sleep(0.05)
+
+    def _has_mounts(self) -> bool:
+        return any(p.startswith(f"{self.directory}/") for p in mount_points())
 
     def _unmount(self) -> None:
         """Unmount everything below the node's directory, deepest first."""

@@ -150,7 +150,6 @@ def run(fast: bool, keep: bool) -> int:
             load,
             registry,
             registered.versions,
-            accuracies,
             say,
             timeout=budget / 2,
         )

@@ -93,13 +93,16 @@ def accuracy(model: Classifier, held_out: HeldOut) -> float:
     return correct / len(held_out.labels)
 
 
+def held_out_set(features: Any, labels: Any) -> HeldOut:
+    """The split's held-out part as plain lists, for the load generator and accuracy."""
+    return HeldOut(rows=[[float(v) for v in row] for row in features], labels=[int(v) for v in labels])
+
+
 def train_all() -> tuple[HeldOut, dict[str, float]]:
     """Train every version here, as the model server image does at build: the held-out set and
     each version's accuracy on it (what the summary quotes)."""
     train_features, test_features, train_labels, test_labels = split()
-    held_out = HeldOut(
-        rows=[[float(v) for v in row] for row in test_features], labels=[int(v) for v in test_labels]
-    )
+    held_out = held_out_set(test_features, test_labels)
     accuracies = {
         version: accuracy(train(version, train_features, train_labels), held_out) for version in VERSIONS
     }

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modeldeploy_dev.demo import models
-from modeldeploy_dev.model_registry import QUIET, MlflowServer
+from modeldeploy_dev.model_registry import MlflowServer
 
 MODEL = "digits-classifier"
 ALIAS = "challenger"
@@ -34,21 +34,11 @@ class Registered:
 
 
 def register_digits(server: MlflowServer) -> Registered:
-    import os
-
-    os.environ.update(QUIET)
-    import mlflow
-    import mlflow.sklearn
-
-    mlflow.set_tracking_uri(server.url)
-    mlflow.set_registry_uri(server.url)
-    mlflow.set_experiment("digits")
+    mlflow = server.log_to("digits")
     client = server.client()
     train_features, test_features, train_labels, test_labels = models.split()
-    held_out = models.HeldOut(
-        rows=[[float(v) for v in row] for row in test_features], labels=[int(v) for v in test_labels]
-    )
-    dataset = mlflow.data.from_numpy(train_features, targets=train_labels, name="load_digits")  # type: ignore[attr-defined]
+    held_out = models.held_out_set(test_features, test_labels)
+    dataset = mlflow.data.from_numpy(train_features, targets=train_labels, name="load_digits")
     versions: dict[str, str] = {}
     accuracies: dict[str, float] = {}
     for recipe in models.VERSIONS:

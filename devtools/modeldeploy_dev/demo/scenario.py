@@ -55,7 +55,6 @@ class Scenarios:
         load: Load,
         registry: MlflowServer,
         versions: dict[str, str],
-        accuracies: dict[str, float],
         say: Callable[[str], None],
         timeout: float,
     ) -> None:
@@ -67,10 +66,8 @@ class Scenarios:
         self.servers = servers
         self.load = load
         self.registry = registry
-        self.versions = versions
         self.first = versions["1.0.0"]
         self.descriptions = {versions[recipe]: text for recipe, text in DESCRIPTIONS.items()}
-        self.accuracies = accuracies
         self.say = say
         self.timeout = timeout
         self.scenarios = [
