@@ -54,8 +54,18 @@ mutation: install ## Mutation score of plan/ and kube/apply.py, killed by the un
 	cd build/mutation && ../../$(BIN)/mutmut run $(MUTATION_ARGS); \
 		../../$(BIN)/mutmut export-cicd-stats >/dev/null 2>&1; ../../$(BIN)/mutmut results
 
-integration: node-deps binaries images ## The integration tier against one local control plane and its real node (or KUBECONFIG with MODELDEPLOY_USE_EXISTING_CLUSTER=1)
-	$(BIN)/pytest -m integration --durations=30 $(PYTEST_ARGS)
+# Two pytest sessions side by side, each with its own cluster (tests/conftest.py marks real_node):
+# lines prefixed [kwok] and [real node]. Exit 5 (no test selected, say by PYTEST_ARGS="-k ...")
+# counts as a pass for one session, not for both.
+INTEGRATION_SESSION = $(BIN)/pytest -m "integration and $(1)" --durations=20 $(PYTEST_ARGS) 2>&1 | sed -u 's/^/[$(2)] /'
+integration: node-deps binaries images ## The integration tier: the kwok cluster's and the real node's tests as two sessions side by side (or KUBECONFIG with MODELDEPLOY_USE_EXISTING_CLUSTER=1)
+	@set -o pipefail; started=$$(date +%s); \
+	$(call INTEGRATION_SESSION,real_node,real node) & real_pid=$$!; \
+	$(call INTEGRATION_SESSION,not real_node,kwok); kwok=$$?; \
+	wait $$real_pid; real=$$?; \
+	echo "== integration: kwok session exit $$kwok, real-node session exit $$real, $$(( $$(date +%s) - started ))s"; \
+	if [ $$kwok = 5 ] && [ $$real = 5 ]; then exit 5; fi; \
+	for code in $$kwok $$real; do if [ $$code != 0 ] && [ $$code != 5 ]; then exit 1; fi; done
 
 test: lint unit integration ## Lint, then both test tiers: the README's test command
 

@@ -51,12 +51,23 @@ RESTARTS_REAL_NODE_LAST = (
 )
 
 
+# `make integration` runs the tier as two pytest sessions side by side, one per session cluster:
+# `-m "integration and real_node"` takes the tests that use the real-node cluster (or start a
+# real node of their own), `-m "integration and not real_node"` the rest. Each session starts
+# only its own cluster. The kwok tests wait on the control plane and the real-node tests on
+# pods: each leaves most of the two cores idle alone.
+def takes_real_node(item: pytest.Item, own_node: set[str]) -> bool:
+    return str(item.fspath) in own_node or "real_cluster" in getattr(item, "fixturenames", ())
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    own_node = {str(TESTS / path) for path in OWN_REAL_NODE_FIRST}
     for item in items:
         tier = Path(str(item.fspath)).relative_to(TESTS).parts[0]
         if tier in ("unit", "integration"):
             item.add_marker(getattr(pytest.mark, tier))
-    own_node = {str(TESTS / path) for path in OWN_REAL_NODE_FIRST}
+        if tier == "integration" and takes_real_node(item, own_node):
+            item.add_marker(pytest.mark.real_node)
 
     def place(item: pytest.Item) -> int:
         if str(item.fspath) in own_node:
