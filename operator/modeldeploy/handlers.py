@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import kopf
+from kopf._core.reactor import observation as kopf_observation
 
 from modeldeploy.analysis.outbound import IN_CLUSTER_DEFAULT, EgressPolicy, Outbound
 from modeldeploy.api import GROUP, PLURAL, VERSION
@@ -83,8 +84,29 @@ def egress_policy(config: OperatorConfig, settings: OperatorSettings, client: Ku
     return EgressPolicy.parse(allow, api_server_endpoints(client.server))
 
 
+def namespace_gone(raw_event: kopf.RawEvent) -> bool:
+    """Whether a watched namespace is gone: only once the API server says it was deleted."""
+    return raw_event.get("type") == "DELETED"
+
+
+def watch_terminating_namespaces_to_the_end() -> None:
+    """Keep kopf's watches in a served namespace until the namespace is gone.
+
+    An operator given namespaces (``--namespace``, the chart's ``watchNamespaces``) that may
+    list Namespaces lets kopf follow them, and kopf stops its watches in a namespace as soon
+    as the namespace is marked for deletion and shows no blocking condition yet: that is the
+    first status the namespace controller writes, before it deletes anything (kopf 1.45.2;
+    nolar/kopf#1088). The ModelDeployments in it then never see their own deletion, keep
+    their finalizer, and the namespace stays Terminating for ever. kopf reads the predicate
+    from its module each time, so replacing it here is enough; a unit test checks that kopf
+    still has it and still calls it.
+    """
+    kopf_observation.is_deleted = namespace_gone
+
+
 def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.OperatorRegistry:
     operator_settings = settings
+    watch_terminating_namespaces_to_the_end()
     background: list[asyncio.Task[None]] = []
     registry = kopf.OperatorRegistry()
     store = Store()
