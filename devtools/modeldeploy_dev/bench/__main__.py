@@ -191,8 +191,8 @@ def run_peers(args: argparse.Namespace) -> int:
         for n in sizes:
             say(f"N={n}: baseline (load average {peers.load_average()})")
             base = peers.baseline(cluster, n, f"baseline-{n}")
-            cluster.kubectl("delete", "namespace", f"baseline-{n}", "--wait=false", check=False)
             say(f"N={n}: baseline {base:.1f}s")
+            peers.delete_namespace(cluster, f"baseline-{n}", say)
             for controller in args.controllers:
                 say(f"N={n}: {controller} (load average {peers.load_average()})")
                 rows.append(peers.to_json(peers.run(cluster, controller, n, base, idle, state, say)))
