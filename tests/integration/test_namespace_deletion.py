@@ -1,29 +1,21 @@
 """Deleting a namespace that holds ModelDeployments: it goes, whether the operator serves the
 whole cluster or named namespaces (`--namespace`, the chart's watchNamespaces), while its children
-take a while to go."""
+take a while to go. Each test deletes the `namespace` fixture's namespace itself and waits for
+it to be gone (the fixture's own delete afterwards finds nothing)."""
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from kubetest import apply, fraud, get, wait_for, wait_phase
+from kubetest import apply, fraud, wait_for, wait_phase
 from modeldeploy_dev.operator import OperatorProcess
 
 HOLD = "modeldeploy.io/test-hold"
-
-
-def doomed_namespace(cluster: Any) -> str:
-    """A namespace of the test's own (the `namespace` fixture's is deleted without waiting)."""
-    name = f"doomed-{uuid.uuid4().hex[:8]}"
-    cluster.kubectl("create", "namespace", name)
-    wait_for("its default ServiceAccount", lambda: get(cluster, name, "serviceaccount", "default"), 30)
-    return name
 
 
 def fill_and_delete(cluster: Any, namespace: str) -> None:
@@ -53,14 +45,15 @@ def fill_and_delete(cluster: Any, namespace: str) -> None:
 
 
 @pytest.mark.usefixtures("operator")
-def test_a_namespace_with_model_deployments_is_deleted_under_a_clusterwide_operator(cluster: Any) -> None:
-    fill_and_delete(cluster, doomed_namespace(cluster))
+def test_a_namespace_with_model_deployments_is_deleted_under_a_clusterwide_operator(
+    cluster: Any, namespace: str
+) -> None:
+    fill_and_delete(cluster, namespace)
 
 
 def test_a_served_namespace_with_model_deployments_is_deleted_under_a_namespaced_operator(
-    cluster: Any, own_operators: Callable[..., OperatorProcess]
+    cluster: Any, namespace: str, own_operators: Callable[..., OperatorProcess]
 ) -> None:
-    namespace = doomed_namespace(cluster)
     # The cluster admin's identity: like the chart's namespaced RBAC, it may list and watch
     # Namespaces, which is when kopf follows the served namespace's own lifecycle.
     own_operators("--namespace", namespace, kubeconfig=cluster.kubeconfig)
