@@ -48,3 +48,47 @@ def test_the_cache_holds_no_managed_fields_and_no_reference_to_the_callers_objec
     assert kept is not None and kept["spec"]["replicas"] == 1
     assert "managedFields" not in kept["metadata"]
     assert [o["metadata"]["name"] for o in store.children("risk", "fraud")] == ["fraud-1"]
+
+
+def labelled(
+    kind: str, name: str, owner: str | None, namespace: str = "risk", version: str = "1"
+) -> dict[str, Any]:
+    labels = {"modeldeploy.io/name": owner} if owner is not None else {}
+    return {
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace, "resourceVersion": version, "labels": labels},
+    }
+
+
+def family(store: Store, namespace: str, owner: str) -> list[tuple[str, str]]:
+    return [(o["kind"], o["metadata"]["name"]) for o in store.children(namespace, owner)]
+
+
+def test_children_follow_every_change_of_the_cache() -> None:
+    """The owner index stays what a scan of the whole cache would find, through every kind of change."""
+    store = Store()
+    store.put(labelled("Deployment", "fraud-1", "fraud"))
+    store.put(labelled("Service", "fraud", "fraud"))
+    store.put(labelled("Service", "fraud", "fraud", namespace="ads"))  # another tenant's, same names
+    store.put(labelled("ModelDeployment", "fraud", "fraud"))  # the owner itself is not its own child
+    store.put(labelled("Deployment", "spam-1", "spam"))
+    store.put(labelled("ConfigMap", "unlabelled", None))
+    assert family(store, "risk", "fraud") == [("Deployment", "fraud-1"), ("Service", "fraud")]
+    assert family(store, "ads", "fraud") == [("Service", "fraud")]
+
+    store.put(labelled("Deployment", "fraud-1", "spam", version="2"))  # relabelled: changes family
+    assert family(store, "risk", "fraud") == [("Service", "fraud")]
+    assert family(store, "risk", "spam") == [("Deployment", "spam-1"), ("Deployment", "fraud-1")]
+    store.put(labelled("Deployment", "fraud-1", None, version="3"))  # label removed: nobody's
+    assert family(store, "risk", "spam") == [("Deployment", "spam-1")]
+
+    store.remove("Service", "risk", "fraud")
+    assert family(store, "risk", "fraud") == []
+    store.put(labelled("Deployment", "spam-2", "spam", version="5"))
+    removed = store.replace(
+        "Deployment", [labelled("Deployment", "spam-2", "spam", version="5")], "6", "risk"
+    )
+    assert sorted(o["metadata"]["name"] for o in removed) == ["fraud-1", "spam-1"]
+    assert family(store, "risk", "spam") == [("Deployment", "spam-2")]
+    store.clear()
+    assert family(store, "ads", "fraud") == []

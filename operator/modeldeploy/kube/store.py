@@ -12,6 +12,11 @@ deleted in the gap is simply absent from the new list: no DELETED event ever
 comes. So a list *replaces* the cache's view (:meth:`Store.replace`), as a
 client-go informer's ``Replace`` does; otherwise deletion cleanup would wait
 for that child forever.
+
+Every reconcile asks for one ModelDeployment's children, so the store keeps
+them indexed by owner (namespace and the ``modeldeploy.io/name`` label), as an
+informer's indexer does: finding them costs the size of that one family, not
+of the whole cache.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 from modeldeploy.plan.revisions import LABEL_NAME
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
+Owner = tuple[str, str]  # (namespace, ModelDeployment name)
 
 
 def key_of(obj: Mapping[str, Any]) -> Key:
@@ -42,10 +48,45 @@ def _version_number(value: Any) -> int:
         return 0
 
 
+def _owner_of(key: Key, obj: Mapping[str, Any]) -> Owner | None:
+    """The ModelDeployment ``obj`` was made for, from its label; None for none (or for one itself)."""
+    if key[0] == "ModelDeployment":
+        return None
+    owner = (obj["metadata"].get("labels") or {}).get(LABEL_NAME)
+    return (key[1], owner) if isinstance(owner, str) else None
+
+
 class Store:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._objects: dict[Key, dict[str, Any]] = {}
+        self._by_owner: dict[Owner, dict[Key, None]] = {}  # a family in the order it was cached
+
+    def _set(self, key: Key, body: dict[str, Any]) -> None:
+        """Hold ``body`` under ``key``, the owner index with it (the lock held)."""
+        current = self._objects.get(key)
+        before = _owner_of(key, current) if current is not None else None
+        after = _owner_of(key, body)
+        if before != after:
+            self._leave(before, key)
+        self._objects[key] = body
+        if after is not None and before != after:
+            self._by_owner.setdefault(after, {})[key] = None
+
+    def _unset(self, key: Key) -> dict[str, Any] | None:
+        """Drop ``key`` and its place in the owner index (the lock held); what it held."""
+        current = self._objects.pop(key, None)
+        if current is not None:
+            self._leave(_owner_of(key, current), key)
+        return current
+
+    def _leave(self, owner: Owner | None, key: Key) -> None:
+        if owner is None or owner not in self._by_owner:
+            return
+        family = self._by_owner[owner]
+        family.pop(key, None)
+        if not family:
+            del self._by_owner[owner]
 
     def put(self, obj: Mapping[str, Any]) -> None:
         """Keep obj unless the store already holds a newer version of it (a late watch event)."""
@@ -57,7 +98,7 @@ class Store:
             current = self._objects.get(key)
             if current is not None and _resource_version(current) > _resource_version(body) > 0:
                 return
-            self._objects[key] = body
+            self._set(key, body)
 
     def replace(
         self,
@@ -87,7 +128,7 @@ class Store:
                 key = key_of(body)
                 current = self._objects.get(key)
                 if current is None or not _resource_version(current) > _resource_version(body) > 0:
-                    self._objects[key] = body
+                    self._set(key, body)
             for key, obj in list(self._objects.items()):
                 if key[0] != kind or key in seen or (namespace is not None and key[1] != namespace):
                     continue
@@ -96,12 +137,14 @@ class Store:
                     continue
                 if list_version and _resource_version(obj) > list_version:
                     continue
-                removed.append(self._objects.pop(key))
+                gone = self._unset(key)
+                assert gone is not None
+                removed.append(gone)
         return removed
 
     def remove(self, kind: str, namespace: str, name: str) -> None:
         with self._lock:
-            self._objects.pop((kind, namespace, name), None)
+            self._unset((kind, namespace, name))
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         with self._lock:
@@ -110,17 +153,12 @@ class Store:
     def children(self, namespace: str, owner: str) -> list[dict[str, Any]]:
         """Every cached object labelled as made for ModelDeployment ``owner``."""
         with self._lock:
-            return [
-                obj
-                for (kind, ns, _), obj in self._objects.items()
-                if ns == namespace
-                and obj["metadata"].get("labels", {}).get(LABEL_NAME) == owner
-                and kind != "ModelDeployment"
-            ]
+            return [self._objects[key] for key in self._by_owner.get((namespace, owner), ())]
 
     def clear(self) -> None:
         with self._lock:
             self._objects.clear()
+            self._by_owner.clear()
 
     def keys(self, kind: str) -> Iterator[Key]:
         with self._lock:
