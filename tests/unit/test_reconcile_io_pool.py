@@ -246,24 +246,51 @@ def test_a_prometheus_answering_one_byte_a_second_does_not_hold_the_reconcile(
     pool.shutdown()
 
 
-def test_a_finished_measurement_is_handed_to_the_planner_at_the_reconcile_it_triggers() -> None:
-    prometheus = Instant(0.3)
+@pytest.mark.parametrize(
+    ("error_rate", "verdict", "urgent"),
+    [(0.3, "Fail", True), (0.01, "Pass", False)],
+    ids=["rolls back: woken urgently", "passes: woken normally"],
+)
+def test_a_finished_measurement_is_handed_to_the_planner_at_the_reconcile_it_triggers(
+    error_rate: float, verdict: str, urgent: bool
+) -> None:
+    """Recorded as measured when its query ran; a result that rolls back jumps the work queue."""
+    prometheus = Instant(error_rate)
     woken = Woken()
     pool = IoPool(workers=4, per_owner=2, notify=woken)
-    measurer = Measurer(cast(KubeClient, None), INLINE, LOOPBACK, "http://{service}", None, pool)
+    queried_at = datetime(2026, 12, 1, 11, 59, 57, tzinfo=UTC)  # the take's reconcile runs 3 s later
+    measurer = Measurer(
+        cast(KubeClient, None), INLINE, LOOPBACK, "http://{service}", None, pool, clock=lambda: queried_at
+    )
     subject = canary(prometheus.url)
     try:
         assert measurer.inputs(subject, NOW).analysis is None
         assert woken.event.wait(15)
-        assert woken.calls == [(("risk", "fraud"), False)]
+        assert woken.calls == [(("risk", "fraud"), urgent)]
         inputs = measurer.inputs(subject, NOW)
         assert inputs.analysis is not None
-        assert [(r.metric, r.value) for r in inputs.analysis] == [("error-rate", 0.3)]
-        assert inputs.verdict is not None and inputs.verdict.kind == "Fail"
+        assert [(r.metric, r.value, r.measured_at) for r in inputs.analysis] == [
+            ("error-rate", error_rate, queried_at)
+        ]
+        assert inputs.verdict is not None and inputs.verdict.kind == verdict
         assert not measurer.pending(subject)
     finally:
         prometheus.close()
         pool.shutdown()
+
+
+def test_a_result_that_cannot_be_judged_wakes_its_owner_normally() -> None:
+    woken = Woken()
+    pool = IoPool(workers=1, per_owner=1, notify=woken)
+
+    def broken(value: str) -> bool:
+        raise ValueError(value)
+
+    assert pool.take("a", "query", lambda: "odd", wake_urgently=broken) is None
+    assert woken.event.wait(5)
+    assert woken.calls == [("a", False)]
+    assert pool.take("a", "query", lambda: "odd") == "odd"  # the result is not lost
+    pool.shutdown()
 
 
 def test_without_a_pool_measurements_run_inline() -> None:

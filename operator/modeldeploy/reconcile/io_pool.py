@@ -25,6 +25,11 @@ Bounds:
 - urgent jobs (fallback trigger measurements) are started before the others
   whenever jobs do wait for a thread.
 
+A job's end wakes its owner in the work queue's urgent lane when the job was
+urgent, or when its result says so (``wake_urgently``: an analysis whose
+failing measurement rolls the candidate back), so the reconcile that moves
+traffic off a failing candidate does not wait behind routine work.
+
 A thread cannot be interrupted; a call that hangs holds its thread until the
 call's own deadline ends it. Those deadlines are the outbound-call layer's
 business; this pool bounds whom a hung call can hurt.
@@ -90,19 +95,28 @@ class IoPool:
         self._threads: list[threading.Thread] = []
         self._idle = 0
         self._closed = False
-        self._running: dict[Hashable, dict[str, bool]] = {}  # owner -> job -> urgent (running or waiting)
+        # owner -> job -> urgent, or what says so of its result (running or waiting)
+        self._running: dict[Hashable, dict[str, bool | Callable[[Any], bool]]] = {}
         self._per_namespace: dict[Hashable, int] = {}
         self._turned_away: dict[Hashable, set[Hashable]] = {}  # namespace -> owners refused by its cap
         self._finished: dict[tuple[Hashable, str], _Finished] = {}
 
-    def take(self, owner: Hashable, job: str, work: Callable[[], T], urgent: bool = False) -> T | None:
+    def take(
+        self,
+        owner: Hashable,
+        job: str,
+        work: Callable[[], T],
+        urgent: bool = False,
+        wake_urgently: Callable[[T], bool] | None = None,
+    ) -> T | None:
         """The result of ``job`` if it has finished (handed out once); else start it and return None.
 
         ``job`` names the work exactly (what, for which revision, for which
         due time): asking again for the same name while it runs starts
-        nothing. ``urgent`` results wake their owner in the queue's urgent
-        lane. An exception raised by ``work`` is raised here, to the reconcile
-        that takes it.
+        nothing. ``urgent`` jobs start first and their results wake their
+        owner in the queue's urgent lane; so do the results that
+        ``wake_urgently`` says so of (an error never). An exception raised by
+        ``work`` is raised here, to the reconcile that takes it.
         """
         namespace = _namespace(owner)
         with self._lock:
@@ -119,7 +133,7 @@ class IoPool:
                     IO_DEFERRED.inc()
                     self._turned_away.setdefault(namespace, set()).add(owner)
                     return None
-                self._running.setdefault(owner, {})[job] = urgent
+                self._running.setdefault(owner, {})[job] = urgent or wake_urgently or False
                 self._per_namespace[namespace] = self._per_namespace.get(namespace, 0) + 1
                 self._lanes[0 if urgent else 1].append((owner, job, work))
                 if self._idle == 0 and len(self._threads) < self.workers:
@@ -184,7 +198,7 @@ class IoPool:
         logger.debug("%s of %s took %.2fs", job, owner, time.monotonic() - started)
         namespace = _namespace(owner)
         with self._lock:
-            urgent = self._running.get(owner, {}).pop(job, False)
+            wake = self._running.get(owner, {}).pop(job, False)
             if not self._running.get(owner):
                 self._running.pop(owner, None)
             self._per_namespace[namespace] -= 1
@@ -192,6 +206,9 @@ class IoPool:
                 del self._per_namespace[namespace]
             waiting = self._turned_away.pop(namespace, set()) - {owner}
             self._finished[(owner, job)] = finished
+        urgent = wake is True or (
+            callable(wake) and finished.error is None and _says_so(wake, finished.value)
+        )
         if self.notify is not None:
             self.notify(owner, urgent)
             for other in waiting:
@@ -201,6 +218,14 @@ class IoPool:
         horizon = time.monotonic() - self.keep_seconds
         for key in [k for k, f in self._finished.items() if f.at < horizon]:
             del self._finished[key]
+
+
+def _says_so(wake_urgently: Callable[[Any], bool], value: Any) -> bool:
+    try:
+        return bool(wake_urgently(value))
+    except Exception:  # a wake-up in the normal lane, never a lost result
+        logger.exception("cannot tell whether a result is urgent; waking its owner normally")
+        return False
 
 
 def _namespace(owner: Hashable) -> Hashable:

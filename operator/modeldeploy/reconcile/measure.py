@@ -21,6 +21,12 @@ measures and for which due time. The reconcile that finds it due starts it and
 plans without it ("not measured this round"); the job's end triggers another
 reconcile, which takes the result and hands it to the planner. Without a pool
 (one-shot tools, tests) the jobs run inline.
+
+A measurement is recorded as taken when its queries ran (``measuredAt``), not
+when the reconcile that takes it runs: the next one falls due ``interval``
+after that, so the wait for two reconciles does not stretch every interval.
+An analysis result that rolls the candidate back wakes its ModelDeployment in
+the work queue's urgent lane.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import logging
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from modeldeploy.analysis import (
@@ -61,6 +67,7 @@ from modeldeploy.api import (
     RetrainOutcome,
     StableRevision,
     Stage,
+    VerdictKind,
     WebhookOutcome,
     parse_duration,
     parse_spec,
@@ -110,6 +117,16 @@ class _RegistryPolls:
     write_failed: bool = False
 
 
+Timed = tuple[datetime, list[Measurement]]
+"""Measurements and when their queries ran (whole seconds, as status keeps times)."""
+
+ROLLS_BACK = (VerdictKind.FAIL, VerdictKind.ROLLBACK_INCONCLUSIVE)
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
 REGISTRY_TAG_PREFIX = "modeldeploy."
 MAX_TAG_MESSAGE = 500
 
@@ -122,17 +139,33 @@ class Measurer:
     service_url_template: str
     operator_namespace: str | None = None
     pool: IoPool | None = None
+    clock: Callable[[], datetime] = _wall_clock
+    """When a pool's measurement job runs (inline ones are taken at the reconcile's ``now``)."""
     _polls: dict[Hashable, _RegistryPolls] = field(default_factory=dict, compare=False, hash=False)
 
     def pending(self, subject: Subject) -> bool:
         """Whether a measurement of ``subject`` is under way (its end triggers a reconcile)."""
         return self.pool is not None and self.pool.pending(_owner(subject))
 
-    def _io(self, subject: Subject, job: str, work: Callable[[], T], urgent: bool = False) -> T | None:
+    def _io(
+        self,
+        subject: Subject,
+        job: str,
+        work: Callable[[], T],
+        urgent: bool = False,
+        wake_urgently: Callable[[T], bool] | None = None,
+    ) -> T | None:
         """The result of ``job``: at once without a pool; with one, once the pool has finished it."""
         if self.pool is None:
             return work()
-        return self.pool.take(_owner(subject), job, work, urgent)
+        return self.pool.take(_owner(subject), job, work, urgent, wake_urgently)
+
+    def _timed(self, now: datetime, work: Callable[[], list[Measurement]]) -> Callable[[], Timed]:
+        """``work``, with the time its queries start: the reconcile's ``now`` when it runs inline,
+        else the clock's (never later than the ``now`` of the reconcile that takes the result)."""
+        if self.pool is None:
+            return lambda: (now, work())
+        return lambda: (self.clock(), work())
 
     def inputs(self, subject: Subject, now: datetime) -> Inputs:
         try:
@@ -305,14 +338,18 @@ class Measurer:
             return None
         previous = [r for r in status.monitoring if r.metric in {m.name for m in monitoring.metrics}]
         due = next_measurement_at(previous, monitoring.interval)
-        measurements = self._io(
+        timed = self._io(
             subject,
             f"monitoring {stable.revision} due {due.isoformat() if due else '-'} ({len(previous)} known)",
-            lambda: self._measure(subject, spec, monitoring.metrics, stable, stable, monitoring.interval),
+            self._timed(
+                now,
+                lambda: self._measure(subject, spec, monitoring.metrics, stable, stable, monitoring.interval),
+            ),
         )
-        if measurements is None:
+        if timed is None:
             return None
-        return tuple(record(previous, measurements, now, consecutive_failures=True))
+        at, measurements = timed
+        return tuple(record(previous, measurements, min(at, now), consecutive_failures=True))
 
     def _webhook(
         self, subject: Subject, spec: ModelDeploymentSpec, status: ModelDeploymentStatus
@@ -410,16 +447,27 @@ class Measurer:
         if analysis_due(spec, results, now):
             started = candidate.stage_started_at.isoformat() if candidate.stage_started_at else "-"
             due = next_measurement_at(results, analysis.interval)
-            measurements = self._io(
+            previous = results
+
+            def rolls_back(timed: Timed) -> bool:
+                at, measurements = timed
+                return analysis_verdict(analysis, record(previous, measurements, at)).kind in ROLLS_BACK
+
+            timed = self._io(
                 subject,
                 f"analysis {candidate.revision} {candidate.stage.value} {candidate.step} since {started} "
                 f"due {due.isoformat() if due else '-'}",
-                lambda: self._measure(
-                    subject, spec, analysis.metrics, candidate, status.stable, analysis.interval
+                self._timed(
+                    now,
+                    lambda: self._measure(
+                        subject, spec, analysis.metrics, candidate, status.stable, analysis.interval
+                    ),
                 ),
+                wake_urgently=rolls_back,
             )
-            if measurements is not None:
-                results = record(results, measurements, now)
+            if timed is not None:
+                at, measurements = timed
+                results = record(results, measurements, min(at, now))
                 measured = tuple(results)
         return Inputs(analysis=measured, verdict=analysis_verdict(analysis, results))
 
