@@ -1,7 +1,10 @@
 """One reconcile: observe (from the caches), plan (pure), act (only what differs).
 
 The only clock read in the operator's decision path is here, handed to the
-planner as ``now``.
+planner as ``now``, in whole seconds as status keeps times. A wake-up the plan
+asks for is counted from that whole second, so the part of the second already
+gone is taken off it: otherwise every interval (an analysis every 5 s) would run
+up to a second late, and half a second on average.
 
 While a measurement of the object runs in the slow-I/O pool, the planner may
 ask to be woken at once ("a measurement is due"); the pool's own trigger when
@@ -29,6 +32,7 @@ from modeldeploy.notify.outbox import Outbox
 from modeldeploy.plan.inputs import Subject
 from modeldeploy.plan.outputs import Plan
 from modeldeploy.plan.planner import plan
+from modeldeploy.plan.schedule import SOONEST_SECONDS
 from modeldeploy.reconcile.measure import Measurer
 from modeldeploy.reconcile.metrics import export, forget
 
@@ -44,7 +48,7 @@ RECONCILE_SECONDS = Histogram(
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    return datetime.now(UTC)
 
 
 class Reconciler:
@@ -75,7 +79,8 @@ class Reconciler:
             return None
         started = time.perf_counter()
         subject = Subject.from_body(body)
-        now = self.clock()
+        exact = self.clock()
+        now = exact.replace(microsecond=0)
         inputs = self.measurer.inputs(subject, now)
         if self.outbox is not None:
             inputs = replace(
@@ -96,6 +101,8 @@ class Reconciler:
         requeue = self.resync_seconds
         if decided.requeue_after is not None:
             requeue = decided.requeue_after
+            # Counted from `now`, a whole second; never brought below the plan's soonest.
+            requeue = max(min(requeue, SOONEST_SECONDS), requeue - (exact - now).total_seconds())
             if requeue < PENDING_REQUEUE_SECONDS and self.measurer.pending(subject):
                 requeue = PENDING_REQUEUE_SECONDS
             requeue = min(requeue, self.resync_seconds)
