@@ -103,3 +103,35 @@ def test_a_requeue_after_runs_the_object_again_later() -> None:
         return runs
 
     assert asyncio.run(scenario()) == ["a", "a"]
+
+
+def test_the_queue_exports_how_many_wait_and_how_long_they_waited() -> None:
+    """What an SRE reads to tell a queue that is short of workers from a slow API server."""
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, lane: str | None = None) -> float:
+        value = REGISTRY.get_sample_value(name, {"lane": lane} if lane else {})
+        return value or 0.0
+
+    async def scenario() -> tuple[float, float]:
+        work = Work()
+        queue = WorkQueue(work, workers=1)
+        queue.pause()
+        queue.start()
+        try:
+            for key in ("a", "b", "a"):
+                queue.trigger(key)
+            depth = sample("modeldeploy_workqueue_depth")
+            await asyncio.sleep(0.2)  # both wait at least this long
+            queue.resume()
+            await until(lambda: queue.idle and len(work.runs) >= 2)
+        finally:
+            await queue.stop()
+        return depth, sample("modeldeploy_workqueue_depth")
+
+    count = sample("modeldeploy_workqueue_wait_seconds_count", "normal")
+    total = sample("modeldeploy_workqueue_wait_seconds_sum", "normal")
+    depth, after = asyncio.run(scenario())
+    assert (depth, after) == (2, 0)
+    assert sample("modeldeploy_workqueue_wait_seconds_count", "normal") - count == 2
+    assert sample("modeldeploy_workqueue_wait_seconds_sum", "normal") - total >= 0.4

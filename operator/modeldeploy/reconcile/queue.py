@@ -16,6 +16,12 @@ the normal lane; a key already waiting in the normal lane moves over. So a
 burst of routine work (a resync of a thousand objects) never queues in front of
 a failover.
 
+Its metrics are client-go's workqueue metrics under the operator's prefix: how
+many keys wait (``modeldeploy_workqueue_depth``) and how long a key waited from
+its trigger to a worker (``modeldeploy_workqueue_wait_seconds``). A wait that
+grows while reconciles stay short says the workers, not the API server, are
+what the ModelDeployments queue for.
+
 A reconcile that raises is retried with exponential backoff and jitter per key
 (:class:`~modeldeploy.reconcile.backoff.Backoff`), at no sooner than the API
 server's ``Retry-After`` when it sent one; the count resets at the first
@@ -26,12 +32,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Hashable
+
+from prometheus_client import Gauge, Histogram
 
 from modeldeploy.reconcile.backoff import Backoff
 
 logger = logging.getLogger(__name__)
+
+QUEUE_DEPTH = Gauge("modeldeploy_workqueue_depth", "ModelDeployments waiting for a reconcile worker.")
+QUEUE_WAIT = Histogram(
+    "modeldeploy_workqueue_wait_seconds",
+    "Time a ModelDeployment waited in the work queue, from its trigger to a worker taking it.",
+    ["lane"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 
 
 class WorkQueue:
@@ -48,7 +65,7 @@ class WorkQueue:
         self._backoff = backoff or Backoff()
         self._lanes: tuple[deque[Hashable], deque[Hashable]] = (deque(), deque())  # urgent, normal
         self._waiting = asyncio.Semaphore(0)  # one count per key in a lane
-        self._queued: set[Hashable] = set()
+        self._queued: dict[Hashable, float] = {}  # key -> when it was queued (monotonic)
         self._running: set[Hashable] = set()
         self._dirty: dict[Hashable, bool] = {}  # key -> re-run urgently
         self._failures: dict[Hashable, int] = {}
@@ -92,8 +109,9 @@ class WorkQueue:
         if key in self._running:
             self._dirty[key] = self._dirty.get(key, False) or urgent
         elif key not in self._queued:
-            self._queued.add(key)
+            self._queued[key] = time.monotonic()
             self._lanes[0 if urgent else 1].append(key)
+            QUEUE_DEPTH.set(len(self._queued))
             self._waiting.release()
         elif urgent and key in self._lanes[1]:
             self._lanes[1].remove(key)
@@ -129,9 +147,11 @@ class WorkQueue:
         self._active.set()
 
     def _take(self) -> Hashable:
-        lane = self._lanes[0] if self._lanes[0] else self._lanes[1]
-        key = lane.popleft()
-        self._queued.discard(key)
+        urgent = bool(self._lanes[0])
+        key = (self._lanes[0] if urgent else self._lanes[1]).popleft()
+        queued = self._queued.pop(key)
+        QUEUE_DEPTH.set(len(self._queued))
+        QUEUE_WAIT.labels(lane="urgent" if urgent else "normal").observe(max(0.0, time.monotonic() - queued))
         return key
 
     async def _worker(self) -> None:
