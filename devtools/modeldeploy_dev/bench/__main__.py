@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from modeldeploy_dev.bench import canaries, convergence, peers
+from modeldeploy_dev.bench import canaries, convergence, peers, scale
 from modeldeploy_dev.binaries import REPO_ROOT
 from modeldeploy_dev.cluster import LocalCluster
 
@@ -85,6 +85,11 @@ def main() -> int:
     parser.add_argument("--n", type=int, nargs="+", default=None)
     parser.add_argument("--peers", action="store_true", help="modeldeploy vs Argo Rollouts vs Flagger")
     parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="one operator holding N = 300, 1000, 3000 (or --n): latency and memory against N (not in CI)",
+    )
+    parser.add_argument(
         "--controllers", nargs="+", choices=sorted(peers.CONTROLLERS), default=list(peers.CONTROLLERS)
     )
     parser.add_argument(
@@ -104,6 +109,8 @@ def main() -> int:
     if args.peers:
         peers.ModelDeploy.extra_args = tuple(args.modeldeploy_args.split())
         return run_peers(args)
+    if args.scale:
+        return run_scale(args)
     args.n = args.n or [100, 300]
 
     state = Path(tempfile.mkdtemp(prefix="modeldeploy-bench-"))
@@ -131,8 +138,9 @@ def main() -> int:
             say(f"N={n}: baseline (the same objects applied directly, {convergence.THREADS} threads)")
             base = convergence.baseline(cluster, n, f"baseline-{n}")
             say(f"N={n}: baseline {base:.1f}s; now the operator")
+            convergence.delete_namespace(cluster, f"baseline-{n}", say)  # no deletion loads the next run
             idle = args.idle if n == max(args.n) else 0.0
-            run = convergence.operator_run(cluster, n, f"operator-{n}", idle, state, args.workers)
+            run = convergence.operator_run(cluster, n, f"operator-{n}", idle, state, args.workers, say)
             say(f"N={n}: operator {run.seconds:.1f}s, ratio {run.seconds / base:.2f}")
             results["convergence"].append(
                 {
@@ -149,8 +157,6 @@ def main() -> int:
                     "cpu_s": run.footprint.cpu_seconds,
                 }
             )
-            for namespace in (f"baseline-{n}", f"operator-{n}"):
-                cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
         if not args.skip_canaries:
             say("20 canaries: step overhead, rollback reaction, Prometheus load")
             results["canaries"] = asdict(canaries.run(cluster, "canaries", state))
@@ -192,7 +198,7 @@ def run_peers(args: argparse.Namespace) -> int:
             say(f"N={n}: baseline (load average {peers.load_average()})")
             base = peers.baseline(cluster, n, f"baseline-{n}")
             say(f"N={n}: baseline {base:.1f}s")
-            peers.delete_namespace(cluster, f"baseline-{n}", say)
+            convergence.delete_namespace(cluster, f"baseline-{n}", say)
             for controller in args.controllers:
                 say(f"N={n}: {controller} (load average {peers.load_average()})")
                 rows.append(peers.to_json(peers.run(cluster, controller, n, base, idle, state, say)))
@@ -206,6 +212,35 @@ def run_peers(args: argparse.Namespace) -> int:
         "at the end of each row: the machine may be shared."
     )
     rendered = header + "\n\n" + peers.table(rows)
+    stem.with_suffix(".md").write_text(rendered + "\n")
+    print(rendered)
+    say(f"written {stem}.json and {stem}.md")
+    return 0
+
+
+def run_scale(args: argparse.Namespace) -> int:
+    steps: list[int] = args.n or [300, 1000, 3000]
+    workers = 16 if args.workers == 8 else args.workers
+    state = Path(tempfile.mkdtemp(prefix="modeldeploy-bench-scale-"))
+    cluster = LocalCluster(state / "cluster", nodes=5, audit=True)
+    date, name = time.strftime("%Y-%m-%d"), machine()
+    stem = args.out / f"{date}-{name}-scale"
+    say("starting the local control plane")
+    try:
+        cluster.start(log=say)
+        cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds" / "modeldeployment.yaml"))
+        cluster.wait_established("crd/modeldeployments.modeldeploy.io")
+        points = [asdict(p) for p in scale.run(cluster, steps, state, say, workers)]
+    finally:
+        cluster.stop()
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps({"workers": workers, "points": points}, indent=2) + "\n")
+    rendered = (
+        f"Machine: {name} ({platform.processor() or platform.machine()}), "
+        f"Python {platform.python_version()}, {date}; one operator (--workers {workers}) holding "
+        f"N ModelDeployments of 1 replica, N raised in steps; {scale.PROBES} single changes at rest "
+        "per step.\n\n" + scale.table(points)
+    )
     stem.with_suffix(".md").write_text(rendered + "\n")
     print(rendered)
     say(f"written {stem}.json and {stem}.md")

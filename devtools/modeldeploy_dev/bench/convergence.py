@@ -117,6 +117,23 @@ def wait(what: str, done: Callable[[], bool], timeout: float, interval: float = 
     raise TimeoutError(f"{what} not done after {timeout:.0f}s")
 
 
+def delete_namespace(cluster: LocalCluster, namespace: str, log: Callable[[str], None]) -> None:
+    """Delete a namespace and wait until it is gone, so that no deletion loads the next row.
+
+    A controller's own namespace is deleted while it still runs: it removes its finalizers
+    (modeldeploy's, Flagger's) and nothing is left stuck.
+    """
+    started = time.monotonic()
+    result = cluster.kubectl(
+        "delete", "namespace", namespace, "--wait=true", "--timeout=900s", check=False, timeout=960
+    )
+    took = time.monotonic() - started
+    if result.returncode != 0:
+        log(f"namespace {namespace} not deleted after {took:.0f}s: {result.stderr.strip()}")
+    else:
+        log(f"namespace {namespace} deleted in {took:.0f}s")
+
+
 def baseline(cluster: LocalCluster, n: int, namespace: str) -> float:
     """Seconds for a client to create the same final objects itself and see every pod Ready."""
     client = KubeClient.from_environment(str(cluster.kubeconfig))
@@ -150,7 +167,13 @@ class OperatorRun:
 
 
 def operator_run(
-    cluster: LocalCluster, n: int, namespace: str, idle_seconds: float, log_dir: Path, workers: int
+    cluster: LocalCluster,
+    n: int,
+    namespace: str,
+    idle_seconds: float,
+    log_dir: Path,
+    workers: int,
+    log: Callable[[str], None] = print,
 ) -> OperatorRun:
     client = KubeClient.from_environment(str(cluster.kubeconfig))
     operator = OperatorProcess(
@@ -195,7 +218,10 @@ def operator_run(
         idle = audit_counts(cluster, "modeldeploy-operator", converged_stamp, idle_end)
         usage = footprint(_python_pid(operator))
     finally:
-        operator.stop()
+        try:
+            delete_namespace(cluster, namespace, log)  # the operator still running: its finalizers
+        finally:
+            operator.stop()
     return OperatorRun(seconds, convergence["read"], convergence["write"], idle["read"], idle["write"], usage)
 
 

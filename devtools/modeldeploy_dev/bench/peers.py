@@ -47,6 +47,7 @@ from modeldeploy_dev.bench.convergence import (
     THREADS,
     Footprint,
     audit_counts,
+    delete_namespace,
     final_objects,
     footprint,
     utc_stamp,
@@ -675,23 +676,6 @@ def _watch(
     if missing:
         raise TimeoutError(f"{len(missing)} of {len(wanted)} not done after {timeout:.0f}s: {missing[:5]}")
     return dict(seen)
-
-
-def delete_namespace(cluster: LocalCluster, namespace: str, log: Callable[[str], None]) -> None:
-    """Delete a namespace and wait until it is gone, so that no deletion loads the next row.
-
-    A controller's own namespace is deleted while it still runs: it removes its finalizers
-    (modeldeploy's, Flagger's) and nothing is left stuck.
-    """
-    started = time.monotonic()
-    result = cluster.kubectl(
-        "delete", "namespace", namespace, "--wait=true", "--timeout=900s", check=False, timeout=960
-    )
-    took = time.monotonic() - started
-    if result.returncode != 0:
-        log(f"namespace {namespace} not deleted after {took:.0f}s: {result.stderr.strip()}")
-    else:
-        log(f"namespace {namespace} deleted in {took:.0f}s")
 
 
 def run(
