@@ -76,11 +76,20 @@ class Endpoints:
 class LocalCluster:
     """One local control plane, living in (and described by) a state directory."""
 
-    def __init__(self, directory: Path, nodes: int = 3, audit: bool = False, real_node: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        nodes: int = 3,
+        audit: bool = False,
+        real_node: bool = False,
+        controller_manager_qps: int | None = None,
+    ) -> None:
         self.directory = directory.resolve()
         self.nodes = nodes
         self.audit = audit
         self.real_node = real_node
+        # kube-controller-manager's client limit (its default: 20 QPS, burst 30; burst here: twice it).
+        self.controller_manager_qps = controller_manager_qps
         self.node = RealNode(self.directory)
         self.table = ProcessTable(self.directory) if self.directory.exists() else None
         info = self.directory / "cluster.json"
@@ -302,6 +311,14 @@ class LocalCluster:
                 f"--cluster-signing-cert-file={pki.ca_cert}",
                 f"--cluster-signing-key-file={pki.directory / 'ca.key'}",
                 "--controllers=*,-nodeipam,-bootstrapsigner,-tokencleaner",
+                *(
+                    [
+                        f"--kube-api-qps={self.controller_manager_qps}",
+                        f"--kube-api-burst={2 * self.controller_manager_qps}",
+                    ]
+                    if self.controller_manager_qps
+                    else []
+                ),
             ],
         )
         scheduler_config = str(self.directory / "scheduler.kubeconfig")

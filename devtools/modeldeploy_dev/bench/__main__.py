@@ -104,6 +104,12 @@ def main() -> int:
         "--modeldeploy-args", default="", help="--peers: more flags for `modeldeploy run`, named in its row"
     )
     parser.add_argument("--append", action="store_true", help="--peers: keep today's other rows")
+    parser.add_argument(
+        "--controller-manager-qps",
+        type=int,
+        default=None,
+        help="--peers, --scale: kube-controller-manager's client QPS (burst twice it); default its own 20",
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args()
     if args.peers:
@@ -179,13 +185,19 @@ def run_peers(args: argparse.Namespace) -> int:
     say("finding or building the peers (Argo Rollouts, Flagger)")
     ensure_peers(log=say, only=args.controllers)
     state = Path(tempfile.mkdtemp(prefix="modeldeploy-bench-peers-"))
-    cluster = LocalCluster(state / "cluster", nodes=5, audit=True)
+    cluster = LocalCluster(
+        state / "cluster", nodes=5, audit=True, controller_manager_qps=args.controller_manager_qps
+    )
+    peers.CONTROLLER_MANAGER_QPS = args.controller_manager_qps
     say("starting the local control plane")
     date, name = time.strftime("%Y-%m-%d"), machine()
     stem = args.out / f"{date}-{name}-peers"
     rows: list[dict[str, Any]] = []
     if args.append and stem.with_suffix(".json").exists():
-        flags = {c: args.modeldeploy_args if c == "modeldeploy" else "" for c in args.controllers}
+        flags = {
+            c: peers.row_flags(c, args.modeldeploy_args.split(), args.controller_manager_qps)
+            for c in args.controllers
+        }
         rerun = {(c, n, flags[c]) for c in args.controllers for n in sizes}
         earlier = json.loads(stem.with_suffix(".json").read_text())["rows"]
         rows = [row for row in earlier if (row["controller"], row["n"], row.get("flags", "")) not in rerun]
@@ -222,7 +234,9 @@ def run_scale(args: argparse.Namespace) -> int:
     steps: list[int] = args.n or [300, 1000, 3000]
     workers = 16 if args.workers == 8 else args.workers
     state = Path(tempfile.mkdtemp(prefix="modeldeploy-bench-scale-"))
-    cluster = LocalCluster(state / "cluster", nodes=5, audit=True)
+    cluster = LocalCluster(
+        state / "cluster", nodes=5, audit=True, controller_manager_qps=args.controller_manager_qps
+    )
     date, name = time.strftime("%Y-%m-%d"), machine()
     stem = args.out / f"{date}-{name}-scale"
     say("starting the local control plane")

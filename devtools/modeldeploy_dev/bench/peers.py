@@ -30,7 +30,7 @@ import statistics
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -566,6 +566,18 @@ PEER_CRDS = {
 }
 
 
+CONTROLLER_MANAGER_QPS: int | None = None
+"""kube-controller-manager's client QPS in this run (None: its default, 20), named in each row."""
+
+
+def row_flags(controller: str, extra_args: Sequence[str], controller_manager_qps: int | None) -> str:
+    """What a row ran with beyond the defaults: modeldeploy's extra flags, the controller-manager's QPS."""
+    flags = list(extra_args) if controller == ModelDeploy.name else []
+    if controller_manager_qps:
+        flags.append(f"controller-manager at {controller_manager_qps} QPS")
+    return " ".join(flags)
+
+
 def install_peer_crds(cluster: LocalCluster, controllers: list[str]) -> None:
     for peer in (c for c in controllers if c in PEER_CRDS):
         for path in peer_crd_files(peer):
@@ -771,7 +783,7 @@ def run(
         reaction_max=round(max(reactions), 2),
         footprint=usage,
         load_average=load,
-        flags=" ".join(ModelDeploy.extra_args) if controller_name == ModelDeploy.name else "",
+        flags=row_flags(controller_name, ModelDeploy.extra_args, CONTROLLER_MANAGER_QPS),
     )
 
 
