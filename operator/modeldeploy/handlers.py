@@ -19,8 +19,11 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import kopf
-from kopf._core.reactor import observation as kopf_observation
+from modeldeploy.kube.access import without_kubernetes_models
+
+with without_kubernetes_models():  # the first import of kopf: see there
+    import kopf
+    from kopf._core.reactor import observation as kopf_observation
 
 from modeldeploy.analysis.outbound import IN_CLUSTER_DEFAULT, EgressPolicy, Outbound
 from modeldeploy.api import GROUP, PLURAL, VERSION
@@ -169,6 +172,8 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
         config = client.configuration
+        if config.refresh_api_key_hook is not None:
+            config.refresh_api_key_hook(config)  # a rotated ServiceAccount token
         token = config.api_key.get("BearerToken") or config.api_key.get("authorization")
         if token and token.lower().startswith("bearer "):
             token = token[7:]

@@ -638,7 +638,7 @@ def _watch(
     stop = threading.Event()
     failures: list[BaseException] = []
     group, version = kind.api_version.split("/")
-    api = k8s.CustomObjectsApi(k8s.ApiClient(client.configuration))
+    api = k8s.CustomObjectsApi(k8s.ApiClient(client.kubernetes_configuration()))
 
     def note(obj: dict[str, Any]) -> None:
         name = obj["metadata"]["name"]

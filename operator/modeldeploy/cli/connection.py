@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from kubernetes import config as k8s_config
 
+from modeldeploy.kube import access
 from modeldeploy.kube.client import ApiError, KubeClient
 
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -42,19 +42,22 @@ def _context_namespace(kubeconfig: str | None, context: str | None) -> str | Non
     Returns None when there is no kubeconfig at all (the in-cluster case).
     """
     where = _kubeconfig_path(kubeconfig)
-    if kubeconfig is None and not any(Path(p).exists() for p in where.split(os.pathsep) if p):
+    files = [Path(p).expanduser() for p in where.split(os.pathsep) if p]
+    if kubeconfig is None and not any(p.exists() for p in files):
         return None
     try:
-        contexts, active = k8s_config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-    except (k8s_config.ConfigException, OSError) as error:
-        raise CliError(f"cannot read kubeconfig {where}: {error}") from None
-    names = [str(c["name"]) for c in contexts or []]
-    chosen: dict[str, Any] | None = (
-        active if context is None else next((c for c in contexts or [] if c["name"] == context), None)
-    )
+        config = access.merged([p for p in files if p.exists()] if kubeconfig is None else files)
+    except access.AccessError as error:
+        raise CliError(str(error)) from None
+    contexts: list[dict[str, Any]] = config["contexts"]
+    names = [str(c["name"]) for c in contexts]
+    wanted = context if context is not None else config.get("current-context")
+    chosen = next((c for c in contexts if c["name"] == wanted), None)
+    if wanted is None:
+        raise CliError(f"kubeconfig {where} sets no current-context; pass --context")
     if chosen is None:
         raise CliError(
-            f"context {context} not found in kubeconfig {where} (contexts: {', '.join(names) or 'none'})"
+            f"context {wanted} not found in kubeconfig {where} (contexts: {', '.join(names) or 'none'})"
         )
     namespace = (chosen.get("context") or {}).get("namespace")
     return str(namespace) if namespace else "default"

@@ -8,8 +8,12 @@ import json
 import logging
 from typing import Any
 
-import kopf
 from prometheus_client import start_http_server
+
+from modeldeploy.kube.access import without_kubernetes_models
+
+with without_kubernetes_models():  # the first import of kopf: see there
+    import kopf
 
 from modeldeploy.handlers import build_registry
 from modeldeploy.kube.client import KubeClient

@@ -6,8 +6,9 @@ own resource) with four verbs (get/list, server-side apply, merge patch,
 delete), and it must be able to say exactly how many reads and writes it made:
 "a reconcile of an object at rest makes zero write calls" is a promise we
 measure. So this is plain HTTP over ``requests``, with the connection settings
-(server, CA, client certificate, token, exec plugins) read by the official
-``kubernetes`` package's kubeconfig and in-cluster loaders.
+(server, CA, client certificate, token) read by :mod:`modeldeploy.kube.access`
+(which hands exec plugins and auth-providers to the ``kubernetes`` package's
+own loader).
 
 Every call is counted by verb in :data:`API_CALLS` (a Prometheus counter
 exported with the operator's metrics).
@@ -25,9 +26,9 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 from prometheus_client import Counter
+
+from modeldeploy.kube import access
 
 FIELD_MANAGER = "modeldeploy"
 HANDOVER_FIELD_MANAGER = "modeldeploy-handover"
@@ -173,7 +174,9 @@ class Counts:
 class KubeClient:
     """Synchronous; the operator calls it from worker threads."""
 
-    def __init__(self, configuration: k8s_client.Configuration, timeout: float = 30.0) -> None:
+    def __init__(self, configuration: Any, timeout: float = 30.0) -> None:
+        """``configuration``: an :class:`~modeldeploy.kube.access.Access`, or a kubernetes
+        ``Configuration`` (the same attributes are read)."""
         self.configuration = configuration
         self.server = configuration.host.rstrip("/")
         self.timeout = timeout
@@ -183,16 +186,25 @@ class KubeClient:
     @classmethod
     def from_environment(cls, kubeconfig: str | None = None, context: str | None = None) -> KubeClient:
         """Kubeconfig (explicit path, $KUBECONFIG or ~/.kube/config), else the in-cluster ServiceAccount."""
-        configuration = k8s_client.Configuration()
-        try:
-            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig, context=context, client_configuration=configuration
-            )
-        except (k8s_config.ConfigException, FileNotFoundError, TypeError):
-            if kubeconfig:
-                raise
-            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        return cls(configuration)
+        return cls(access.load(kubeconfig, context))
+
+    def kubernetes_configuration(self) -> Any:
+        """The same access as a kubernetes ``Configuration``, for tools that use that library."""
+        from kubernetes import client as k8s_client
+
+        config = self.configuration
+        if isinstance(config, k8s_client.Configuration):
+            return config
+        result = k8s_client.Configuration()
+        result.host = config.host
+        result.ssl_ca_cert = config.ssl_ca_cert
+        result.verify_ssl = config.verify_ssl
+        result.cert_file = config.cert_file
+        result.key_file = config.key_file
+        if config.refresh_api_key_hook is not None:
+            config.refresh_api_key_hook(config)
+        result.api_key = dict(config.api_key)
+        return result
 
     # --- plumbing --------------------------------------------------------------
 
