@@ -617,7 +617,7 @@ def baseline(cluster: LocalCluster, n: int, namespace: str) -> float:
     return time.monotonic() - started
 
 
-def _watch(
+def watch_until(
     client: KubeClient,
     kind: Kind,
     namespace: str,
@@ -719,7 +719,7 @@ def run(
         # 1. convergence
         start_stamp, started = utc_stamp(), time.monotonic()
         _apply_all(client, [obj for name in names for obj in controller.app(name, "1.0.0", False)])
-        done = _watch(client, controller.kind, namespace, names, controller.healthy, 3600)
+        done = watch_until(client, controller.kind, namespace, names, controller.healthy, 3600)
         converge = max(done.values()) - started
         log(f"{controller_name} N={n}: converged in {converge:.1f}s (baseline {baseline_s:.1f}s)")
         time.sleep(5)  # the last status writes and their watch events
@@ -730,7 +730,7 @@ def run(
         # 3. a full rollout for all N at once
         started = time.monotonic()
         _apply_all(client, [obj for name in names for obj in controller.app(name, "2.0.0", False)])
-        done = _watch(
+        done = watch_until(
             client, controller.kind, namespace, names, lambda o: controller.promoted(o, "2.0.0"), 3600
         )
         rollout = max(done.values()) - started
@@ -738,7 +738,7 @@ def run(
         log(f"{controller_name} N={n}: full rollout in {rollout:.1f}s")
         # 4. Prometheus load while every canary is held at its last step
         _apply_all(client, [obj for name in names for obj in controller.app(name, "3.0.0", True)])
-        _watch(client, controller.kind, namespace, names, controller.held, 3600)
+        watch_until(client, controller.kind, namespace, names, controller.held, 3600)
         before, load_started = proxy.queries, time.monotonic()
         time.sleep(LOAD_WINDOW)
         queries = (proxy.queries - before) / ((time.monotonic() - load_started) / 60) / n
@@ -751,7 +751,9 @@ def run(
             for sample in query(cluster.prometheus_url, f'{METRIC}{{namespace="{namespace}"}} > 0.2'):
                 visible.setdefault(sample["metric"]["app"], now)
 
-        back = _watch(client, controller.kind, namespace, names, controller.rolled_back, 600, breach_visible)
+        back = watch_until(
+            client, controller.kind, namespace, names, controller.rolled_back, 600, breach_visible
+        )
         reactions = [back[name] - visible.get(name, back[name]) for name in names]
         log(f"{controller_name} N={n}: rolled back, reaction median {statistics.median(reactions):.2f}s")
         usage = footprint(controller.pid())
