@@ -14,8 +14,9 @@ then, with N held at rest, single changes are made one at a time. Per step:
   a user waits for, and what grows with N if anything in the operator scans all
   of them;
 - the operator's **RSS** at rest with N held (VmRSS, and the peak so far), and
-  the CPU seconds the step cost the operator, the API server and etcd: the
-  process that works hardest per step is the first limit;
+  the CPU seconds the step cost the operator, the API server, etcd and the
+  controller-manager (whose Deployment and ReplicaSet controllers make the pods;
+  at its default client limit of 20 requests a second);
 - the operator's own work-queue figures (``modeldeploy_workqueue_wait_seconds``,
   ``modeldeploy_reconcile_duration_seconds``) read from its metrics endpoint:
   the mean wait and the mean reconcile during the step.
@@ -55,6 +56,7 @@ from modeldeploy_dev.cluster import LocalCluster
 from modeldeploy_dev.operator import OperatorProcess
 
 PROBES = 30
+CONTROL_PLANE = ("kube-apiserver", "etcd", "kube-controller-manager")
 OPERATOR = "modeldeploy-operator"
 
 
@@ -72,6 +74,7 @@ class ScalePoint:
     operator_cpu_s: float
     apiserver_cpu_s: float
     etcd_cpu_s: float
+    controller_manager_cpu_s: float
     queue_wait_mean_s: float
     reconcile_mean_s: float
 
@@ -206,9 +209,7 @@ def run(
             if n <= held:
                 continue
             names = [f"m{i:05d}" for i in range(held, n)]
-            cpu_before = {
-                who: _cpu(p) for who, p in (("apiserver", pids["kube-apiserver"]), ("etcd", pids["etcd"]))
-            }
+            cpu_before = {who: _cpu(pids[who]) for who in CONTROL_PLANE}
             operator_before, metrics_before = _cpu(pid), _scrape(operator.metrics_url)
             since, started = utc_stamp(), time.monotonic()
             with ThreadPoolExecutor(THREADS) as pool:
@@ -254,8 +255,11 @@ def run(
                 rss_mb=rss,
                 peak_rss_mb=peak,
                 operator_cpu_s=round(_cpu(pid) - operator_before, 1),
-                apiserver_cpu_s=round(_cpu(pids["kube-apiserver"]) - cpu_before["apiserver"], 1),
+                apiserver_cpu_s=round(_cpu(pids["kube-apiserver"]) - cpu_before["kube-apiserver"], 1),
                 etcd_cpu_s=round(_cpu(pids["etcd"]) - cpu_before["etcd"], 1),
+                controller_manager_cpu_s=round(
+                    _cpu(pids["kube-controller-manager"]) - cpu_before["kube-controller-manager"], 1
+                ),
                 queue_wait_mean_s=_mean(metrics_after, metrics_before, "modeldeploy_workqueue_wait_seconds"),
                 reconcile_mean_s=_mean(
                     metrics_after, metrics_before, "modeldeploy_reconcile_duration_seconds"
@@ -286,6 +290,7 @@ def table(points: list[dict[str, Any]]) -> str:
     lines = [
         "| N held | added | converge added (s) | create -> first write p50 / p99 (s) | one change at rest -> "
         "first write p50 / p99 (s) | RSS at rest (MB) | peak RSS (MB) | CPU s: operator / API server / etcd "
+        "/ controller-manager "
         "| queue wait mean (s) | reconcile mean (s) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -294,6 +299,7 @@ def table(points: list[dict[str, Any]]) -> str:
             f"| {p['n']} | {p['added']} | {p['converge_s']} | {p['burst_p50_s']} / {p['burst_p99_s']} "
             f"| {p['change_p50_s']} / {p['change_p99_s']} | {p['rss_mb']} | {p['peak_rss_mb']} "
             f"| {p['operator_cpu_s']} / {p['apiserver_cpu_s']} / {p['etcd_cpu_s']} "
+            f"/ {p['controller_manager_cpu_s']} "
             f"| {p['queue_wait_mean_s']} | {p['reconcile_mean_s']} |"
         )
     return "\n".join(lines)
