@@ -234,8 +234,9 @@ def run_scale(args: argparse.Namespace) -> int:
     steps: list[int] = args.n or [300, 1000, 3000]
     workers = 16 if args.workers == 8 else args.workers
     state = Path(tempfile.mkdtemp(prefix="modeldeploy-bench-scale-"))
+    nodes = max(5, -(-max(steps) * 6 // 5 // 500))  # 500 pods a kwok node; room for the probes' second pods
     cluster = LocalCluster(
-        state / "cluster", nodes=5, audit=True, controller_manager_qps=args.controller_manager_qps
+        state / "cluster", nodes=nodes, audit=True, controller_manager_qps=args.controller_manager_qps
     )
     date, name = time.strftime("%Y-%m-%d"), machine()
     stem = args.out / f"{date}-{name}-scale"
@@ -248,12 +249,23 @@ def run_scale(args: argparse.Namespace) -> int:
     finally:
         cluster.stop()
     args.out.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps({"workers": workers, "points": points}, indent=2) + "\n")
+    stem.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "workers": workers,
+                "controller_manager_qps": args.controller_manager_qps or 20,
+                "points": points,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     rendered = (
         f"Machine: {name} ({platform.processor() or platform.machine()}), "
         f"Python {platform.python_version()}, {date}; one operator (--workers {workers}) holding "
         f"N ModelDeployments of 1 replica, N raised in steps; {scale.PROBES} single changes at rest "
-        "per step.\n\n" + scale.table(points)
+        f"per step; kube-controller-manager at {args.controller_manager_qps or 20} QPS.\n\n"
+        + scale.table(points)
     )
     stem.with_suffix(".md").write_text(rendered + "\n")
     print(rendered)
