@@ -186,7 +186,10 @@ def run_peers(args: argparse.Namespace) -> int:
     ensure_peers(log=say, only=args.controllers)
     state = Path(tempfile.mkdtemp(prefix="modeldeploy-bench-peers-"))
     cluster = LocalCluster(
-        state / "cluster", nodes=5, audit=True, controller_manager_qps=args.controller_manager_qps
+        state / "cluster",
+        nodes=convergence.kwok_nodes(peers.PEAK_PODS_PER_APP * max(sizes)),
+        audit=True,
+        controller_manager_qps=args.controller_manager_qps,
     )
     peers.CONTROLLER_MANAGER_QPS = args.controller_manager_qps
     say("starting the local control plane")
@@ -234,7 +237,7 @@ def run_scale(args: argparse.Namespace) -> int:
     steps: list[int] = args.n or [300, 1000, 3000]
     workers = 16 if args.workers == 8 else args.workers
     state = Path(tempfile.mkdtemp(prefix="modeldeploy-bench-scale-"))
-    nodes = max(5, -(-max(steps) * 6 // 5 // 500))  # 500 pods a kwok node; room for the probes' second pods
+    nodes = convergence.kwok_nodes(max(steps) + scale.PROBES)  # the probes run 2 replicas
     cluster = LocalCluster(
         state / "cluster", nodes=nodes, audit=True, controller_manager_qps=args.controller_manager_qps
     )

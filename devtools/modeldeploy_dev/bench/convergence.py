@@ -31,6 +31,13 @@ from modeldeploy_dev.operator import OperatorProcess
 
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 THREADS = 32
+PODS_PER_NODE = 500  # what each kwok node offers (LocalCluster)
+
+
+def kwok_nodes(pods: int) -> int:
+    """Fake nodes enough for ``pods`` at once with a tenth to spare (at least 5): a pod with no room
+    stays Pending, and the controller waiting on it would be measured waiting on the bench."""
+    return max(5, -(-pods * 11 // 10 // PODS_PER_NODE))
 
 
 def manifest(name: str, namespace: str) -> dict[str, Any]:

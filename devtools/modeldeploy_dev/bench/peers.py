@@ -566,6 +566,9 @@ PEER_CRDS = {
 }
 
 
+PEAK_PODS_PER_APP = 2 * REPLICAS
+"""Stable and candidate both at full size at once (a canary at 60 % of 2 replicas runs 2; blue/green 2)."""
+
 CONTROLLER_MANAGER_QPS: int | None = None
 """kube-controller-manager's client QPS in this run (None: its default, 20), named in each row."""
 

@@ -46,7 +46,6 @@ from modeldeploy.plan.revisions import LABEL_NAME
 from modeldeploy_dev.bench.convergence import (
     THREADS,
     WRITE_VERBS,
-    delete_namespace,
     manifest,
     utc_stamp,
     wait,
@@ -269,10 +268,7 @@ def run(
             points.append(point)
             held = n
     finally:
-        try:
-            delete_namespace(cluster, namespace, log)
-        finally:
-            operator.stop()
+        operator.stop()  # the cluster goes with everything in it: no deletion of N to wait for
     return points
 
 
