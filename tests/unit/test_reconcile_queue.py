@@ -135,3 +135,25 @@ def test_the_queue_exports_how_many_wait_and_how_long_they_waited() -> None:
     assert (depth, after) == (2, 0)
     assert sample("modeldeploy_workqueue_wait_seconds_count", "normal") - count == 2
     assert sample("modeldeploy_workqueue_wait_seconds_sum", "normal") - total >= 0.4
+
+
+def test_as_many_reconciles_run_at_once_as_there_are_workers() -> None:
+    """Not capped by asyncio's default executor: min(32, CPUs + 4) threads, 6 on two cores."""
+
+    async def scenario() -> Work:
+        work = Work()
+        work.hold.clear()
+        queue = WorkQueue(work, workers=40)
+        queue.start()
+        try:
+            for i in range(40):
+                queue.trigger(f"md-{i}")
+            await until(lambda: work.running == 40)
+            work.hold.set()
+            await until(lambda: queue.idle and len(work.runs) == 40)
+        finally:
+            work.hold.set()
+            await queue.stop()
+        return work
+
+    assert asyncio.run(scenario()).most_at_once == 40

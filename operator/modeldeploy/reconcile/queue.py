@@ -6,8 +6,10 @@ rollout touches a Deployment, two Services and a route), so triggers for a key
 that is already queued collapse into one, and a trigger for a key being
 reconciled marks it dirty so it runs once more afterwards, never twice at once.
 Delayed triggers (``requeue_after``, the periodic resync) use the event loop's
-timers. Reconciles run in worker threads (the API client is synchronous), at
-most ``workers`` at a time.
+timers. Reconciles run in worker threads of the queue's own (the API client is
+synchronous), at most ``workers`` at a time. Not in asyncio's default executor:
+that one has ``min(32, CPUs + 4)`` threads, shared with kopf, so on a 2-core
+node ``--workers 16`` would have run at most 6 reconciles at once.
 
 Two lanes. A key whose users are losing answers right now (its fallback must
 take traffic: see :meth:`~modeldeploy.reconcile.reconciler.Reconciler.urgent`)
@@ -35,6 +37,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import Gauge, Histogram
 
@@ -71,6 +74,7 @@ class WorkQueue:
         self._failures: dict[Hashable, int] = {}
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._active = asyncio.Event()
         self._active.set()
@@ -87,6 +91,7 @@ class WorkQueue:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for timer in self._timers.values():
             timer.cancel()
+        self._threads.shutdown(wait=False)  # a reconcile still running ends on its own
 
     def trigger(self, key: Hashable, delay: float = 0.0, urgent: bool | None = None) -> None:
         """Reconcile key now (or after delay seconds); duplicate triggers collapse.
@@ -165,7 +170,8 @@ class WorkQueue:
             self._running.add(key)
             requeue: float | None = None
             try:
-                requeue = await asyncio.to_thread(self._work, key)
+                assert self._loop is not None
+                requeue = await self._loop.run_in_executor(self._threads, self._work, key)
                 self._failures.pop(key, None)
             except Exception as error:
                 failures = self._failures[key] = self._failures.get(key, 0) + 1
