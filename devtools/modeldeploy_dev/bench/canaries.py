@@ -19,7 +19,7 @@ from modeldeploy.api import parse_spec
 from modeldeploy.kube.client import KubeClient
 from modeldeploy.kube.kinds import HTTPROUTE, MODEL_DEPLOYMENT
 from modeldeploy.plan.revisions import revision_name, revision_source
-from modeldeploy_dev.bench.convergence import wait
+from modeldeploy_dev.bench.convergence import create_namespace, wait
 from modeldeploy_dev.cluster import LocalCluster
 from modeldeploy_dev.metrics import Exporter, query
 from modeldeploy_dev.operator import OperatorProcess
@@ -96,12 +96,7 @@ def _queries(operator: OperatorProcess) -> float:
 def run(cluster: LocalCluster, namespace: str, log_dir: Path) -> CanaryFigures:
     client = KubeClient.from_environment(str(cluster.kubeconfig))
     names = [f"c{i:02d}" for i in range(CANARIES)]
-    cluster.kubectl("create", "namespace", namespace)
-    wait(
-        "default ServiceAccount",
-        lambda: cluster.kubectl("-n", namespace, "get", "sa", "default", check=False).returncode == 0,
-        60,
-    )
+    create_namespace(cluster, namespace)
     operator = OperatorProcess(
         cluster.operator_kubeconfig,
         log_dir / "operator-canaries.log",

@@ -124,6 +124,16 @@ def wait(what: str, done: Callable[[], bool], timeout: float, interval: float = 
     raise TimeoutError(f"{what} not done after {timeout:.0f}s")
 
 
+def create_namespace(cluster: LocalCluster, namespace: str) -> None:
+    """Create a namespace and wait for its default ServiceAccount (pods need it)."""
+    cluster.kubectl("create", "namespace", namespace)
+    wait(
+        "default ServiceAccount",
+        lambda: cluster.kubectl("-n", namespace, "get", "sa", "default", check=False).returncode == 0,
+        60,
+    )
+
+
 def delete_namespace(cluster: LocalCluster, namespace: str, log: Callable[[str], None]) -> None:
     """Delete a namespace and wait until it is gone, so that no deletion loads the next row.
 
@@ -144,12 +154,7 @@ def delete_namespace(cluster: LocalCluster, namespace: str, log: Callable[[str],
 def baseline(cluster: LocalCluster, n: int, namespace: str) -> float:
     """Seconds for a client to create the same final objects itself and see every pod Ready."""
     client = KubeClient.from_environment(str(cluster.kubeconfig))
-    cluster.kubectl("create", "namespace", namespace)
-    wait(
-        "default ServiceAccount",
-        lambda: cluster.kubectl("-n", namespace, "get", "sa", "default", check=False).returncode == 0,
-        60,
-    )
+    create_namespace(cluster, namespace)
     objects = [obj for i in range(n) for obj in final_objects(manifest(f"m{i:04d}", namespace))]
     started = time.monotonic()
     with ThreadPoolExecutor(THREADS) as pool:
@@ -193,12 +198,7 @@ def operator_run(
         "--resync",
         "300",
     )
-    cluster.kubectl("create", "namespace", namespace)
-    wait(
-        "default ServiceAccount",
-        lambda: cluster.kubectl("-n", namespace, "get", "sa", "default", check=False).returncode == 0,
-        60,
-    )
+    create_namespace(cluster, namespace)
     operator.start()
     assert operator.process is not None
     try:

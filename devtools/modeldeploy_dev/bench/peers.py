@@ -47,6 +47,7 @@ from modeldeploy_dev.bench.convergence import (
     THREADS,
     Footprint,
     audit_counts,
+    create_namespace,
     delete_namespace,
     final_objects,
     footprint,
@@ -593,20 +594,11 @@ def _apply_all(client: KubeClient, objects: list[dict[str, Any]]) -> None:
         list(pool.map(lambda obj: client.apply(KINDS[obj["kind"]], obj), objects))
 
 
-def _namespace(cluster: LocalCluster, namespace: str) -> None:
-    cluster.kubectl("create", "namespace", namespace)
-    wait(
-        "default ServiceAccount",
-        lambda: cluster.kubectl("-n", namespace, "get", "sa", "default", check=False).returncode == 0,
-        60,
-    )
-
-
 def baseline(cluster: LocalCluster, n: int, namespace: str) -> float:
     """The API server's own limit: the Deployments (2 replicas) and Services modeldeploy ends up with,
     applied by one client with many threads, until every pod is Ready."""
     client = KubeClient.from_environment(str(cluster.kubeconfig))
-    _namespace(cluster, namespace)
+    create_namespace(cluster, namespace)
     shape = ModelDeploy(cluster, namespace, "", Path())
     objects = [obj for i in range(n) for obj in final_objects(shape.app(f"a{i:04d}", "1.0.0", False)[0])]
     started = time.monotonic()
@@ -708,7 +700,7 @@ def run(
     exporter = Exporter(cluster.scrape_targets_dir)
     controller = CONTROLLERS[controller_name](cluster, namespace, proxy.url, log_dir)
     names = [f"a{i:04d}" for i in range(n)]
-    _namespace(cluster, namespace)
+    create_namespace(cluster, namespace)
     for name in names:
         exporter.set(METRIC, 0.001, namespace=namespace, app=name)
     wait(

@@ -46,6 +46,7 @@ from modeldeploy.plan.revisions import LABEL_NAME
 from modeldeploy_dev.bench.convergence import (
     THREADS,
     WRITE_VERBS,
+    create_namespace,
     manifest,
     utc_stamp,
     wait,
@@ -181,12 +182,7 @@ def run(
 ) -> list[ScalePoint]:
     namespace = "scale"
     client = KubeClient.from_environment(str(cluster.kubeconfig))
-    cluster.kubectl("create", "namespace", namespace)
-    wait(
-        "default ServiceAccount",
-        lambda: cluster.kubectl("-n", namespace, "get", "sa", "default", check=False).returncode == 0,
-        60,
-    )
+    create_namespace(cluster, namespace)
     operator = OperatorProcess(
         cluster.operator_kubeconfig,
         log_dir / "operator-scale.log",
