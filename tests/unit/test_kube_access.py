@@ -176,3 +176,15 @@ def test_the_operator_never_loads_the_kubernetes_library() -> None:
             [sys.executable, "-c", later], capture_output=True, text=True, check=True
         ).stdout
     )
+
+
+def test_a_user_without_a_home_directory_is_looked_for_in_the_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pod's user often has no home: looking for ~/.kube/config must not fail before in-cluster access."""
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setattr(os.path, "expanduser", lambda path: path)  # what it does when no home is found
+    with pytest.raises(AccessError, match="not in a pod"):
+        access.load()

@@ -63,12 +63,12 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> Any:
     explicitly must be usable; otherwise a missing one means in-cluster.
     """
     paths = [kubeconfig] if kubeconfig else _default_paths()
-    existing = [p for p in paths if Path(p).expanduser().is_file()]
+    existing = [os.path.expanduser(p) for p in paths if Path(os.path.expanduser(p)).is_file()]
     if kubeconfig and not existing:
         raise AccessError(f"kubeconfig {kubeconfig} not found")
     if not existing:
         return in_cluster()
-    config = merged([Path(p).expanduser() for p in existing])
+    config = merged([Path(p) for p in existing])
     return from_kubeconfig(config, context, kubeconfig)
 
 
@@ -76,7 +76,8 @@ def _default_paths() -> list[str]:
     listed = os.environ.get("KUBECONFIG")
     if listed:
         return [p for p in listed.split(os.pathsep) if p]
-    return [str(Path.home() / ".kube" / "config")]
+    # Not Path.home(): in a pod whose user has no home it raises; this leaves "~" unexpanded.
+    return [os.path.expanduser(os.path.join("~", ".kube", "config"))]
 
 
 def merged(paths: list[Path]) -> dict[str, Any]:
