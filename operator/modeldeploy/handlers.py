@@ -172,11 +172,7 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
         config = client.configuration
-        if config.refresh_api_key_hook is not None:
-            config.refresh_api_key_hook(config)  # a rotated ServiceAccount token
-        token = config.api_key.get("BearerToken") or config.api_key.get("authorization")
-        if token and token.lower().startswith("bearer "):
-            token = token[7:]
+        token = client.token()  # read again first: a rotated ServiceAccount token
         return kopf.ConnectionInfo(
             server=client.server,
             ca_path=config.ssl_ca_cert,

@@ -188,3 +188,22 @@ def test_a_user_without_a_home_directory_is_looked_for_in_the_cluster(
     monkeypatch.setattr(os.path, "expanduser", lambda path: path)  # what it does when no home is found
     with pytest.raises(AccessError, match="not in a pod"):
         access.load()
+
+
+@pytest.mark.parametrize(
+    ("api_key", "token"),
+    [
+        ({"authorization": "Bearer abc"}, "abc"),
+        ({"authorization": "abc"}, "abc"),
+        ({"BearerToken": "bearer abc"}, "abc"),  # the kubernetes library's exec loader's key
+        ({}, None),
+    ],
+)
+def test_the_client_sends_one_bare_token_however_it_was_stored(
+    api_key: dict[str, str], token: str | None
+) -> None:
+    from modeldeploy.kube.client import KubeClient
+
+    client = KubeClient(Access(host="https://k", api_key=api_key))
+    assert client.token() == token
+    assert client._headers(None).get("Authorization") == (f"Bearer {token}" if token else None)

@@ -32,17 +32,13 @@ class Connection:
     namespace: str
 
 
-def _kubeconfig_path(kubeconfig: str | None) -> str:
-    return kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
-
-
 def _context_namespace(kubeconfig: str | None, context: str | None) -> str | None:
     """The namespace the chosen context names; raises CliError when the context does not exist.
 
     Returns None when there is no kubeconfig at all (the in-cluster case).
     """
-    where = _kubeconfig_path(kubeconfig)
-    files = [Path(p).expanduser() for p in where.split(os.pathsep) if p]
+    files = [Path(p) for p in access.kubeconfig_paths(kubeconfig)]
+    where = os.pathsep.join(str(p) for p in files)
     if kubeconfig is None and not any(p.exists() for p in files):
         return None
     try:

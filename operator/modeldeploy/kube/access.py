@@ -62,8 +62,7 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> Any:
     for a user entry only that library can serve. A kubeconfig named
     explicitly must be usable; otherwise a missing one means in-cluster.
     """
-    paths = [kubeconfig] if kubeconfig else _default_paths()
-    existing = [os.path.expanduser(p) for p in paths if Path(os.path.expanduser(p)).is_file()]
+    existing = [p for p in kubeconfig_paths(kubeconfig) if Path(p).is_file()]
     if kubeconfig and not existing:
         raise AccessError(f"kubeconfig {kubeconfig} not found")
     if not existing:
@@ -72,12 +71,18 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> Any:
     return from_kubeconfig(config, context, kubeconfig)
 
 
-def _default_paths() -> list[str]:
+def kubeconfig_paths(kubeconfig: str | None = None) -> list[str]:
+    """Where kubeconfigs are looked for: ``kubeconfig``, else ``$KUBECONFIG``'s list, else
+    ``~/.kube/config``; ``~`` expanded (left as it is for a user without a home: Path.home()
+    would raise, in a pod, before in-cluster access is tried)."""
     listed = os.environ.get("KUBECONFIG")
-    if listed:
-        return [p for p in listed.split(os.pathsep) if p]
-    # Not Path.home(): in a pod whose user has no home it raises; this leaves "~" unexpanded.
-    return [os.path.expanduser(os.path.join("~", ".kube", "config"))]
+    if kubeconfig:
+        paths = [kubeconfig]
+    elif listed:
+        paths = [p for p in listed.split(os.pathsep) if p]
+    else:
+        paths = [os.path.join("~", ".kube", "config")]
+    return [os.path.expanduser(p) for p in paths]
 
 
 def merged(paths: list[Path]) -> dict[str, Any]:

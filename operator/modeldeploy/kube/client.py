@@ -201,9 +201,9 @@ class KubeClient:
         result.verify_ssl = config.verify_ssl
         result.cert_file = config.cert_file
         result.key_file = config.key_file
-        if config.refresh_api_key_hook is not None:
-            config.refresh_api_key_hook(config)
-        result.api_key = dict(config.api_key)
+        token = self.token()
+        if token:
+            result.api_key = {"authorization": f"Bearer {token}"}
         return result
 
     # --- plumbing --------------------------------------------------------------
@@ -222,14 +222,21 @@ class KubeClient:
             self._local.session = session
         return session
 
-    def _headers(self, content_type: str | None) -> dict[str, str]:
+    def token(self) -> str | None:
+        """The bearer token to send, bare (read again first where it rotates); None: none."""
         config = self.configuration
         if config.refresh_api_key_hook is not None:
             config.refresh_api_key_hook(config)
+        token: str | None = config.api_key.get("BearerToken") or config.api_key.get("authorization")
+        if token and token.lower().startswith("bearer "):
+            token = token[7:]
+        return token or None
+
+    def _headers(self, content_type: str | None) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": "modeldeploy"}
-        token = config.api_key.get("BearerToken") or config.api_key.get("authorization")
+        token = self.token()
         if token:
-            headers["Authorization"] = token if token.lower().startswith("bearer ") else f"Bearer {token}"
+            headers["Authorization"] = f"Bearer {token}"
         if content_type:
             headers["Content-Type"] = content_type
         return headers
