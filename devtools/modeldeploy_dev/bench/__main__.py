@@ -78,6 +78,12 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def install_crd(cluster: LocalCluster) -> None:
+    """The ModelDeployment CRD, established."""
+    cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds" / "modeldeployment.yaml"))
+    cluster.wait_established("crd/modeldeployments.modeldeploy.io")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -95,7 +101,9 @@ def main() -> int:
     parser.add_argument(
         "--idle", type=float, default=300.0, help="idle seconds measured after convergence at the largest N"
     )
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="the operator's --workers (default 8; --scale: 16)"
+    )
     parser.add_argument("--skip-canaries", action="store_true")
     parser.add_argument(
         "--skip-convergence", action="store_true", help="keep today's convergence rows, run the canaries only"
@@ -123,9 +131,7 @@ def main() -> int:
     cluster = LocalCluster(state / "cluster", nodes=5, audit=True)
     say("starting the local control plane")
     cluster.start(log=say)
-    crd = REPO_ROOT / "crds" / "modeldeployment.yaml"
-    cluster.kubectl("apply", "--server-side", "-f", str(crd))
-    cluster.wait_established("crd/modeldeployments.modeldeploy.io")
+    install_crd(cluster)
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": machine(),
@@ -146,7 +152,7 @@ def main() -> int:
             say(f"N={n}: baseline {base:.1f}s; now the operator")
             convergence.delete_namespace(cluster, f"baseline-{n}", say)  # no deletion loads the next run
             idle = args.idle if n == max(args.n) else 0.0
-            run = convergence.operator_run(cluster, n, f"operator-{n}", idle, state, args.workers, say)
+            run = convergence.operator_run(cluster, n, f"operator-{n}", idle, state, args.workers or 8, say)
             say(f"N={n}: operator {run.seconds:.1f}s, ratio {run.seconds / base:.2f}")
             results["convergence"].append(
                 {
@@ -206,8 +212,7 @@ def run_peers(args: argparse.Namespace) -> int:
         rows = [row for row in earlier if (row["controller"], row["n"], row.get("flags", "")) not in rerun]
     try:
         cluster.start(log=say)
-        cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds" / "modeldeployment.yaml"))
-        cluster.wait_established("crd/modeldeployments.modeldeploy.io")
+        install_crd(cluster)
         peers.install_peer_crds(cluster, args.controllers)
         for n in sizes:
             say(f"N={n}: baseline (load average {peers.load_average()})")
@@ -235,7 +240,7 @@ def run_peers(args: argparse.Namespace) -> int:
 
 def run_scale(args: argparse.Namespace) -> int:
     steps: list[int] = args.n or [300, 1000, 3000]
-    workers = 16 if args.workers == 8 else args.workers
+    workers = args.workers or 16
     state = Path(tempfile.mkdtemp(prefix="modeldeploy-bench-scale-"))
     nodes = convergence.kwok_nodes(max(steps) + scale.PROBES)  # the probes run 2 replicas
     cluster = LocalCluster(
@@ -246,8 +251,7 @@ def run_scale(args: argparse.Namespace) -> int:
     say("starting the local control plane")
     try:
         cluster.start(log=say)
-        cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds" / "modeldeployment.yaml"))
-        cluster.wait_established("crd/modeldeployments.modeldeploy.io")
+        install_crd(cluster)
         points = [asdict(p) for p in scale.run(cluster, steps, state, say, workers)]
     finally:
         cluster.stop()

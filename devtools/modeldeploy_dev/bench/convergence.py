@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,26 +88,44 @@ class Footprint:
     cpu_seconds: float
 
 
-def footprint(pid: int) -> Footprint:
-    status = Path(f"/proc/{pid}/status").read_text()
-    peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+def cpu_seconds(pid: int) -> float:
+    """The CPU seconds a process has used so far (user and system), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime + stime
-    return Footprint(peak_rss_mb=round(peak / 1024, 1), cpu_seconds=round(ticks / 100, 1))
+    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in ticks of 1/100 s
 
 
-def audit_counts(cluster: LocalCluster, user: str, start: str, end: str) -> Counter[str]:
-    counts: Counter[str] = Counter()
+def memory_mb(pid: int) -> tuple[float, float]:
+    """A process's resident memory now and at its peak (VmRSS, VmHWM), in MB."""
+    values: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0])
+    return round(values["VmRSS"] / 1024, 1), round(values["VmHWM"] / 1024, 1)
+
+
+def footprint(pid: int) -> Footprint:
+    return Footprint(peak_rss_mb=memory_mb(pid)[1], cpu_seconds=round(cpu_seconds(pid), 1))
+
+
+def audit_entries(cluster: LocalCluster, start: str, end: str | None = None) -> Iterator[dict[str, Any]]:
+    """The audit log's entries received from ``start`` to ``end`` (UTC stamps as the log writes them;
+    None: to its end)."""
     # The API server rotates its audit log at 100 MB: read the rotated files too.
     for path in sorted(cluster.audit_log.parent.glob("audit*.log")):
         with path.open() as log:
             for line in log:
                 entry = json.loads(line)
-                if entry.get("user", {}).get("username") != user:
-                    continue
                 stamp = entry["requestReceivedTimestamp"]
-                if start <= stamp <= end:
-                    counts["write" if entry["verb"] in WRITE_VERBS else "read"] += 1
+                if start <= stamp and (end is None or stamp <= end):
+                    yield entry
+
+
+def audit_counts(cluster: LocalCluster, user: str, start: str, end: str) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for entry in audit_entries(cluster, start, end):
+        if entry.get("user", {}).get("username") == user:
+            counts["write" if entry["verb"] in WRITE_VERBS else "read"] += 1
     return counts
 
 
@@ -122,6 +140,20 @@ def wait(what: str, done: Callable[[], bool], timeout: float, interval: float = 
             return time.monotonic() - started
         time.sleep(interval)
     raise TimeoutError(f"{what} not done after {timeout:.0f}s")
+
+
+def namespaced_operator(cluster: LocalCluster, namespace: str, log: Path, workers: int) -> OperatorProcess:
+    """The operator (not started) serving ``namespace`` only, with ``workers`` reconciles at once."""
+    return OperatorProcess(
+        cluster.operator_kubeconfig,
+        log,
+        "--namespace",
+        namespace,
+        "--workers",
+        str(workers),
+        "--resync",
+        "300",
+    )
 
 
 def create_namespace(cluster: LocalCluster, namespace: str) -> None:
@@ -188,16 +220,7 @@ def operator_run(
     log: Callable[[str], None] = print,
 ) -> OperatorRun:
     client = KubeClient.from_environment(str(cluster.kubeconfig))
-    operator = OperatorProcess(
-        cluster.operator_kubeconfig,
-        log_dir / f"operator-{n}.log",
-        "--namespace",
-        namespace,
-        "--workers",
-        str(workers),
-        "--resync",
-        "300",
-    )
+    operator = namespaced_operator(cluster, namespace, log_dir / f"operator-{n}.log", workers)
     create_namespace(cluster, namespace)
     operator.start()
     assert operator.process is not None

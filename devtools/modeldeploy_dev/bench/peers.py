@@ -595,8 +595,8 @@ def _apply_all(client: KubeClient, objects: list[dict[str, Any]]) -> None:
 
 
 def baseline(cluster: LocalCluster, n: int, namespace: str) -> float:
-    """The API server's own limit: the Deployments (2 replicas) and Services modeldeploy ends up with,
-    applied by one client with many threads, until every pod is Ready."""
+    """The control plane's own limit: the Deployments (2 replicas) and Services modeldeploy ends up
+    with, applied by one client with many threads, until every pod is Ready."""
     client = KubeClient.from_environment(str(cluster.kubeconfig))
     create_namespace(cluster, namespace)
     shape = ModelDeploy(cluster, namespace, "", Path())

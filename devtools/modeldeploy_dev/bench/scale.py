@@ -28,7 +28,6 @@ Not in CI: ``make bench BENCH_ARGS=--scale`` (``--n`` picks the steps).
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 import urllib.request
@@ -46,14 +45,17 @@ from modeldeploy.plan.revisions import LABEL_NAME
 from modeldeploy_dev.bench.convergence import (
     THREADS,
     WRITE_VERBS,
+    audit_entries,
+    cpu_seconds,
     create_namespace,
     manifest,
+    memory_mb,
+    namespaced_operator,
     utc_stamp,
     wait,
 )
 from modeldeploy_dev.bench.peers import watch_until
 from modeldeploy_dev.cluster import LocalCluster
-from modeldeploy_dev.operator import OperatorProcess
 
 PROBES = 30
 CONTROL_PLANE = ("kube-apiserver", "etcd", "kube-controller-manager")
@@ -81,17 +83,6 @@ class ScalePoint:
 
 def _stamp(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def _audit(cluster: LocalCluster, since: str) -> list[dict[str, Any]]:
-    entries = []
-    for path in sorted(cluster.audit_log.parent.glob("audit*.log")):
-        with path.open() as log:
-            for line in log:
-                entry = json.loads(line)
-                if entry["requestReceivedTimestamp"] >= since:
-                    entries.append(entry)
-    return entries
 
 
 def first_writes(
@@ -137,20 +128,6 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def _cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100
-
-
-def _memory(pid: int) -> tuple[float, float]:
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(rest.split()[0]) / 1024
-    return round(values["VmRSS"], 1), round(values["VmHWM"], 1)
-
-
 def _scrape(url: str) -> dict[str, float]:
     """Sums and counts of the work queue's wait and of reconcile time, from the operator's metrics."""
     wanted = (
@@ -183,16 +160,7 @@ def run(
     namespace = "scale"
     client = KubeClient.from_environment(str(cluster.kubeconfig))
     create_namespace(cluster, namespace)
-    operator = OperatorProcess(
-        cluster.operator_kubeconfig,
-        log_dir / "operator-scale.log",
-        "--namespace",
-        namespace,
-        "--workers",
-        str(workers),
-        "--resync",
-        "300",
-    )
+    operator = namespaced_operator(cluster, namespace, log_dir / "operator-scale.log", workers)
     pids = {p.name: p.pid for p in cluster.table.processes} if cluster.table else {}
     points: list[ScalePoint] = []
     held = 0
@@ -204,8 +172,8 @@ def run(
             if n <= held:
                 continue
             names = [f"m{i:05d}" for i in range(held, n)]
-            cpu_before = {who: _cpu(pids[who]) for who in CONTROL_PLANE}
-            operator_before, metrics_before = _cpu(pid), _scrape(operator.metrics_url)
+            cpu_before = {who: cpu_seconds(pids[who]) for who in CONTROL_PLANE}
+            operator_before, metrics_before = cpu_seconds(pid), _scrape(operator.metrics_url)
             since, started = utc_stamp(), time.monotonic()
             with ThreadPoolExecutor(THREADS) as pool:
                 list(pool.map(lambda name: client.create(MODEL_DEPLOYMENT, manifest(name, namespace)), names))
@@ -215,7 +183,9 @@ def run(
             converge = max(stable.values()) - started
             time.sleep(5)  # the last status writes
             burst = list(
-                first_writes(_audit(cluster, since), namespace, set(names), {"create"}, None).values()
+                first_writes(
+                    list(audit_entries(cluster, since)), namespace, set(names), {"create"}, None
+                ).values()
             )
             log(f"scale N={n}: {len(names)} more converged in {converge:.1f}s")
             # One change at a time at rest: replicas 1 -> 2 on ModelDeployments spread over all N.
@@ -232,12 +202,14 @@ def run(
                 time.sleep(0.5)
             time.sleep(2)
             changes = list(
-                first_writes(_audit(cluster, since), namespace, set(probes), {"patch"}, None).values()
+                first_writes(
+                    list(audit_entries(cluster, since)), namespace, set(probes), {"patch"}, None
+                ).values()
             )
             for name in probes:  # back to 1, so the next step's probes change something too
                 client.merge_patch(MODEL_DEPLOYMENT, namespace, name, {"spec": {"replicas": 1}})
             time.sleep(10)
-            rss, peak = _memory(pid)
+            rss, peak = memory_mb(pid)
             metrics_after = _scrape(operator.metrics_url)
             point = ScalePoint(
                 n=n,
@@ -249,11 +221,11 @@ def run(
                 change_p99_s=round(_percentile(changes, 0.99), 3),
                 rss_mb=rss,
                 peak_rss_mb=peak,
-                operator_cpu_s=round(_cpu(pid) - operator_before, 1),
-                apiserver_cpu_s=round(_cpu(pids["kube-apiserver"]) - cpu_before["kube-apiserver"], 1),
-                etcd_cpu_s=round(_cpu(pids["etcd"]) - cpu_before["etcd"], 1),
+                operator_cpu_s=round(cpu_seconds(pid) - operator_before, 1),
+                apiserver_cpu_s=round(cpu_seconds(pids["kube-apiserver"]) - cpu_before["kube-apiserver"], 1),
+                etcd_cpu_s=round(cpu_seconds(pids["etcd"]) - cpu_before["etcd"], 1),
                 controller_manager_cpu_s=round(
-                    _cpu(pids["kube-controller-manager"]) - cpu_before["kube-controller-manager"], 1
+                    cpu_seconds(pids["kube-controller-manager"]) - cpu_before["kube-controller-manager"], 1
                 ),
                 queue_wait_mean_s=_mean(metrics_after, metrics_before, "modeldeploy_workqueue_wait_seconds"),
                 reconcile_mean_s=_mean(
