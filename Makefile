@@ -55,14 +55,20 @@ mutation: install ## Mutation score of plan/ and kube/apply.py, killed by the un
 		../../$(BIN)/mutmut export-cicd-stats >/dev/null 2>&1; ../../$(BIN)/mutmut results
 
 # Two pytest sessions side by side, each with its own cluster (tests/conftest.py marks real_node):
-# lines prefixed [kwok] and [real node]. Exit 5 (no test selected, say by PYTEST_ARGS="-k ...")
-# counts as a pass for one session, not for both.
-INTEGRATION_SESSION = $(BIN)/pytest -m "integration and $(1)" --durations=20 $(PYTEST_ARGS) 2>&1 | sed -u 's/^/[$(2)] /'
+# lines prefixed [kwok] and [real node], each session's whole output also in build/integration-<session>.log.
+# Exit 5 (no test selected, say by PYTEST_ARGS="-k ...") counts as a pass for one session, not for both.
+# The last lines repeat both sessions' FAILED and ERROR summaries: a CI log that keeps only its tail
+# still names what failed.
+INTEGRATION_SESSION = $(BIN)/pytest -m "integration and $(1)" --durations=20 $(PYTEST_ARGS) 2>&1 \
+	| tee build/integration-$(3).log | sed -u 's/^/[$(2)] /'
 integration: node-deps binaries images ## The integration tier: the kwok cluster's and the real node's tests as two sessions side by side (or KUBECONFIG with MODELDEPLOY_USE_EXISTING_CLUSTER=1)
-	@set -o pipefail; started=$$(date +%s); \
-	$(call INTEGRATION_SESSION,real_node,real node) & real_pid=$$!; \
-	$(call INTEGRATION_SESSION,not real_node,kwok); kwok=$$?; \
+	@set -o pipefail; started=$$(date +%s); mkdir -p build; \
+	$(call INTEGRATION_SESSION,real_node,real node,real-node) & real_pid=$$!; \
+	$(call INTEGRATION_SESSION,not real_node,kwok,kwok); kwok=$$?; \
 	wait $$real_pid; real=$$?; \
+	for session in kwok real-node; do \
+		grep -E '^(FAILED|ERROR) ' build/integration-$$session.log | cut -c1-400 | sed "s/^/== $$session: /"; \
+	done; \
 	echo "== integration: kwok session exit $$kwok, real-node session exit $$real, $$(( $$(date +%s) - started ))s"; \
 	if [ $$kwok = 5 ] && [ $$real = 5 ]; then exit 5; fi; \
 	for code in $$kwok $$real; do if [ $$code != 0 ] && [ $$code != 5 ]; then exit 1; fi; done
