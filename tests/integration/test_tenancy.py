@@ -15,6 +15,7 @@ to ask, that it was never called).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -505,3 +506,37 @@ def test_a_prometheus_answering_one_byte_a_second_is_cut_at_the_total_deadline(
     apply_as_alice(cluster, tenant, monitored({"prometheus": {"address": slow.url}}))
     message = wait_for("a monitoring result", lambda: monitoring_message(cluster, tenant), timeout=90)
     assert message == "probe: timed out after 10s"
+
+
+# --- 6. An admin's quota holds a rollout, and says so ---------------------------------------
+
+
+def test_a_rollout_held_by_the_namespace_quota_names_the_quota_and_goes_on_when_it_is_raised(
+    cluster: Any, namespace: str
+) -> None:
+    """The candidate's pods are refused by a ResourceQuota: status and an Event quote the refusal,
+    traffic stays on stable, and the rollout ends once the admin raises the quota."""
+    cluster.kubectl("-n", namespace, "create", "quota", "pods", "--hard=pods=2")
+    apply(cluster, namespace, fraud("1.0.0", router="service"))
+    stable = wait_phase(cluster, namespace, "fraud", "Stable")["stable"]["revision"]
+    apply(cluster, namespace, fraud("2.0.0", router="service"))
+
+    def held() -> dict[str, Any] | None:
+        status = md_status(cluster, namespace, "fraud")
+        return status if "exceeded quota" in status.get("message", "") else None
+
+    status = wait_for("the quota's refusal in status", held, timeout=90)
+    assert status["phase"] == "Progressing" and status["stable"]["revision"] == stable
+    assert "pods cannot be created:" in status["message"] and "limited: pods=2" in status["message"]
+    assert status["traffic"] == [{"revision": stable, "role": "stable", "weight": 100}]
+    events = json.loads(
+        cluster.kubectl(
+            *("-n", namespace, "get", "events", "-o", "json"),
+            "--field-selector=involvedObject.kind=ModelDeployment,reason=FailedCreate",
+        ).stdout
+    )["items"]
+    assert events and "exceeded quota" in events[0]["message"]
+
+    cluster.kubectl("-n", namespace, "patch", "quota", "pods", "-p", '{"spec":{"hard":{"pods":"4"}}}')
+    done = wait_phase(cluster, namespace, "fraud", "Stable", timeout=120)
+    assert done["stable"]["version"] == "2.0.0" and "cannot be created" not in done.get("message", "")

@@ -47,6 +47,7 @@ class World:
     deployments: dict[str, int] = field(default_factory=dict)  # name -> spec.replicas
     ready_cap: dict[str, int] = field(default_factory=dict)  # name -> most replicas that can be Ready
     deadline: set[str] = field(default_factory=set)
+    failures: dict[str, str] = field(default_factory=dict)  # name -> its ReplicaFailure message
     services: dict[str, str | None] = field(default_factory=dict)
     routes: set[str] = field(default_factory=set)
     route_objects: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -90,6 +91,7 @@ class World:
                 updated=replicas,
                 available=self.ready(name),
                 deadline_exceeded=name in self.deadline,
+                failure=self.failures.get(name),
                 scaled_by="autoscaler" if name in self.handed_over else None,
             )
             for name, replicas in self.deployments.items()

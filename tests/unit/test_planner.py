@@ -104,6 +104,32 @@ def test_candidate_past_its_deadline_is_degraded_and_keeps_traffic_on_stable() -
     assert world.reconcile().events == ()  # said once, not at every reconcile
 
 
+def test_a_candidate_whose_pods_cannot_be_created_says_why_once_and_again_when_degraded() -> None:
+    world = World(spec("1.0.0"))
+    world.reconcile()
+    old = next(iter(world.deployments))
+    world.ready_cap[old] = 2
+    world.settle()
+    world.edit(model={"name": "fraud-detector", "version": "2.0.0"})
+    world.reconcile()
+    new = world.status["candidate"]["revision"]
+    quota = 'pods "x" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=2, limited: pods=2'
+    world.failures[new] = quota
+    decided = world.reconcile()
+    assert world.status["phase"] == "Progressing"
+    assert world.status["message"].endswith(f"; pods cannot be created: {quota}")
+    assert [(e.reason, e.message) for e in decided.events] == [("FailedCreate", world.status["message"])]
+    assert world.reconcile().events == ()  # said once while nothing changes
+    world.deadline.add(new)
+    world.reconcile()
+    assert world.status["phase"] == "Degraded" and quota in world.status["message"]
+    assert world.services[NAME] == old
+    del world.failures[new]
+    world.deadline.clear()
+    world.reconcile()
+    assert "cannot be created" not in world.status["message"]
+
+
 def test_invalid_spec_touches_no_object() -> None:
     world = World(spec(analysis={"metrics": [{"name": "e", "query": 'x{a="{{bogus}}"}', "max": 1}]}))
     decided = world.reconcile()

@@ -19,6 +19,9 @@ from modeldeploy.plan.acceptance import RouteStatus
 from modeldeploy.plan.outputs import ObjectRef
 from modeldeploy.plan.revisions import ANNOTATION_SCALED_BY
 
+FAILURE_LIMIT = 400
+"""Characters kept of a ReplicaFailure message (a quota's message lists every resource it limits)."""
+
 
 @dataclass(frozen=True)
 class Subject:
@@ -66,6 +69,9 @@ class RevisionState:
     deadline_exceeded: bool = False
     scaled_by: str | None = None
     """Who owns the replica count: ``autoscaler`` once handed to the revision's HPA (annotation)."""
+    failure: str | None = None
+    """Why pods of this revision cannot be created, if they cannot: the message of the Deployment's
+    ReplicaFailure condition (a ResourceQuota or LimitRange, an admission policy refusing the pod)."""
 
     def serves(self, wanted: int) -> bool:
         """All wanted replicas of the current template are Ready."""
@@ -86,6 +92,7 @@ class RevisionState:
         meta, spec, status = deployment["metadata"], deployment.get("spec", {}), deployment.get("status", {})
         conditions = {c.get("type"): c for c in status.get("conditions", [])}
         progressing = conditions.get("Progressing", {})
+        replica_failure = conditions.get("ReplicaFailure", {})
         return cls(
             name=meta["name"],
             replicas=int(spec.get("replicas", 1)),
@@ -96,6 +103,9 @@ class RevisionState:
             deadline_exceeded=progressing.get("status") == "False"
             and progressing.get("reason") == "ProgressDeadlineExceeded",
             scaled_by=(meta.get("annotations") or {}).get(ANNOTATION_SCALED_BY),
+            failure=(str(replica_failure.get("message") or "")[:FAILURE_LIMIT] or "pods cannot be created")
+            if replica_failure.get("status") == "True"
+            else None,
         )
 
 

@@ -24,6 +24,7 @@ from modeldeploy.api import (
 )
 from modeldeploy.api.times import format_time
 from modeldeploy.plan.decision import Context, Record, Transition
+from modeldeploy.plan.inputs import RevisionState
 from modeldeploy.plan.notices import metric_facts
 from modeldeploy.plan.positions import (
     Position,
@@ -209,7 +210,8 @@ def _progress(
     if observed is not None and observed.deadline_exceeded and not entered:
         message = (
             f"{candidate.revision} did not get its replicas Ready within {spec.progress_deadline} "
-            f"({observed.ready} ready); traffic stays on {stable.revision if stable else 'nothing'}"
+            f"({observed.ready} ready{_cannot_create(observed)}); traffic stays on "
+            f"{stable.revision if stable else 'nothing'}"
         )
         if ctx.status.phase != Phase.DEGRADED:
             record = record.event("Warning", "ProgressDeadlineExceeded", message)
@@ -229,7 +231,12 @@ def _progress(
         wanted = _replicas_for(ctx, record, position)
         if observed is None or not observed.ready_for(wanted):
             ready = observed.ready if observed else 0
-            message = f"{candidate.revision}: {ready}/{wanted} replicas ready for {describe(spec, position)}"
+            message = (
+                f"{candidate.revision}: {ready}/{wanted} replicas ready for {describe(spec, position)}"
+                f"{_cannot_create(observed)}"
+            )
+            if observed is not None and observed.failure and message != ctx.status.message:
+                record = record.event("Warning", "FailedCreate", message)
             return Transition(stable, candidate, Phase.PROGRESSING, message, record)
         candidate = candidate.model_copy(
             update={"stage_started_at": now, "weight": canary_weight(spec, position) or candidate.weight}
@@ -359,3 +366,10 @@ def _analysis_note(ctx: Context) -> str:
     if verdict is None or verdict.kind == VerdictKind.PENDING:
         return ""
     return f"; {verdict.message}"
+
+
+def _cannot_create(observed: RevisionState | None) -> str:
+    """Why the revision's pods cannot be created, for a message (empty when nothing says so)."""
+    if observed is None or not observed.failure:
+        return ""
+    return f"; pods cannot be created: {observed.failure}"
