@@ -16,7 +16,8 @@ The hostile four each make the operator wait on I/O that a tenant controls:
 The fifth tenant's reaction times are measured first with nobody else around,
 then with the four hostile ones busy: a breach visible in Prometheus -> all
 traffic on stable, and no Ready stable replica -> the fallback takes all
-traffic. Both must stay within one analysis interval of the quiet figures.
+traffic. Both must stay within one analysis interval of the quiet figures, and
+the rollback within two intervals at most.
 """
 
 from __future__ import annotations
@@ -295,7 +296,11 @@ def test_four_hostile_tenants_do_not_delay_a_fifth_tenants_rollback_or_failover(
             f"\n  no Ready stable replica -> fallback takes all traffic: {quiet[1]:.2f}s alone, "
             f"{crowded[1]:.2f}s beside four hostile"
         )
-        assert crowded[0] <= quiet[0] + INTERVAL and crowded[0] <= INTERVAL + 1
+        # Fair: the hostile four add less than one interval. And prompt: a breach that becomes
+        # visible just after a measurement's query waits one interval for the next query, then a
+        # reconcile; two intervals leave that reconcile a whole interval on a loaded machine, and
+        # still fail an operator that misses a measurement.
+        assert crowded[0] <= quiet[0] + INTERVAL and crowded[0] <= 2 * INTERVAL
         assert crowded[1] <= quiet[1] + INTERVAL
         # All the while, each trickling tenant held at most its cap of two calls (fallback
         # trigger and monitoring; the canary's analysis waited its turn), and both were stalling.
