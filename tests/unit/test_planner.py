@@ -87,7 +87,8 @@ def _model_runtime(raw: dict[str, Any]) -> tuple[Any, Any]:
     return parsed.model, parsed.runtime
 
 
-def test_candidate_past_its_deadline_is_degraded_and_keeps_traffic_on_stable() -> None:
+def version_change_under_way() -> tuple[World, str, str]:
+    """A world whose 1.0.0 is stable and Ready, with 2.0.0's candidate just created: (world, old, new)."""
     world = World(spec("1.0.0"))
     world.reconcile()
     old = next(iter(world.deployments))
@@ -95,7 +96,11 @@ def test_candidate_past_its_deadline_is_degraded_and_keeps_traffic_on_stable() -
     world.settle()
     world.edit(model={"name": "fraud-detector", "version": "2.0.0"})
     world.reconcile()
-    new = world.status["candidate"]["revision"]
+    return world, old, world.status["candidate"]["revision"]
+
+
+def test_candidate_past_its_deadline_is_degraded_and_keeps_traffic_on_stable() -> None:
+    world, old, new = version_change_under_way()
     world.deadline.add(new)
     decided = world.reconcile()
     assert world.status["phase"] == "Degraded"
@@ -105,14 +110,7 @@ def test_candidate_past_its_deadline_is_degraded_and_keeps_traffic_on_stable() -
 
 
 def test_a_candidate_whose_pods_cannot_be_created_says_why_once_and_again_when_degraded() -> None:
-    world = World(spec("1.0.0"))
-    world.reconcile()
-    old = next(iter(world.deployments))
-    world.ready_cap[old] = 2
-    world.settle()
-    world.edit(model={"name": "fraud-detector", "version": "2.0.0"})
-    world.reconcile()
-    new = world.status["candidate"]["revision"]
+    world, old, new = version_change_under_way()
     quota = 'pods "x" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=2, limited: pods=2'
     world.failures[new] = quota
     decided = world.reconcile()
