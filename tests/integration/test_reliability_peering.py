@@ -2,7 +2,8 @@
 
 The realistic order is a rolling update: a replica is already carrying a canary
 when a second, higher-priority one starts. From the moment the first one has
-paused, it must make no write at all (its own resync and step timers included),
+paused (kopf's streams, and its own queue with no reconcile left running), it
+must make no write at all (its own resync and step timers included),
 while the second finishes the canary. When the active replica is SIGKILLed, the
 paused one takes over once the dead peer's record expires (kopf's lifetime,
 60 s) and carries the next rollout.
@@ -106,7 +107,11 @@ def test_with_peering_only_the_higher_priority_replica_writes_and_the_other_take
         apply(cluster, namespace, v2)
         wait_for("low's canary at step 1", lambda: candidate_weight(client, namespace) == 30, timeout=60)
         high = own_operators("--peering", peering, "--priority", "200", kubeconfig=admin)
+        # Paused: kopf's watch streams (its log) and the operator's own queue, once the reconciles
+        # that were running when it noticed the peer have ended (its log; it polls the peering
+        # object every 2 s, so a step timer may still fire in between).
         wait_for("low pauses", lambda: "Pausing operations in favour of" in low.log.read_text(), timeout=30)
+        wait_for("low's queue drained", lambda: "paused: no reconcile running" in low.log.read_text())
         low_before, high_before = writes(low), writes(high)
 
         wait_all_stable_at(client, {namespace: revision(v2)}, timeout=90)

@@ -157,3 +157,36 @@ def test_as_many_reconciles_run_at_once_as_there_are_workers() -> None:
         return work
 
     assert asyncio.run(scenario()).most_at_once == 40
+
+
+def test_drained_returns_once_the_reconciles_running_at_the_pause_have_ended() -> None:
+    """What the peering follower waits for before it says this instance writes nothing more."""
+
+    async def scenario() -> tuple[list[Hashable], list[Hashable]]:
+        work = Work()
+        work.hold.clear()
+        queue = WorkQueue(work, workers=2)
+        queue.start()
+        try:
+            queue.trigger("a")
+            await until(lambda: work.running == 1)
+            queue.pause()
+            queue.trigger("b")  # waits for resume
+            drained = asyncio.create_task(queue.drained(poll=0.01))
+            await asyncio.sleep(0.1)
+            assert not drained.done()  # "a" still runs
+            work.hold.set()
+            await asyncio.wait_for(drained, 5)
+            assert work.running == 0
+            at_drain = list(work.runs)
+            await asyncio.sleep(0.1)
+            paused_runs = list(work.runs)
+            queue.resume()
+            await until(lambda: queue.idle and len(work.runs) >= 2)
+        finally:
+            await queue.stop()
+        assert paused_runs == at_drain
+        return at_drain, work.runs
+
+    at_drain, runs = asyncio.run(scenario())
+    assert at_drain == ["a"] and runs == ["a", "b"]

@@ -5,7 +5,9 @@ another with the same priority) appears in the peering object, but our work
 queue has timers of its own (step pauses, resyncs, retries) that would keep
 reconciling from a cache that no longer moves. So, with ``--peering``, we read
 the same peering object every few seconds and apply kopf's rule to our queue:
-paused, no reconcile runs and the cache is dropped (it would only go stale);
+paused, no reconcile starts, the cache is dropped (it would only go stale), and
+once the reconciles that were running have ended the log says so ("paused: no
+reconcile running"): from then on this instance writes nothing;
 resumed, kopf lists everything afresh, which refills the cache and triggers
 the reconciles.
 """
@@ -67,6 +69,8 @@ async def follow_peering(
                 logger.info("pausing: a peer with a higher (or the same) priority is active")
                 queue.pause()
                 store.clear()
+                await queue.drained()
+                logger.info("paused: no reconcile running; nothing is written until this instance resumes")
             elif not aside and queue.paused:
                 logger.info("resuming: this instance is the active peer")
                 queue.resume()

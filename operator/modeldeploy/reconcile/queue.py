@@ -151,6 +151,11 @@ class WorkQueue:
     def resume(self) -> None:
         self._active.set()
 
+    async def drained(self, poll: float = 0.05) -> None:
+        """Return once no reconcile is running (after :meth:`pause`, none starts: nothing more is written)."""
+        while self._running:
+            await asyncio.sleep(poll)
+
     def _take(self) -> Hashable:
         urgent = bool(self._lanes[0])
         key = (self._lanes[0] if urgent else self._lanes[1]).popleft()
