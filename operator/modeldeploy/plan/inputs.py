@@ -103,7 +103,7 @@ class RevisionState:
             deadline_exceeded=progressing.get("status") == "False"
             and progressing.get("reason") == "ProgressDeadlineExceeded",
             scaled_by=(meta.get("annotations") or {}).get(ANNOTATION_SCALED_BY),
-            failure=(str(replica_failure.get("message") or "")[:FAILURE_LIMIT] or "pods cannot be created")
+            failure=str(replica_failure.get("message") or "pods cannot be created")[:FAILURE_LIMIT]
             if replica_failure.get("status") == "True"
             else None,
         )

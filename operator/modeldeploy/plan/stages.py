@@ -231,11 +231,10 @@ def _progress(
         wanted = _replicas_for(ctx, record, position)
         if observed is None or not observed.ready_for(wanted):
             ready = observed.ready if observed else 0
-            message = (
-                f"{candidate.revision}: {ready}/{wanted} replicas ready for {describe(spec, position)}"
-                f"{_cannot_create(observed)}"
-            )
-            if observed is not None and observed.failure and message != ctx.status.message:
+            why = _cannot_create(observed)
+            message = f"{candidate.revision}: {ready}/{wanted} replicas ready for {describe(spec, position)}"
+            message += why
+            if why and message != ctx.status.message:
                 record = record.event("Warning", "FailedCreate", message)
             return Transition(stable, candidate, Phase.PROGRESSING, message, record)
         candidate = candidate.model_copy(
