@@ -15,7 +15,6 @@ to ask, that it was never called).
 
 from __future__ import annotations
 
-import json
 import subprocess
 import threading
 import time
@@ -27,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubetest import apply, fraud, md_status, wait_for, wait_phase
+from kubetest import apply, fraud, items, md_status, wait_for, wait_phase
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -529,12 +528,11 @@ def test_a_rollout_held_by_the_namespace_quota_names_the_quota_and_goes_on_when_
     assert status["phase"] == "Progressing" and status["stable"]["revision"] == stable
     assert "pods cannot be created:" in status["message"] and "limited: pods=2" in status["message"]
     assert status["traffic"] == [{"revision": stable, "role": "stable", "weight": 100}]
-    events = json.loads(
-        cluster.kubectl(
-            *("-n", namespace, "get", "events", "-o", "json"),
-            "--field-selector=involvedObject.kind=ModelDeployment,reason=FailedCreate",
-        ).stdout
-    )["items"]
+    events = [
+        e
+        for e in items(cluster, namespace, "events")
+        if e["reason"] == "FailedCreate" and e["involvedObject"]["kind"] == "ModelDeployment"
+    ]
     assert events and "exceeded quota" in events[0]["message"]
 
     cluster.kubectl("-n", namespace, "patch", "quota", "pods", "-p", '{"spec":{"hard":{"pods":"4"}}}')
