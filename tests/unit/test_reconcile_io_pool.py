@@ -6,7 +6,8 @@ import json
 import threading
 import time
 from collections.abc import Hashable, Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
@@ -169,6 +170,8 @@ class OneBytePerSecond:
 
 class Instant:
     def __init__(self, value: float) -> None:
+        self.queries = 0
+        owner = self
         body = json.dumps(
             {
                 "status": "success",
@@ -178,6 +181,7 @@ class Instant:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                owner.queries += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -203,14 +207,16 @@ def slow_prometheus() -> Iterator[OneBytePerSecond]:
     server.close()
 
 
-def canary(prometheus: str) -> Subject:
+def canary(
+    prometheus: str, pause: str | None = "10m", analysis: list[dict[str, Any]] | None = None
+) -> Subject:
     started = "2026-12-01T11:59:00Z"
     return Subject.from_body(
         {
             "metadata": {"name": "fraud", "namespace": "risk", "generation": 2},
             "spec": spec(
                 "2.0.0",
-                strategy={"canary": {"steps": [{"weight": 20, "pause": "10m"}]}},
+                strategy={"canary": {"steps": [{"weight": 20, **({"pause": pause} if pause else {})}]}},
                 analysis={
                     "interval": "5s",
                     "prometheus": {"address": prometheus},
@@ -227,6 +233,7 @@ def canary(prometheus: str) -> Subject:
                     "weight": 20,
                     "stageStartedAt": started,
                 },
+                "analysis": analysis or [],
             },
         }
     )
@@ -260,7 +267,14 @@ def test_a_finished_measurement_is_handed_to_the_planner_at_the_reconcile_it_tri
     pool = IoPool(workers=4, per_owner=2, notify=woken)
     queried_at = datetime(2026, 12, 1, 11, 59, 57, tzinfo=UTC)  # the take's reconcile runs 3 s later
     measurer = Measurer(
-        cast(KubeClient, None), INLINE, LOOPBACK, "http://{service}", None, pool, clock=lambda: queried_at
+        cast(KubeClient, None),
+        INLINE,
+        LOOPBACK,
+        "http://{service}",
+        None,
+        pool,
+        clock=lambda: queried_at,
+        exact_clock=lambda: NOW,  # the next round is planned 2 s away, after this test
     )
     subject = canary(prometheus.url)
     try:
@@ -366,3 +380,174 @@ def test_the_pool_says_which_jobs_it_holds_until_their_result_is_taken() -> None
     assert pool.take("a", "retrain webhook 1", lambda: False) is True
     assert not pool.holds("a", "retrain webhook 1")
     pool.shutdown()
+
+
+def test_a_planned_job_starts_by_itself_at_its_time_and_its_end_wakes_the_owner() -> None:
+    woken = Woken()
+    pool = IoPool(workers=2, per_owner=1, notify=woken)
+    started: list[float] = []
+    planned_at = time.monotonic()
+    pool.plan("a", "analysis due t2", lambda: started.append(time.monotonic()) or "measured", delay=0.3)
+    assert pool.planned("a") == "analysis due t2"
+    time.sleep(0.1)
+    assert not started and not pool.pending("a")
+    assert woken.event.wait(5)
+    assert started[0] - planned_at >= 0.3
+    assert woken.calls == [("a", False)]
+    assert pool.planned("a") is None
+    assert pool.take("a", "analysis due t2", lambda: "again") == "measured"
+    pool.shutdown()
+
+
+def test_a_reconcile_asking_before_the_planned_time_starts_the_job_once() -> None:
+    woken = Woken()
+    pool = IoPool(workers=2, per_owner=2, notify=woken)
+    runs: list[str] = []
+
+    def work() -> str:
+        runs.append("ran")
+        return "measured"
+
+    pool.plan("a", "analysis due t2", work, delay=0.2)
+    assert pool.take("a", "analysis due t2", work) is None  # the reconcile got there first
+    assert pool.planned("a") is None
+    wait_for(lambda: bool(woken.calls))
+    assert pool.take("a", "analysis due t2", work) == "measured"
+    time.sleep(0.4)  # past the planned time: nothing starts again
+    assert runs == ["ran"] and len(woken.calls) == 1
+    pool.shutdown()
+
+
+def test_a_newer_plan_replaces_the_owners_last_and_forget_drops_it() -> None:
+    woken = Woken()
+    pool = IoPool(workers=2, per_owner=2, notify=woken)
+    pool.plan("a", "analysis due t2", lambda: "old", delay=0.1)
+    pool.plan("a", "analysis due t3", lambda: "new", delay=0.2)
+    pool.plan("b", "analysis due t2", lambda: "b", delay=0.1)
+    pool.forget("b")
+    wait_for(lambda: bool(woken.calls))
+    time.sleep(0.3)
+    assert woken.calls == [("a", False)]
+    assert pool.take("a", "analysis due t2", lambda: "x") is None  # never started: a reconcile starts it
+    assert pool.take("a", "analysis due t3", lambda: "x") == "new"
+    pool.shutdown()
+
+
+def test_a_planned_start_refused_by_the_owners_cap_wakes_the_owner_to_ask_again() -> None:
+    hang = threading.Event()
+    woken = Woken()
+    pool = IoPool(workers=2, per_owner=1, notify=woken)
+    pool.take("a", "webhook", lambda: hang.wait(10))
+    pool.plan("a", "analysis due t2", lambda: "measured", delay=0.05)
+    assert woken.event.wait(5)
+    assert woken.calls == [("a", False)]
+    assert pool.pending("a") and pool.planned("a") is None
+    hang.set()
+    pool.shutdown()
+
+
+def recorded(subject: Subject, inputs: Any) -> Subject:
+    """``subject`` with the results ``inputs`` carried written into its status, as the planner writes them."""
+    results = [r.model_dump(mode="json", by_alias=True, exclude_none=True) for r in inputs.analysis]
+    return replace(subject, status={**subject.status, "analysis": results})
+
+
+def test_the_next_round_of_analysis_starts_on_the_pools_timer_and_the_reconcile_at_its_time_takes_it() -> (
+    None
+):
+    """Taking a round plans the next at its due time; the reconcile then finds it measured, not started."""
+    prometheus = Instant(0.01)
+    woken = Woken()
+    pool = IoPool(workers=4, per_owner=2, notify=woken)
+    queried_at = NOW - timedelta(seconds=3)
+    due = queried_at + timedelta(seconds=5)  # interval 5s
+    measurer = Measurer(
+        cast(KubeClient, None),
+        INLINE,
+        LOOPBACK,
+        "http://{service}",
+        None,
+        pool,
+        clock=lambda: queried_at if prometheus.queries < 1 else due,
+        exact_clock=lambda: due - timedelta(seconds=0.3),  # the next round falls due in 0.3 s
+    )
+    subject = canary(prometheus.url)
+    try:
+        assert measurer.inputs(subject, NOW).analysis is None
+        assert woken.event.wait(15)
+        woken.event.clear()
+        first = measurer.inputs(subject, NOW)
+        assert first.analysis is not None and first.analysis[0].measured_at == queried_at
+        assert pool.planned(("risk", "fraud")) is not None
+        assert first.analysis_planned == due  # the planner wakes for it only as a backstop
+        assert prometheus.queries == 1
+        assert woken.event.wait(15)  # the planned round ran, no reconcile asked for it
+        assert prometheus.queries == 2
+        second = measurer.inputs(recorded(subject, first), due)
+        assert second.analysis is not None
+        assert second.analysis[0].measured_at == due
+        assert prometheus.queries == 2  # handed over, not started again
+        assert len(woken.calls) == 2
+    finally:
+        prometheus.close()
+        pool.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("error_rate", "pause", "planned"),
+    [(0.3, "10m", False), (0.01, "6s", False), (0.01, "10m", True), (0.01, None, True)],
+    ids=["rolls back", "the stage ends first", "the stage goes on", "until someone promotes"],
+)
+def test_the_next_round_is_planned_only_while_the_stage_goes_on_measuring(
+    error_rate: float, pause: str | None, planned: bool
+) -> None:
+    prometheus = Instant(error_rate)
+    woken = Woken()
+    pool = IoPool(workers=4, per_owner=2, notify=woken)
+    later = NOW + timedelta(seconds=58)  # the stage started at 11:59:00; this round runs at 12:00:58
+    measurer = Measurer(
+        cast(KubeClient, None),
+        INLINE,
+        LOOPBACK,
+        "http://{service}",
+        None,
+        pool,
+        clock=lambda: later,
+        exact_clock=lambda: later,  # the next round is 5 s away: still planned when looked at
+    )
+    subject = canary(prometheus.url, pause=pause)
+    try:
+        assert measurer.inputs(subject, later).analysis is None
+        assert woken.event.wait(15)
+        taken = measurer.inputs(subject, later)
+        assert taken.analysis is not None
+        assert (pool.planned(("risk", "fraud")) is not None) == planned
+        assert (taken.analysis_planned is not None) == planned
+        # a reconcile between the rounds (another child's event) is told the same
+        assert (measurer.inputs(recorded(subject, taken), later).analysis_planned is not None) == planned
+    finally:
+        prometheus.close()
+        pool.shutdown()
+
+
+def test_a_round_planned_before_an_edit_of_the_spec_is_not_taken_after_it() -> None:
+    prometheus = Instant(0.01)
+    woken = Woken()
+    pool = IoPool(workers=4, per_owner=2, notify=woken)
+    measurer = Measurer(
+        cast(KubeClient, None), INLINE, LOOPBACK, "http://{service}", None, pool, clock=lambda: NOW
+    )
+    subject = canary(prometheus.url)
+    try:
+        assert measurer.inputs(subject, NOW).analysis is None
+        wait_for(lambda: len(woken.calls) == 1)
+        taken = measurer.inputs(subject, NOW)  # plans the round due at 12:00:05 (at once: the past)
+        wait_for(lambda: len(woken.calls) == 2 and prometheus.queries == 2)
+        edited = replace(recorded(subject, taken), generation=subject.generation + 1)
+        later = NOW + timedelta(seconds=5)
+        assert measurer.inputs(edited, later).analysis is None  # measured afresh, with the edited spec
+        wait_for(lambda: prometheus.queries == 3)
+        assert measurer.inputs(recorded(subject, taken), later).analysis is not None  # unedited: taken
+    finally:
+        prometheus.close()
+        pool.shutdown()

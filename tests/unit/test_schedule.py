@@ -48,6 +48,7 @@ def wakeup(raw: dict[str, Any], now: datetime, **values: Any) -> float | None:
         values.get("watching_stable", True),
         values.get("monitoring", ()),
         now,
+        analysis_planned=values.get("analysis_planned"),
     )
 
 
@@ -85,6 +86,24 @@ def test_analysis_is_due_one_interval_after_the_oldest_measurement_and_so_is_the
     # the pause ends at 60 s: with the analysis measured at 55 s, the pause is next
     late = [measured("error-rate", 55)]
     assert wakeup(raw, at(58), candidate=candidate, analysis=late, watching_stable=False) == 2
+
+
+def test_a_round_the_pool_starts_by_itself_is_woken_for_only_as_a_backstop_one_interval_later() -> None:
+    raw = spec(
+        strategy={"canary": {"steps": [{"weight": 10, "pause": "1m"}]}},
+        analysis={"interval": "10s", "metrics": [METRIC]},
+    )
+    candidate = CandidateRevision(
+        revision="r", version="2", stage=Stage.CANARY, step=0, weight=10, stage_started_at=at(0)
+    )
+    results = [measured("error-rate", 20)]
+    common: dict[str, Any] = {"candidate": candidate, "analysis": results, "watching_stable": False}
+    assert wakeup(raw, at(25), analysis_planned=at(30), **common) == 15
+    # planned for another round (the results moved on since): the wake-up is the round's own
+    assert wakeup(raw, at(25), analysis_planned=at(20), **common) == 5
+    # the stage's own clock still wakes it on time
+    common["analysis"] = [measured("error-rate", 52)]
+    assert wakeup(raw, at(55), analysis_planned=at(62), **common) == 5
 
 
 def test_a_blue_green_stable_stays_warm_until_its_deadline_and_the_planner_wakes_then() -> None:

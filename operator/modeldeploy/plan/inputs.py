@@ -174,6 +174,9 @@ class Inputs:
     """status.analysis after this round's measurements (MetricResult); None: nothing measured now."""
     verdict: Verdict | None = None
     """The analysis verdict over the current stage's results, when the candidate is in an analysed stage."""
+    analysis_planned: datetime | None = None
+    """The due time of the next round of analysis when the slow-I/O pool starts that round by itself
+    (its end wakes the reconcile); None: a reconcile must start it."""
     warmup: WarmupOutcome | None = None
     monitoring: tuple[MetricResult, ...] | None = None
     """status.monitoring after this round's measurements of the stable revision; None: not measured now."""

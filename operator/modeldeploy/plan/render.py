@@ -98,6 +98,7 @@ def render(ctx: Context, decision: Decision) -> Plan:
             decision.monitoring.results,
             ctx.now,
             decision.route.wait_ends if decision.route is not None else None,
+            ctx.inputs.analysis_planned,
         ),
     )
 

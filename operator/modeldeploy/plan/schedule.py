@@ -134,13 +134,17 @@ def next_wakeup(
     monitoring: Sequence[MetricResult],
     now: datetime,
     route_wait_ends: datetime | None = None,
+    analysis_planned: datetime | None = None,
 ) -> float | None:
     """Seconds until something time-based falls due: a stage clock ends, a measurement, a
     fallback check, a scale-down; None when nothing is waiting on time.
 
     ``watching_stable``: a stable revision was serving at the start of this
     round, so its fallback checks and monitoring run. ``route_wait_ends``:
-    traffic waits for a first status from a gateway until then.
+    traffic waits for a first status from a gateway until then. ``analysis_planned``:
+    the slow-I/O pool starts the round of analysis due then by itself, and its end
+    wakes the reconcile; the wake-up for that round is only a backstop, one
+    interval later.
     """
     times: list[datetime] = [route_wait_ends] if route_wait_ends is not None else []
     if candidate is not None and candidate.stage_started_at is not None:
@@ -149,7 +153,10 @@ def next_wakeup(
         if duration:
             times.append(candidate.stage_started_at + timedelta(seconds=duration))
         if analysed(spec, position) and spec.analysis is not None:
-            times.append(_analysis_wakeup(spec.analysis.interval, analysis, now))
+            wake = _analysis_wakeup(spec.analysis.interval, analysis, now)
+            if wake == analysis_planned:
+                wake += timedelta(seconds=parse_duration(spec.analysis.interval))
+            times.append(wake)
     times.extend(state.scale_down_at.values())
     if watching_stable:
         if spec.fallback is not None:

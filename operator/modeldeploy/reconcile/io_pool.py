@@ -30,6 +30,13 @@ urgent, or when its result says so (``wake_urgently``: an analysis whose
 failing measurement rolls the candidate back), so the reconcile that moves
 traffic off a failing candidate does not wait behind routine work.
 
+A job can also be planned (:meth:`IoPool.plan`): started by the pool's own
+timer at a given time, as if a reconcile had asked for it then. The next round
+of a canary's analysis is planned so: it starts when due, not when its
+ModelDeployment's turn in the work queue comes, and its end is what wakes the
+reconcile. Whichever comes first, the timer or a reconcile asking for the same
+job, starts it; it runs once.
+
 A thread cannot be interrupted; a call that hangs holds its thread until the
 call's own deadline ends it. Those deadlines are the outbound-call layer's
 business; this pool bounds whom a hung call can hurt.
@@ -43,6 +50,7 @@ to another stage, or was deleted) is dropped.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
@@ -58,12 +66,25 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 IO_RUNNING = Gauge("modeldeploy_slow_io_running", "Slow I/O jobs (warm-up, webhook, queries) running now.")
+PLANNED_STARTS = Counter(
+    "modeldeploy_slow_io_planned_starts_total",
+    "Slow I/O jobs started by the pool's own timer: no reconcile had asked for them by their time.",
+)
 IO_DEFERRED = Counter(
     "modeldeploy_slow_io_deferred_total",
     "Slow I/O jobs not started because their ModelDeployment or namespace already had its cap running.",
 )
 
 Job = tuple[Hashable, str, Callable[[], Any]]
+
+
+@dataclass(frozen=True)
+class _Planned:
+    at: float
+    sequence: int
+    job: str
+    work: Callable[[], Any]
+    wake_urgently: Callable[[Any], bool] | None
 
 
 @dataclass(frozen=True)
@@ -100,6 +121,11 @@ class IoPool:
         self._per_namespace: dict[Hashable, int] = {}
         self._turned_away: dict[Hashable, set[Hashable]] = {}  # namespace -> owners refused by its cap
         self._finished: dict[tuple[Hashable, str], _Finished] = {}
+        self._planned: dict[Hashable, _Planned] = {}  # owner -> the job its timer starts
+        self._timetable: list[tuple[float, int, Hashable]] = []  # (when, sequence, owner), a heap
+        self._sequence = 0
+        self._time_changed = threading.Condition(self._lock)
+        self._clock_thread: threading.Thread | None = None
 
     def take(
         self,
@@ -118,36 +144,113 @@ class IoPool:
         ``wake_urgently`` says so of (an error never). An exception raised by
         ``work`` is raised here, to the reconcile that takes it.
         """
-        namespace = _namespace(owner)
         with self._lock:
             self._expire()
             finished = self._finished.pop((owner, job), None)
+            planned = self._planned.get(owner)
+            if planned is not None and planned.job == job:
+                del self._planned[owner]  # asked for before its time: started (or handed out) now
             if finished is None:
-                running = self._running.get(owner, {})
-                if job in running or self._closed:
-                    return None
-                if len(running) >= self.per_owner:
-                    IO_DEFERRED.inc()
-                    return None
-                if self._per_namespace.get(namespace, 0) >= self.per_namespace:
-                    IO_DEFERRED.inc()
-                    self._turned_away.setdefault(namespace, set()).add(owner)
-                    return None
-                self._running.setdefault(owner, {})[job] = urgent or wake_urgently or False
-                self._per_namespace[namespace] = self._per_namespace.get(namespace, 0) + 1
-                self._lanes[0 if urgent else 1].append((owner, job, work))
-                if self._idle == 0 and len(self._threads) < self.workers:
-                    thread = threading.Thread(
-                        target=self._serve, name=f"slow-io-{len(self._threads)}", daemon=True
-                    )
-                    self._threads.append(thread)
-                    thread.start()
-                else:
-                    self._work_waiting.notify()
+                self._start(owner, job, work, urgent, wake_urgently)
                 return None
         if finished.error is not None:
             raise finished.error
         return cast(T, finished.value)
+
+    def plan(
+        self,
+        owner: Hashable,
+        job: str,
+        work: Callable[[], T],
+        delay: float,
+        wake_urgently: Callable[[T], bool] | None = None,
+    ) -> None:
+        """Start ``job`` by itself ``delay`` seconds from now, as if a reconcile asked for it then.
+
+        What a reconcile would start when the job falls due (the next round of a
+        canary's analysis) starts on the pool's own timer instead, so it starts on
+        time however long the work queue is, and it is its result that wakes the
+        owner. One plan per owner: a newer one replaces it. A reconcile that asks
+        for the job before its time starts it then (the plan is dropped); a start
+        that the caps refuse at its time wakes the owner, whose reconcile asks again.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._sequence += 1
+            at = time.monotonic() + max(0.0, delay)
+            self._planned[owner] = _Planned(at, self._sequence, job, work, wake_urgently)
+            heapq.heappush(self._timetable, (at, self._sequence, owner))
+            if self._clock_thread is None:
+                self._clock_thread = threading.Thread(
+                    target=self._keep_time, name="slow-io-timer", daemon=True
+                )
+                self._clock_thread.start()
+            elif self._timetable[0][1] == self._sequence:
+                self._time_changed.notify()
+
+    def planned(self, owner: Hashable) -> str | None:
+        """The job planned to start by itself for ``owner``, if any."""
+        with self._lock:
+            entry = self._planned.get(owner)
+            return entry.job if entry is not None else None
+
+    def _start(
+        self,
+        owner: Hashable,
+        job: str,
+        work: Callable[[], Any],
+        urgent: bool,
+        wake: Callable[[Any], bool] | None,
+    ) -> bool:
+        """Queue ``job`` for a thread unless it runs already (the lock held); False if a cap refuses it."""
+        namespace = _namespace(owner)
+        running = self._running.get(owner, {})
+        if job in running or self._closed:
+            return True
+        if len(running) >= self.per_owner:
+            IO_DEFERRED.inc()
+            return False
+        if self._per_namespace.get(namespace, 0) >= self.per_namespace:
+            IO_DEFERRED.inc()
+            self._turned_away.setdefault(namespace, set()).add(owner)
+            return False
+        self._running.setdefault(owner, {})[job] = urgent or wake or False
+        self._per_namespace[namespace] = self._per_namespace.get(namespace, 0) + 1
+        self._lanes[0 if urgent else 1].append((owner, job, work))
+        if self._idle == 0 and len(self._threads) < self.workers:
+            thread = threading.Thread(target=self._serve, name=f"slow-io-{len(self._threads)}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        else:
+            self._work_waiting.notify()
+        return True
+
+    def _keep_time(self) -> None:
+        """Start each planned job at its time; wake the owners of those the caps refuse."""
+        while True:
+            refused: list[Hashable] = []
+            with self._lock:
+                while not refused:
+                    if self._closed:
+                        return
+                    now = time.monotonic()
+                    while self._timetable and self._timetable[0][0] <= now:
+                        _, sequence, owner = heapq.heappop(self._timetable)
+                        entry = self._planned.get(owner)
+                        if entry is None or entry.sequence != sequence:
+                            continue  # replaced, taken over or forgotten
+                        del self._planned[owner]
+                        PLANNED_STARTS.inc()
+                        if (owner, entry.job) not in self._finished and not self._start(
+                            owner, entry.job, entry.work, False, entry.wake_urgently
+                        ):
+                            refused.append(owner)
+                    if not refused:
+                        self._time_changed.wait(self._timetable[0][0] - now if self._timetable else None)
+            if self.notify is not None:
+                for owner in refused:
+                    self.notify(owner, False)
 
     def holds(self, owner: Hashable, job: str) -> bool:
         """Whether ``job`` of ``owner`` is running, waiting for a thread, or finished and not yet taken."""
@@ -164,6 +267,7 @@ class IoPool:
         with self._lock:
             for key in [k for k in self._finished if k[0] == owner]:
                 del self._finished[key]
+            self._planned.pop(owner, None)
 
     def shutdown(self) -> None:
         """Start nothing more; jobs running end on their own (the threads are daemons)."""
@@ -171,7 +275,9 @@ class IoPool:
             self._closed = True
             self._lanes[0].clear()
             self._lanes[1].clear()
+            self._planned.clear()
             self._work_waiting.notify_all()
+            self._time_changed.notify_all()
 
     def _serve(self) -> None:
         while True:

@@ -22,6 +22,11 @@ plans without it ("not measured this round"); the job's end triggers another
 reconcile, which takes the result and hands it to the planner. Without a pool
 (one-shot tools, tests) the jobs run inline.
 
+While a stage goes on measuring, the reconcile that takes a round of analysis
+also plans the next one in the pool, at its due time: the pool's timer starts
+it then, so with many canaries a round does not wait for its ModelDeployment's
+turn in the work queue before its queries even start.
+
 A measurement is recorded as taken when its queries ran (``measuredAt``), not
 when the reconcile that takes it runs: the next one falls due ``interval``
 after that, so the wait for two reconciles does not stretch every interval.
@@ -36,7 +41,7 @@ import logging
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from modeldeploy.analysis import (
@@ -53,6 +58,7 @@ from modeldeploy.analysis.outbound import Outbound
 from modeldeploy.analysis.warmup import run_warmup, service_url
 from modeldeploy.analysis.webhook import call_webhook
 from modeldeploy.api import (
+    Analysis,
     CandidateRevision,
     HistoryEntry,
     InvalidManifestError,
@@ -76,7 +82,7 @@ from modeldeploy.api import (
 from modeldeploy.kube.client import ApiError, KubeClient
 from modeldeploy.kube.kinds import CONFIG_MAP, MODEL_DEPLOYMENT, SECRET
 from modeldeploy.plan.inputs import Inputs, RegistryRead, Subject, WarmupOutcome
-from modeldeploy.plan.positions import Position, analysed
+from modeldeploy.plan.positions import Position, analysed, position_seconds
 from modeldeploy.plan.registry import same_reference, unreported
 from modeldeploy.plan.schedule import analysis_due, fallback_check_due, monitoring_due, next_measurement_at
 from modeldeploy.plan.workloads import SERVICE_PORT, candidate_service_name
@@ -122,9 +128,36 @@ Timed = tuple[datetime, list[Measurement]]
 
 ROLLS_BACK = (VerdictKind.FAIL, VerdictKind.ROLLBACK_INCONCLUSIVE)
 
+PLANNED_START_MARGIN = 0.05
+"""A planned round starts this long after its due instant: never in the second before it."""
+
+
+def _analysis_job(subject: Subject, candidate: CandidateRevision, due: datetime | None) -> str:
+    """One round of the candidate's analysis, by name: revision, stage, step, due time, and the
+    spec generation its queries come from (a round planned before an edit is not taken after it)."""
+    started = candidate.stage_started_at.isoformat() if candidate.stage_started_at else "-"
+    return (
+        f"analysis {candidate.revision} {candidate.stage.value} {candidate.step} since {started} "
+        f"due {due.isoformat() if due else '-'} generation {subject.generation}"
+    )
+
+
+def _rolls_back(analysis: Analysis, previous: Sequence[MetricResult]) -> Callable[[Timed], bool]:
+    """Whether a round measured after ``previous`` rolls the candidate back (its end then wakes urgently)."""
+
+    def rolls_back(timed: Timed) -> bool:
+        at, measurements = timed
+        return analysis_verdict(analysis, record(previous, measurements, at)).kind in ROLLS_BACK
+
+    return rolls_back
+
 
 def _wall_clock() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def _exact_wall_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 REGISTRY_TAG_PREFIX = "modeldeploy."
@@ -141,6 +174,8 @@ class Measurer:
     pool: IoPool | None = None
     clock: Callable[[], datetime] = _wall_clock
     """When a pool's measurement job runs (inline ones are taken at the reconcile's ``now``)."""
+    exact_clock: Callable[[], datetime] = _exact_wall_clock
+    """The instant a planned round's delay is counted from."""
     _polls: dict[Hashable, _RegistryPolls] = field(default_factory=dict, compare=False, hash=False)
 
     def pending(self, subject: Subject) -> bool:
@@ -445,31 +480,75 @@ class Measurer:
         results = list(status.analysis)
         measured = None
         if analysis_due(spec, results, now):
-            started = candidate.stage_started_at.isoformat() if candidate.stage_started_at else "-"
-            due = next_measurement_at(results, analysis.interval)
-            previous = results
-
-            def rolls_back(timed: Timed) -> bool:
-                at, measurements = timed
-                return analysis_verdict(analysis, record(previous, measurements, at)).kind in ROLLS_BACK
-
             timed = self._io(
                 subject,
-                f"analysis {candidate.revision} {candidate.stage.value} {candidate.step} since {started} "
-                f"due {due.isoformat() if due else '-'}",
-                self._timed(
-                    now,
-                    lambda: self._measure(
-                        subject, spec, analysis.metrics, candidate, status.stable, analysis.interval
-                    ),
-                ),
-                wake_urgently=rolls_back,
+                _analysis_job(subject, candidate, next_measurement_at(results, analysis.interval)),
+                self._analysis_work(subject, spec, status, now),
+                wake_urgently=_rolls_back(analysis, results),
             )
             if timed is not None:
                 at, measurements = timed
                 results = record(results, measurements, min(at, now))
                 measured = tuple(results)
-        return Inputs(analysis=measured, verdict=analysis_verdict(analysis, results))
+                self._plan_analysis(subject, spec, status, results, now)
+        due = next_measurement_at(results, analysis.interval)
+        planned = None
+        if self.pool is not None and due is not None:
+            job, owner = _analysis_job(subject, candidate, due), _owner(subject)
+            if self.pool.planned(owner) == job or self.pool.holds(owner, job):
+                planned = due
+        return Inputs(
+            analysis=measured, verdict=analysis_verdict(analysis, results), analysis_planned=planned
+        )
+
+    def _analysis_work(
+        self, subject: Subject, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
+    ) -> Callable[[], Timed]:
+        analysis, candidate = spec.analysis, status.candidate
+        assert analysis is not None and candidate is not None
+        return self._timed(
+            now,
+            lambda: self._measure(
+                subject, spec, analysis.metrics, candidate, status.stable, analysis.interval
+            ),
+        )
+
+    def _plan_analysis(
+        self,
+        subject: Subject,
+        spec: ModelDeploymentSpec,
+        status: ModelDeploymentStatus,
+        results: Sequence[MetricResult],
+        now: datetime,
+    ) -> None:
+        """Have the pool start the candidate's next round of analysis by itself, when it falls due.
+
+        The reconcile that would start it waits in the work queue behind every
+        other ModelDeployment's (seconds, with a thousand canaries); started by
+        the pool's timer, each round runs on time and its result is what wakes
+        the reconcile. The job is the one that reconcile would ask for (same
+        name), so whichever comes first starts it, once. Not planned after a
+        result that rolls back, nor when the stage is to end first: a passing
+        stage whose clock runs out before the next round.
+        """
+        analysis, candidate = spec.analysis, status.candidate
+        if self.pool is None or analysis is None or candidate is None or candidate.stage_started_at is None:
+            return
+        due = next_measurement_at(results, analysis.interval)
+        verdict = analysis_verdict(analysis, results).kind
+        if due is None or verdict in ROLLS_BACK:
+            return
+        duration = position_seconds(spec, Position(candidate.stage, candidate.step))
+        ends = None if duration is None else candidate.stage_started_at + timedelta(seconds=duration)
+        if verdict == VerdictKind.PASS and ends is not None and due >= ends:
+            return
+        self.pool.plan(
+            _owner(subject),
+            _analysis_job(subject, candidate, due),
+            self._analysis_work(subject, spec, status, due),
+            (due - self.exact_clock()).total_seconds() + PLANNED_START_MARGIN,
+            wake_urgently=_rolls_back(analysis, results),
+        )
 
     def _fallback(
         self, subject: Subject, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
