@@ -28,11 +28,11 @@ with without_kubernetes_models():  # the first import of kopf: see there
 from modeldeploy.analysis.outbound import IN_CLUSTER_DEFAULT, EgressPolicy, Outbound
 from modeldeploy.api import GROUP, PLURAL, VERSION
 from modeldeploy.kube.client import Kind, KubeClient
-from modeldeploy.kube.kinds import BY_KIND, CHILD_KINDS, MODEL_DEPLOYMENT
+from modeldeploy.kube.kinds import BY_KIND, CHILD_KINDS, MODEL_DEPLOYMENT, READ_KINDS
 from modeldeploy.kube.store import Store
 from modeldeploy.notify.outbox import Outbox, describe
 from modeldeploy.plan.outputs import FINALIZER
-from modeldeploy.plan.revisions import LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
+from modeldeploy.plan.revisions import LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
 from modeldeploy.providers import OperatorConfig, load_config
 from modeldeploy.reconcile.backoff import Backoff
 from modeldeploy.reconcile.io_pool import IoPool
@@ -227,7 +227,7 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
             kinds = sorted({child["kind"] for child in remaining})
             raise kopf.TemporaryError(f"waiting for {len(remaining)} children ({', '.join(kinds)})", delay=1)
 
-    for kind in CHILD_KINDS:
+    for kind in (*CHILD_KINDS, *READ_KINDS):
         _watch_children(registry, kind, store, queue, listings, listed_again)
 
     return registry
@@ -242,12 +242,14 @@ def _watch_children(
     listed_again: Callable[[Kind], None],
 ) -> None:
     group, _, version = kind.api_version.rpartition("/")
+    # A ReplicaSet carries its pod template's labels: the instance, not modeldeploy.io/name.
+    owner_label = LABEL_INSTANCE if kind in READ_KINDS else LABEL_NAME
 
     async def child_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
         if listings.saw(kind.kind, event.get("type")):
             listed_again(kind)
         meta = body["metadata"]
-        owner = (meta.get("labels") or {}).get(LABEL_NAME)
+        owner = (meta.get("labels") or {}).get(owner_label)
         if event.get("type") == "DELETED":
             store.remove(kind.kind, meta["namespace"], meta["name"])
         else:

@@ -130,6 +130,8 @@ CLUSTER_WIDE = [
     (True, "patch", "modeldeployments.modeldeploy.io", "--subresource=status"),
     (True, "update", "modeldeployments.modeldeploy.io", "--subresource=finalizers"),
     (True, "create", "deployments.apps", ""),
+    (True, "watch", "replicasets.apps", "--all-namespaces"),
+    (False, "patch", "replicasets.apps", ""),
     (True, "delete", "services", ""),
     (True, "create", "httproutes.gateway.networking.k8s.io", ""),
     (True, "patch", "virtualservices.networking.istio.io", ""),

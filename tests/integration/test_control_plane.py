@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from modeldeploy.plan.inputs import RevisionState, current_replica_set
 from modeldeploy_dev import binaries
 from modeldeploy_dev.cluster import LocalCluster
 from modeldeploy_dev.metrics import Exporter, wait_for_value
@@ -226,3 +227,68 @@ def test_every_component_binds_loopback_only(cluster: LocalCluster) -> None:
     addresses = listening_addresses(pids)
     assert addresses, "found no listening sockets of the control plane"
     assert {address for address, _ in addresses} <= {"127.0.0.1"}, addresses
+
+
+def test_a_replica_set_stands_for_its_deployment_only_while_it_holds_the_current_template(
+    cluster: LocalCluster, namespace: str
+) -> None:
+    """What the operator reads of a ReplicaSet, checked on the deployment controller's own objects:
+    a ReplicaSet current_replica_set picks always holds the Deployment's template, through a rollout."""
+
+    def template(version: str) -> dict:  # type: ignore[type-arg]
+        return {
+            "metadata": {"labels": {"app": "rs-model"}},
+            "spec": {"containers": [{"name": "server", "image": f"example.invalid/model:{version}"}]},
+        }
+
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "rs-model", "namespace": namespace},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "rs-model"}}, "template": template("1")},
+    }
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(deployment))
+    cluster.kubectl("-n", namespace, "rollout", "status", "deployment/rs-model", "--timeout=60s")
+
+    def sample() -> tuple[dict, list[dict]]:  # type: ignore[type-arg]
+        listed = _json(cluster, "-n", namespace, "get", "deployment,replicaset", "-l", "app=rs-model")[
+            "items"
+        ]
+        [found] = [o for o in listed if o["kind"] == "Deployment"]
+        return found, [o for o in listed if o["kind"] == "ReplicaSet"]
+
+    found, replica_sets = sample()
+    standing = current_replica_set(found, replica_sets)
+    assert standing is not None
+    assert RevisionState.from_deployment(found, replica_sets).ready == 2 == found["status"]["readyReplicas"]
+
+    deployment["spec"]["template"] = template("2")
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(deployment))
+    picked: set[str] = set()
+    for _ in range(200):
+        found, replica_sets = sample()
+        standing = current_replica_set(found, replica_sets)
+        if standing is not None:
+            picked.add(standing["metadata"]["name"])
+            held = standing["spec"]["template"]
+            assert held["spec"] == found["spec"]["template"]["spec"]
+            assert RevisionState.from_deployment(found, replica_sets).ready == standing["status"].get(
+                "readyReplicas", 0
+            )
+        status = found.get("status") or {}
+        if (
+            status.get("observedGeneration") == found["metadata"]["generation"]
+            and status.get("updatedReplicas") == 2
+            and status.get("readyReplicas") == 2
+            and status.get("replicas") == 2
+            and standing is not None
+        ):
+            break
+    else:
+        raise AssertionError("the rollout to template 2 did not finish")
+    assert standing is not None and standing["metadata"]["name"] not in {
+        r["metadata"]["name"]
+        for r in replica_sets
+        if r["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1")
+    }
+    assert len(picked) >= 1

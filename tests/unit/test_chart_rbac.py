@@ -19,6 +19,7 @@ NAMESPACED_RULES = {
     ("modeldeploy.io", "modeldeployments/status"): {"get", "patch", "update"},
     ("modeldeploy.io", "modeldeployments/finalizers"): {"update"},
     ("apps", "deployments"): EVERYWHERE,
+    ("apps", "replicasets"): {"get", "list", "watch"},
     ("", "services"): EVERYWHERE,
     ("gateway.networking.k8s.io", "httproutes"): EVERYWHERE,
     ("networking.istio.io", "virtualservices"): EVERYWHERE,

@@ -92,3 +92,48 @@ def test_children_follow_every_change_of_the_cache() -> None:
     assert family(store, "risk", "spam") == [("Deployment", "spam-2")]
     store.clear()
     assert family(store, "ads", "fraud") == []
+
+
+def replica_set(
+    name: str, deployment: str | None, namespace: str = "risk", version: str = "1"
+) -> dict[str, Any]:
+    references = (
+        [{"kind": "Deployment", "name": deployment, "uid": "u", "controller": True}] if deployment else []
+    )
+    return {
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "resourceVersion": version,
+            "labels": {"app.kubernetes.io/instance": "fraud"},
+            "ownerReferences": references,
+            "managedFields": [{"manager": "kube-controller-manager"}],
+        },
+        "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "model", "image": "x"}]}}},
+        "status": {"replicas": 2, "readyReplicas": 1},
+    }
+
+
+def test_a_deployments_replica_sets_are_found_by_their_controller_and_are_no_ones_children() -> None:
+    store = Store()
+    store.put(replica_set("fraud-1-abc", "fraud-1"))
+    store.put(replica_set("fraud-1-def", "fraud-1"))
+    store.put(replica_set("fraud-1-abc", "fraud-1", namespace="ads"))  # another tenant's, same names
+    store.put(replica_set("orphan-abc", None))
+    assert [r["metadata"]["name"] for r in store.replica_sets("risk", "fraud-1")] == [
+        "fraud-1-abc",
+        "fraud-1-def",
+    ]
+    assert store.children("risk", "fraud") == []  # never a child the planner could delete or wait for
+    kept = store.replica_sets("risk", "fraud-1")[0]
+    assert kept["spec"] == {"replicas": 2} and "managedFields" not in kept["metadata"]  # no pod template
+    assert kept["status"] == {"replicas": 2, "readyReplicas": 1}
+
+    store.put(replica_set("fraud-1-def", "fraud-2", version="2"))  # adopted by another Deployment
+    assert [r["metadata"]["name"] for r in store.replica_sets("risk", "fraud-2")] == ["fraud-1-def"]
+    store.remove("ReplicaSet", "risk", "fraud-1-abc")
+    assert store.replica_sets("risk", "fraud-1") == []
+    store.replace("ReplicaSet", [], "5", namespace="risk")
+    assert store.replica_sets("risk", "fraud-2") == []
+    assert [r["metadata"]["name"] for r in store.replica_sets("ads", "fraud-1")] == ["fraud-1-abc"]

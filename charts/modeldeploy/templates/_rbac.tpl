@@ -31,6 +31,11 @@ and by default nothing reads a Secret outside the operator's own namespace
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch, update, delete]
+# Their ReplicaSets, read only: a revision's readiness from the ReplicaSet's
+# status, seconds before the deployment controller copies it to the Deployment.
+- apiGroups: [apps]
+  resources: [replicasets]
+  verbs: [get, list, watch]
 # With spec.autoscaling: one HorizontalPodAutoscaler per live revision (the
 # operator writes only its bounds; the HPA controller scales the Deployment).
 - apiGroups: [autoscaling]

@@ -7,6 +7,7 @@ from modeldeploy.kube.client import Kind
 
 MODEL_DEPLOYMENT = Kind(f"{GROUP}/{VERSION}", "ModelDeployment", PLURAL)
 DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
+REPLICA_SET = Kind("apps/v1", "ReplicaSet", "replicasets")
 SERVICE = Kind("v1", "Service", "services")
 CONFIG_MAP = Kind("v1", "ConfigMap", "configmaps")
 SECRET = Kind("v1", "Secret", "secrets")
@@ -24,6 +25,7 @@ BY_KIND: dict[str, Kind] = {
     for kind in (
         MODEL_DEPLOYMENT,
         DEPLOYMENT,
+        REPLICA_SET,
         SERVICE,
         CONFIG_MAP,
         SECRET,
@@ -37,3 +39,7 @@ BY_KIND: dict[str, Kind] = {
 
 CHILD_KINDS = (DEPLOYMENT, HORIZONTAL_POD_AUTOSCALER, SERVICE, CONFIG_MAP, JOB, HTTPROUTE, VIRTUALSERVICE)
 """Kinds the operator creates per ModelDeployment and watches (label app.kubernetes.io/managed-by)."""
+
+READ_KINDS = (REPLICA_SET,)
+"""Kinds the operator only reads: its Deployments' ReplicaSets (the pod template's labels, with
+app.kubernetes.io/managed-by), for readiness sooner than the Deployment's own status says it."""

@@ -2,7 +2,8 @@
 
 The planner never reads the cluster; it is handed an
 :class:`~modeldeploy.plan.inputs.Observed` built here from the Store: each
-revision's Deployment (replicas, readiness, progress deadline), the fallback
+revision's Deployment (replicas, readiness, progress deadline; its pod counts
+from its ReplicaSet when that is fresher), the fallback
 Deployment, which revision each Service selects, whether the route still
 sends or mirrors traffic to the candidate Service, whether its parents
 accepted the HTTPRoute, and each retrain Job's state. Reading costs no API call.
@@ -25,13 +26,15 @@ from modeldeploy.plan.workloads import candidate_service_name
 def observe(store: Store, subject: Subject) -> Observed:
     children = store.children(subject.namespace, subject.name)
     revisions = {
-        obj["metadata"]["name"]: RevisionState.from_deployment(obj)
+        obj["metadata"]["name"]: RevisionState.from_deployment(
+            obj, store.replica_sets(subject.namespace, obj["metadata"]["name"])
+        )
         for obj in children
         if obj["kind"] == "Deployment" and obj["metadata"].get("labels", {}).get(LABEL_COMPONENT) == "model"
     }
     fallback = next(
         (
-            RevisionState.from_deployment(obj)
+            RevisionState.from_deployment(obj, store.replica_sets(subject.namespace, obj["metadata"]["name"]))
             for obj in children
             if obj["kind"] == "Deployment"
             and obj["metadata"].get("labels", {}).get(LABEL_COMPONENT) == "fallback"

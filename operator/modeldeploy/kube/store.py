@@ -29,6 +29,9 @@ from modeldeploy.plan.revisions import LABEL_NAME
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
 Owner = tuple[str, str]  # (namespace, ModelDeployment name)
+Controller = tuple[str, str]  # (namespace, Deployment name)
+
+REPLICA_SET = "ReplicaSet"
 
 
 def key_of(obj: Mapping[str, Any]) -> Key:
@@ -56,43 +59,63 @@ def _owner_of(key: Key, obj: Mapping[str, Any]) -> Owner | None:
     return (key[1], owner) if isinstance(owner, str) else None
 
 
+def _controller_of(key: Key, obj: Mapping[str, Any]) -> Controller | None:
+    """The Deployment a ReplicaSet belongs to (its controller ownerReference); None for other kinds."""
+    if key[0] != REPLICA_SET:
+        return None
+    for ref in obj["metadata"].get("ownerReferences") or ():
+        if ref.get("controller") and ref.get("kind") == "Deployment" and isinstance(ref.get("name"), str):
+            return (key[1], ref["name"])
+    return None
+
+
+def _slim(body: dict[str, Any]) -> dict[str, Any]:
+    """What the cache keeps of an object: managedFields never; of a ReplicaSet, no pod template.
+
+    managedFields are the bulk of a stored object and nothing the operator reads.
+    A ReplicaSet is read only for its Deployment's readiness (its count, its status).
+    """
+    body.get("metadata", {}).pop("managedFields", None)
+    if body.get("kind") == REPLICA_SET and isinstance(body.get("spec"), dict):
+        body["spec"] = {"replicas": body["spec"].get("replicas")}
+    return body
+
+
 class Store:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._objects: dict[Key, dict[str, Any]] = {}
         self._by_owner: dict[Owner, dict[Key, None]] = {}  # a family in the order it was cached
+        self._by_controller: dict[Controller, dict[Key, None]] = {}  # a Deployment's ReplicaSets
 
     def _set(self, key: Key, body: dict[str, Any]) -> None:
-        """Hold ``body`` under ``key``, the owner index with it (the lock held)."""
+        """Hold ``body`` under ``key``, the owner indexes with it (the lock held)."""
         current = self._objects.get(key)
         before = _owner_of(key, current) if current is not None else None
         after = _owner_of(key, body)
         if before != after:
-            self._leave(before, key)
+            _leave(self._by_owner, before, key)
+        was = _controller_of(key, current) if current is not None else None
+        controller = _controller_of(key, body)
+        if was != controller:
+            _leave(self._by_controller, was, key)
         self._objects[key] = body
         if after is not None and before != after:
             self._by_owner.setdefault(after, {})[key] = None
+        if controller is not None and was != controller:
+            self._by_controller.setdefault(controller, {})[key] = None
 
     def _unset(self, key: Key) -> dict[str, Any] | None:
-        """Drop ``key`` and its place in the owner index (the lock held); what it held."""
+        """Drop ``key`` and its place in the owner indexes (the lock held); what it held."""
         current = self._objects.pop(key, None)
         if current is not None:
-            self._leave(_owner_of(key, current), key)
+            _leave(self._by_owner, _owner_of(key, current), key)
+            _leave(self._by_controller, _controller_of(key, current), key)
         return current
-
-    def _leave(self, owner: Owner | None, key: Key) -> None:
-        if owner is None or owner not in self._by_owner:
-            return
-        family = self._by_owner[owner]
-        family.pop(key, None)
-        if not family:
-            del self._by_owner[owner]
 
     def put(self, obj: Mapping[str, Any]) -> None:
         """Keep obj unless the store already holds a newer version of it (a late watch event)."""
-        body = _plain(obj)
-        # managedFields are the bulk of a stored object and nothing the operator reads.
-        body.get("metadata", {}).pop("managedFields", None)
+        body = _slim(_plain(obj))
         key = key_of(body)
         with self._lock:
             current = self._objects.get(key)
@@ -117,9 +140,7 @@ class Store:
         unless it is newer than the list: then a watch event brought it after
         the list was taken, and it stays.
         """
-        bodies = [_plain(obj) for obj in listed]
-        for body in bodies:
-            body.get("metadata", {}).pop("managedFields", None)
+        bodies = [_slim(_plain(obj)) for obj in listed]
         seen = {key_of(body) for body in bodies}
         list_version = _version_number(resource_version)
         removed: list[dict[str, Any]] = []
@@ -155,10 +176,16 @@ class Store:
         with self._lock:
             return [self._objects[key] for key in self._by_owner.get((namespace, owner), ())]
 
+    def replica_sets(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
+        """Every cached ReplicaSet that Deployment ``deployment`` controls."""
+        with self._lock:
+            return [self._objects[key] for key in self._by_controller.get((namespace, deployment), ())]
+
     def clear(self) -> None:
         with self._lock:
             self._objects.clear()
             self._by_owner.clear()
+            self._by_controller.clear()
 
     def keys(self, kind: str) -> Iterator[Key]:
         with self._lock:
@@ -167,6 +194,15 @@ class Store:
 
     def __len__(self) -> int:
         return len(self._objects)
+
+
+def _leave(index: dict[Any, dict[Key, None]], owner: Any, key: Key) -> None:
+    if owner is None or owner not in index:
+        return
+    family = index[owner]
+    family.pop(key, None)
+    if not family:
+        del index[owner]
 
 
 def _plain(value: Any) -> Any:

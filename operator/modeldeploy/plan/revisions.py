@@ -63,10 +63,13 @@ def revision_name(name: str, source: dict[str, Any]) -> str:
     return f"{name}-{slug}-{digest}"
 
 
+LABEL_INSTANCE = "app.kubernetes.io/instance"
+
+
 def instance_labels(name: str, component: str) -> dict[str, str]:
     """Labels on every object the operator makes for ModelDeployment ``name``."""
     return {
-        "app.kubernetes.io/instance": name,
+        LABEL_INSTANCE: name,
         LABEL_MANAGED_BY: MANAGED_BY,
         LABEL_COMPONENT: component,
         LABEL_NAME: name,
@@ -75,7 +78,7 @@ def instance_labels(name: str, component: str) -> dict[str, str]:
 
 def pod_labels(name: str, revision: str) -> dict[str, str]:
     """Labels on a revision's pods: which instance and which revision, never which role."""
-    return {"app.kubernetes.io/instance": name, LABEL_MANAGED_BY: MANAGED_BY, LABEL_REVISION: revision}
+    return {LABEL_INSTANCE: name, LABEL_MANAGED_BY: MANAGED_BY, LABEL_REVISION: revision}
 
 
 def selector_for(revision: str) -> dict[str, str]:
