@@ -209,6 +209,8 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
         if event.get("type") == "DELETED":
             store.remove("ModelDeployment", meta["namespace"], meta["name"])
             return
+        if store.echoes("ModelDeployment", meta["namespace"], meta["name"], meta.get("resourceVersion")):
+            return  # the operator's own status write, planned from already
         store.put(body)
         queue.trigger((meta["namespace"], meta["name"]))
 
@@ -250,6 +252,10 @@ def _watch_children(
             listed_again(kind)
         meta = body["metadata"]
         owner = (meta.get("labels") or {}).get(owner_label)
+        if event.get("type") != "DELETED" and store.echoes(
+            kind.kind, meta["namespace"], meta["name"], meta.get("resourceVersion")
+        ):
+            return  # the operator's own write, planned from already
         if event.get("type") == "DELETED":
             store.remove(kind.kind, meta["namespace"], meta["name"])
         else:

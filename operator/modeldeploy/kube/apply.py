@@ -19,6 +19,7 @@ import json
 import socket
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +65,14 @@ def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict
     return patch
 
 
+@dataclass(frozen=True)
+class Acted:
+    """What carrying out one plan did: objects written (the cache holds the answers), objects deleted."""
+
+    wrote: int = 0
+    deleted: int = 0
+
+
 class Actor:
     """Applies plans; remembers which of its applies the server stored in another spelling."""
 
@@ -72,58 +81,62 @@ class Actor:
         self.store = store
         self._settled: dict[tuple[str, str, str], tuple[str, str]] = {}
 
-    def act(self, subject: Subject, plan: Plan, now: datetime) -> None:
+    def act(self, subject: Subject, plan: Plan, now: datetime) -> Acted:
         # A Deployment that exists gets its count handed over before the apply that stops
         # claiming it (else the server would reset it); a new one right after its creation.
         existing = {n for n, _ in plan.hand_over if self.store.get("Deployment", subject.namespace, n)}
+        wrote = 0
         for name, replicas in plan.hand_over:
             if name in existing:
-                self._hand_over(subject.namespace, name, replicas)
+                wrote += self._hand_over(subject.namespace, name, replicas)
         for obj in plan.apply:
-            self._apply(obj)
+            wrote += self._apply(obj)
         for name, replicas in plan.hand_over:
             if name not in existing:
-                self._hand_over(subject.namespace, name, replicas)
+                wrote += self._hand_over(subject.namespace, name, replicas)
         for name, replicas in plan.scale:
-            self._scale(subject.namespace, name, replicas)
+            wrote += self._scale(subject.namespace, name, replicas)
         for ref in plan.delete:
             self.client.delete(BY_KIND[ref.kind], ref.namespace, ref.name)
         if plan.status is not None:
-            self._write_status(subject, plan.status)
+            wrote += self._write_status(subject, plan.status)
         for event in plan.events:
             self._post_event(subject, event, now)
+        return Acted(wrote=wrote, deleted=len(plan.delete))
 
-    def _apply(self, obj: dict[str, Any]) -> None:
+    def _apply(self, obj: dict[str, Any]) -> int:
         key = key_of(obj)
         current = self.store.get(*key)
         digest = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
         if current is not None:
             if contains(obj, current):
-                return
+                return 0
             if self._settled.get(key) == (digest, current["metadata"].get("resourceVersion", "")):
-                return
+                return 0
         try:
             result = self.client.apply(BY_KIND[obj["kind"]], obj)
         except ApiError as error:
             if error.status == 403 and "being terminated" in error.message:
-                return  # the namespace is going away, and everything in it with it
+                return 0  # the namespace is going away, and everything in it with it
             raise
-        self.store.put(result)
+        self.store.put(result, own=True)
         self._settled[key] = (digest, result["metadata"].get("resourceVersion", ""))
+        return 1
 
-    def _scale(self, namespace: str, name: str, replicas: int) -> None:
+    def _scale(self, namespace: str, name: str, replicas: int) -> int:
         current = self.store.get("Deployment", namespace, name)
         if current is not None and current.get("spec", {}).get("replicas") == replicas:
-            return
+            return 0
         try:
             result = self.client.merge_patch(DEPLOYMENT, namespace, name, {"spec": {"replicas": replicas}})
         except ApiError as error:
             if error.not_found:
-                return
+                return 0
             raise
-        self.store.put(result)
+        self.store.put(result, own=True)
+        return 1
 
-    def _hand_over(self, namespace: str, name: str, replicas: int) -> None:
+    def _hand_over(self, namespace: str, name: str, replicas: int) -> int:
         """The starting count, written by a field manager of its own that the HPA later takes it from."""
         body = {
             "apiVersion": DEPLOYMENT.api_version,
@@ -135,18 +148,20 @@ class Actor:
             result = self.client.apply(DEPLOYMENT, body, field_manager=HANDOVER_FIELD_MANAGER)
         except ApiError as error:
             if error.not_found or (error.status == 403 and "being terminated" in error.message):
-                return
+                return 0
             raise
-        self.store.put(result)
+        self.store.put(result, own=True)
+        return 1
 
-    def _write_status(self, subject: Subject, desired: dict[str, Any]) -> None:
+    def _write_status(self, subject: Subject, desired: dict[str, Any]) -> int:
         patch = status_patch(subject.status, desired)
         if not patch:
-            return
+            return 0
         result = self.client.merge_patch(
             MODEL_DEPLOYMENT, subject.namespace, subject.name, {"status": patch}, subresource="status"
         )
-        self.store.put(result)
+        self.store.put(result, own=True)
+        return 1
 
     def _post_event(self, subject: Subject, event: Event, now: datetime) -> None:
         stamp = format_time(now)

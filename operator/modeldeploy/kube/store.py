@@ -87,9 +87,11 @@ class Store:
         self._objects: dict[Key, dict[str, Any]] = {}
         self._by_owner: dict[Owner, dict[Key, None]] = {}  # a family in the order it was cached
         self._by_controller: dict[Controller, dict[Key, None]] = {}  # a Deployment's ReplicaSets
+        self._written: dict[Key, int] = {}  # the version of each object the operator's last write made
 
     def _set(self, key: Key, body: dict[str, Any]) -> None:
         """Hold ``body`` under ``key``, the owner indexes with it (the lock held)."""
+        self._written.pop(key, None)
         current = self._objects.get(key)
         before = _owner_of(key, current) if current is not None else None
         after = _owner_of(key, body)
@@ -107,14 +109,19 @@ class Store:
 
     def _unset(self, key: Key) -> dict[str, Any] | None:
         """Drop ``key`` and its place in the owner indexes (the lock held); what it held."""
+        self._written.pop(key, None)
         current = self._objects.pop(key, None)
         if current is not None:
             _leave(self._by_owner, _owner_of(key, current), key)
             _leave(self._by_controller, _controller_of(key, current), key)
         return current
 
-    def put(self, obj: Mapping[str, Any]) -> None:
-        """Keep obj unless the store already holds a newer version of it (a late watch event)."""
+    def put(self, obj: Mapping[str, Any], own: bool = False) -> None:
+        """Keep obj unless the store already holds a newer version of it (a late watch event).
+
+        ``own``: obj is the API server's answer to the operator's own write; its
+        watch event, when it comes, is an echo (:meth:`echoes`).
+        """
         body = _slim(_plain(obj))
         key = key_of(body)
         with self._lock:
@@ -122,6 +129,21 @@ class Store:
             if current is not None and _resource_version(current) > _resource_version(body) > 0:
                 return
             self._set(key, body)
+            version = _resource_version(body)
+            if own and version > 0:
+                self._written[key] = version
+
+    def echoes(self, kind: str, namespace: str, name: str, resource_version: Any) -> bool:
+        """Whether a watch event brings exactly the version the operator's own last write made.
+
+        That version is cached already, put there by the write itself, and the
+        reconcile that wrote it planned again from it before it ended: the event
+        says nothing new. Any other version (someone else's change, even one the
+        write's answer already held) is news.
+        """
+        version = _version_number(resource_version)
+        with self._lock:
+            return version > 0 and self._written.get((kind, namespace, name)) == version
 
     def replace(
         self,
@@ -183,6 +205,7 @@ class Store:
 
     def clear(self) -> None:
         with self._lock:
+            self._written.clear()
             self._objects.clear()
             self._by_owner.clear()
             self._by_controller.clear()

@@ -23,7 +23,7 @@ from typing import cast
 
 from prometheus_client import Histogram
 
-from modeldeploy.kube.apply import Actor
+from modeldeploy.kube.apply import Acted, Actor
 from modeldeploy.kube.client import KubeClient
 from modeldeploy.kube.observe import observe
 from modeldeploy.kube.store import Store
@@ -39,6 +39,13 @@ from modeldeploy.reconcile.metrics import export, forget
 logger = logging.getLogger("modeldeploy.reconcile")
 
 PENDING_REQUEUE_SECONDS = 2.0
+
+MAX_PASSES = 4
+"""Passes of one reconcile: a pass that writes is followed at once by another, planned from the
+answers the writes put in the cache, until one writes nothing. The watch events of those writes
+then say nothing new and trigger nothing (:meth:`Store.echoes`), and a step that takes two
+passes (a status that starts a stage, then the route it asks for) does not wait for its
+ModelDeployment's turn in the work queue in between."""
 
 RECONCILE_SECONDS = Histogram(
     "modeldeploy_reconcile_duration_seconds",
@@ -70,6 +77,18 @@ class Reconciler:
         self.outbox = outbox
 
     def __call__(self, key: Hashable) -> float | None:
+        """Reconcile ``key``: plan and act, and again at once while a pass writes (see MAX_PASSES)."""
+        for _ in range(MAX_PASSES):
+            outcome = self._pass(key)
+            if outcome is None:
+                return None
+            requeue, acted = outcome
+            if not acted.wrote or acted.deleted:
+                # Nothing written: the last pass saw every answer. A deletion's watch event triggers.
+                return requeue
+        return 0.0  # still writing: once more, from the work queue
+
+    def _pass(self, key: Hashable) -> tuple[float | None, Acted] | None:
         namespace, name = cast(tuple[str, str], key)
         body = self.store.get("ModelDeployment", namespace, name)
         if body is None:
@@ -90,7 +109,7 @@ class Reconciler:
             )
         observed = observe(self.store, subject)
         decided = plan(subject, observed, now, inputs)
-        self.actor.act(subject, decided, now)
+        acted = self.actor.act(subject, decided, now)
         if decided.notices and self.outbox is not None:
             # Only now: the status that records the notices' keys is written (act raises otherwise).
             model = (subject.spec.get("model") or {}).get("name") or name
@@ -107,7 +126,7 @@ class Reconciler:
                 requeue = PENDING_REQUEUE_SECONDS
             requeue = min(requeue, self.resync_seconds)
         poll = self.measurer.registry_wake(subject)
-        return requeue if poll is None else min(requeue, max(poll, 0.1))
+        return (requeue if poll is None else min(requeue, max(poll, 0.1))), acted
 
     def urgent(self, key: Hashable) -> bool:
         """Whether users of ``key`` may be losing answers now: its fallback must take traffic.
