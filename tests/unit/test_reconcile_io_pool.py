@@ -207,6 +207,11 @@ def slow_prometheus() -> Iterator[OneBytePerSecond]:
     server.close()
 
 
+def measurer_on(pool: IoPool, **clocks: Any) -> Measurer:
+    """A Measurer on ``pool`` for the test Prometheus written into the spec, with the clocks given."""
+    return Measurer(cast(KubeClient, None), INLINE, LOOPBACK, "http://{service}", None, pool, **clocks)
+
+
 def canary(
     prometheus: str, pause: str | None = "10m", analysis: list[dict[str, Any]] | None = None
 ) -> Subject:
@@ -243,7 +248,7 @@ def test_a_prometheus_answering_one_byte_a_second_does_not_hold_the_reconcile(
     slow_prometheus: OneBytePerSecond,
 ) -> None:
     pool = IoPool(workers=4, per_owner=2)
-    measurer = Measurer(cast(KubeClient, None), INLINE, LOOPBACK, "http://{service}", None, pool)
+    measurer = measurer_on(pool)
     before = time.monotonic()
     inputs = measurer.inputs(canary(slow_prometheus.url), NOW)
     assert time.monotonic() - before < 0.5
@@ -266,12 +271,7 @@ def test_a_finished_measurement_is_handed_to_the_planner_at_the_reconcile_it_tri
     woken = Woken()
     pool = IoPool(workers=4, per_owner=2, notify=woken)
     queried_at = datetime(2026, 12, 1, 11, 59, 57, tzinfo=UTC)  # the take's reconcile runs 3 s later
-    measurer = Measurer(
-        cast(KubeClient, None),
-        INLINE,
-        LOOPBACK,
-        "http://{service}",
-        None,
+    measurer = measurer_on(
         pool,
         clock=lambda: queried_at,
         exact_clock=lambda: NOW,  # the next round is planned 2 s away, after this test
@@ -461,12 +461,7 @@ def test_the_next_round_of_analysis_starts_on_the_pools_timer_and_the_reconcile_
     pool = IoPool(workers=4, per_owner=2, notify=woken)
     queried_at = NOW - timedelta(seconds=3)
     due = queried_at + timedelta(seconds=5)  # interval 5s
-    measurer = Measurer(
-        cast(KubeClient, None),
-        INLINE,
-        LOOPBACK,
-        "http://{service}",
-        None,
+    measurer = measurer_on(
         pool,
         clock=lambda: queried_at if prometheus.queries < 1 else due,
         exact_clock=lambda: due - timedelta(seconds=0.3),  # the next round falls due in 0.3 s
@@ -505,12 +500,7 @@ def test_the_next_round_is_planned_only_while_the_stage_goes_on_measuring(
     woken = Woken()
     pool = IoPool(workers=4, per_owner=2, notify=woken)
     later = NOW + timedelta(seconds=58)  # the stage started at 11:59:00; this round runs at 12:00:58
-    measurer = Measurer(
-        cast(KubeClient, None),
-        INLINE,
-        LOOPBACK,
-        "http://{service}",
-        None,
+    measurer = measurer_on(
         pool,
         clock=lambda: later,
         exact_clock=lambda: later,  # the next round is 5 s away: still planned when looked at
@@ -534,9 +524,7 @@ def test_a_round_planned_before_an_edit_of_the_spec_is_not_taken_after_it() -> N
     prometheus = Instant(0.01)
     woken = Woken()
     pool = IoPool(workers=4, per_owner=2, notify=woken)
-    measurer = Measurer(
-        cast(KubeClient, None), INLINE, LOOPBACK, "http://{service}", None, pool, clock=lambda: NOW
-    )
+    measurer = measurer_on(pool, clock=lambda: NOW)
     subject = canary(prometheus.url)
     try:
         assert measurer.inputs(subject, NOW).analysis is None

@@ -55,6 +55,14 @@ class Server:
         return True
 
 
+def reconcile_with(monkeypatch: pytest.MonkeyPatch, planned: Any) -> float | None:
+    """One reconcile of a new ModelDeployment with ``planned`` for the planner."""
+    monkeypatch.setattr(module, "plan", planned)
+    store = Store()
+    store.put(copy.deepcopy(BODY))
+    return Reconciler(Server(), store, Measurer(), clock=lambda: NOW)(("risk", "fraud"))  # type: ignore[arg-type]
+
+
 def test_a_reconcile_plans_again_until_a_pass_writes_nothing_and_its_writes_then_echo(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -103,10 +111,7 @@ def test_a_plan_that_never_stops_writing_is_cut_after_max_passes_and_queued_agai
         passes.append(1)
         return Plan(status={"message": f"pass {len(passes)}"}, requeue_after=30)
 
-    monkeypatch.setattr(module, "plan", restless)
-    server, store = Server(), Store()
-    store.put(copy.deepcopy(BODY))
-    requeue = Reconciler(server, store, Measurer(), clock=lambda: NOW)(("risk", "fraud"))  # type: ignore[arg-type]
+    requeue = reconcile_with(monkeypatch, restless)
     assert len(passes) == MAX_PASSES == 4 and requeue == 0.0
 
 
@@ -123,8 +128,5 @@ def test_a_pass_that_deletes_ends_the_reconcile_the_deletions_watch_events_trigg
             requeue_after=30,
         )
 
-    monkeypatch.setattr(module, "plan", deleting)
-    server, store = Server(), Store()
-    store.put(copy.deepcopy(BODY))
-    requeue = Reconciler(server, store, Measurer(), clock=lambda: NOW)(("risk", "fraud"))  # type: ignore[arg-type]
+    requeue = reconcile_with(monkeypatch, deleting)
     assert len(passes) == 1 and requeue == 30

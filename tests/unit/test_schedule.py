@@ -71,7 +71,8 @@ def test_a_fallback_check_is_due_one_interval_after_the_last_and_the_planner_wak
     assert wakeup(raw, at(3), state=state, watching_stable=False) is None  # nothing serves yet
 
 
-def test_analysis_is_due_one_interval_after_the_oldest_measurement_and_so_is_the_wakeup() -> None:
+def analysed_canary() -> tuple[dict[str, Any], CandidateRevision]:
+    """A canary step of 1 m with analysis every 10 s, entered at 0 s."""
     raw = spec(
         strategy={"canary": {"steps": [{"weight": 10, "pause": "1m"}]}},
         analysis={"interval": "10s", "metrics": [METRIC]},
@@ -79,6 +80,11 @@ def test_analysis_is_due_one_interval_after_the_oldest_measurement_and_so_is_the
     candidate = CandidateRevision(
         revision="r", version="2", stage=Stage.CANARY, step=0, weight=10, stage_started_at=at(0)
     )
+    return raw, candidate
+
+
+def test_analysis_is_due_one_interval_after_the_oldest_measurement_and_so_is_the_wakeup() -> None:
+    raw, candidate = analysed_canary()
     results = [measured("error-rate", 20)]
     assert not analysis_due(parse_spec(raw), results, at(25))
     assert wakeup(raw, at(25), candidate=candidate, analysis=results, watching_stable=False) == 5
@@ -89,13 +95,7 @@ def test_analysis_is_due_one_interval_after_the_oldest_measurement_and_so_is_the
 
 
 def test_a_round_the_pool_starts_by_itself_is_woken_for_only_as_a_backstop_one_interval_later() -> None:
-    raw = spec(
-        strategy={"canary": {"steps": [{"weight": 10, "pause": "1m"}]}},
-        analysis={"interval": "10s", "metrics": [METRIC]},
-    )
-    candidate = CandidateRevision(
-        revision="r", version="2", stage=Stage.CANARY, step=0, weight=10, stage_started_at=at(0)
-    )
+    raw, candidate = analysed_canary()
     results = [measured("error-rate", 20)]
     common: dict[str, Any] = {"candidate": candidate, "analysis": results, "watching_stable": False}
     assert wakeup(raw, at(25), analysis_planned=at(30), **common) == 15
