@@ -31,6 +31,7 @@ from modeldeploy_dev.metrics import Exporter, wait_for_value
 INTERVAL = 5  # seconds: the shortest analysis interval the API allows
 ERROR_RATE = 'max(model_error_rate{namespace="{{namespace}}",revision="{{revision}}"})'
 MANAGED = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+POD = Kind("v1", "Pod", "pods")
 
 
 def canary(version: str, pause: str = "2s", analysed: bool = True, **spec: Any) -> dict[str, Any]:
@@ -123,14 +124,16 @@ def delete_namespaces(cluster: Any, names: list[str]) -> None:
 
 @dataclass
 class TrafficSampler:
-    """Reads routes, Services and Deployments as one snapshot every ``period`` seconds.
+    """Reads routes, Services and pods as one snapshot every ``period`` seconds.
 
     The route list's resourceVersion is the etcd revision it was read at; the
-    Services and Deployments are then listed at exactly that revision
+    Services and pods are then listed at exactly that revision
     (resourceVersionMatch=Exact), so each sample is the cluster at one instant,
     with no false alarm from reading the three kinds at different moments.
     A violation is a route backend with weight > 0 whose Service selects a
-    revision with no Ready replica. Errors (an API server being restarted)
+    revision with no Ready pod: the pods' own Ready condition, not a count a
+    controller copied from them later (the operator reads the ReplicaSet's,
+    seconds before the Deployment's status has it). Errors (an API server being restarted)
     are counted, not raised.
     """
 
@@ -174,19 +177,20 @@ class TrafficSampler:
         routes = self._list(HTTPROUTE, {})
         at = {"resourceVersion": routes["metadata"]["resourceVersion"], "resourceVersionMatch": "Exact"}
         services = self._list(SERVICE, at)["items"]
-        deployments = self._list(DEPLOYMENT, at)["items"]
+        pods = self._list(POD, at)["items"]
         selects = {
             (s["metadata"]["namespace"], s["metadata"]["name"]): (s["spec"].get("selector") or {}).get(
                 LABEL_REVISION
             )
             for s in services
         }
-        ready = {
-            (d["metadata"]["namespace"], d["metadata"]["name"]): (d.get("status") or {}).get(
-                "readyReplicas", 0
-            )
-            for d in deployments
-        }
+        ready: dict[tuple[str, str], int] = {}
+        for pod in pods:
+            revision = (pod["metadata"].get("labels") or {}).get(LABEL_REVISION)
+            conditions = (pod.get("status") or {}).get("conditions") or []
+            if revision and any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+                key = (pod["metadata"]["namespace"], revision)
+                ready[key] = ready.get(key, 0) + 1
         self.samples += 1
         for route in routes["items"]:
             namespace = route["metadata"]["namespace"]

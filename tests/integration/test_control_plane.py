@@ -244,7 +244,7 @@ def test_a_replica_set_stands_for_its_deployment_only_while_it_holds_the_current
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": "rs-model", "namespace": namespace},
+        "metadata": {"name": "rs-model", "namespace": namespace, "labels": {"app": "rs-model"}},
         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "rs-model"}}, "template": template("1")},
     }
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(deployment))

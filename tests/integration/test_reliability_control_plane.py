@@ -75,6 +75,13 @@ def test_a_canary_ends_as_usual_when_the_api_server_or_etcd_restarts_under_it(
     client = reader(cluster)
     with TrafficSampler(client, {namespace}) as sampler:
         old, new = start_canary(cluster, namespace, exporter, prometheus, pause="4s")
+        # the sampler has read step 1 too before anything restarts (a step lasts 4 s)
+        wait_for(
+            "the sampler reading step 1",
+            lambda: (namespace, "fraud-candidate", 30) in sampler.weights_seen,
+            timeout=3,
+            interval=0.05,
+        )
         started = time.monotonic()
         try:
             cluster.restart(component)
