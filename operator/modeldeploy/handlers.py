@@ -252,12 +252,10 @@ def _watch_children(
             listed_again(kind)
         meta = body["metadata"]
         owner = (meta.get("labels") or {}).get(owner_label)
-        if event.get("type") != "DELETED" and store.echoes(
-            kind.kind, meta["namespace"], meta["name"], meta.get("resourceVersion")
-        ):
-            return  # the operator's own write, planned from already
         if event.get("type") == "DELETED":
             store.remove(kind.kind, meta["namespace"], meta["name"])
+        elif store.echoes(kind.kind, meta["namespace"], meta["name"], meta.get("resourceVersion")):
+            return  # the operator's own write, planned from already
         else:
             store.put({**body, "apiVersion": kind.api_version, "kind": kind.kind})
         if owner:

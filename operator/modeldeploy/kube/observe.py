@@ -25,16 +25,20 @@ from modeldeploy.plan.workloads import candidate_service_name
 
 def observe(store: Store, subject: Subject) -> Observed:
     children = store.children(subject.namespace, subject.name)
-    revisions = {
-        obj["metadata"]["name"]: RevisionState.from_deployment(
-            obj, store.replica_sets(subject.namespace, obj["metadata"]["name"])
+
+    def state(deployment: Mapping[str, Any]) -> RevisionState:
+        return RevisionState.from_deployment(
+            deployment, store.replica_sets(subject.namespace, deployment["metadata"]["name"])
         )
+
+    revisions = {
+        obj["metadata"]["name"]: state(obj)
         for obj in children
         if obj["kind"] == "Deployment" and obj["metadata"].get("labels", {}).get(LABEL_COMPONENT) == "model"
     }
     fallback = next(
         (
-            RevisionState.from_deployment(obj, store.replica_sets(subject.namespace, obj["metadata"]["name"]))
+            state(obj)
             for obj in children
             if obj["kind"] == "Deployment"
             and obj["metadata"].get("labels", {}).get(LABEL_COMPONENT) == "fallback"

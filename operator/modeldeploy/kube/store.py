@@ -25,13 +25,12 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from modeldeploy.kube.kinds import REPLICA_SET
 from modeldeploy.plan.revisions import LABEL_NAME
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
 Owner = tuple[str, str]  # (namespace, ModelDeployment name)
 Controller = tuple[str, str]  # (namespace, Deployment name)
-
-REPLICA_SET = "ReplicaSet"
 
 
 def key_of(obj: Mapping[str, Any]) -> Key:
@@ -61,7 +60,7 @@ def _owner_of(key: Key, obj: Mapping[str, Any]) -> Owner | None:
 
 def _controller_of(key: Key, obj: Mapping[str, Any]) -> Controller | None:
     """The Deployment a ReplicaSet belongs to (its controller ownerReference); None for other kinds."""
-    if key[0] != REPLICA_SET:
+    if key[0] != REPLICA_SET.kind:
         return None
     for ref in obj["metadata"].get("ownerReferences") or ():
         if ref.get("controller") and ref.get("kind") == "Deployment" and isinstance(ref.get("name"), str):
@@ -76,7 +75,7 @@ def _slim(body: dict[str, Any]) -> dict[str, Any]:
     A ReplicaSet is read only for its Deployment's readiness (its count, its status).
     """
     body.get("metadata", {}).pop("managedFields", None)
-    if body.get("kind") == REPLICA_SET and isinstance(body.get("spec"), dict):
+    if body.get("kind") == REPLICA_SET.kind and isinstance(body.get("spec"), dict):
         body["spec"] = {"replicas": body["spec"].get("replicas")}
     return body
 

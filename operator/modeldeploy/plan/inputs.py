@@ -144,10 +144,11 @@ def current_replica_set(
     Otherwise None: the Deployment's own status is read.
     """
     meta, status = deployment["metadata"], deployment.get("status") or {}
-    revision = (meta.get("annotations") or {}).get(REVISION_ANNOTATION)
-    if revision is None or int(status.get("observedGeneration", 0)) < int(meta.get("generation", 0)):
+    revision, uid = (meta.get("annotations") or {}).get(REVISION_ANNOTATION), meta.get("uid")
+    if revision is None or uid is None:
         return None
-    uid = meta.get("uid")
+    if int(status.get("observedGeneration", 0)) < int(meta.get("generation", 0)):
+        return None
     current = None
     for rs in replica_sets:
         rs_meta, rs_status = rs["metadata"], rs.get("status") or {}
@@ -158,7 +159,7 @@ def current_replica_set(
             current = rs
         elif int(rs_status.get("replicas", 0)) or int((rs.get("spec") or {}).get("replicas") or 0):
             return None  # pods of another template still count in the Deployment's status
-    if current is None or uid is None:
+    if current is None:
         return None
     current_status = current.get("status") or {}
     if int(current_status.get("observedGeneration", 0)) < int(current["metadata"].get("generation", 0)):

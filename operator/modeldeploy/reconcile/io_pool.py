@@ -80,7 +80,6 @@ Job = tuple[Hashable, str, Callable[[], Any]]
 
 @dataclass(frozen=True)
 class _Planned:
-    at: float
     sequence: int
     job: str
     work: Callable[[], Any]
@@ -179,7 +178,7 @@ class IoPool:
                 return
             self._sequence += 1
             at = time.monotonic() + max(0.0, delay)
-            self._planned[owner] = _Planned(at, self._sequence, job, work, wake_urgently)
+            self._planned[owner] = _Planned(self._sequence, job, work, wake_urgently)
             heapq.heappush(self._timetable, (at, self._sequence, owner))
             if self._clock_thread is None:
                 self._clock_thread = threading.Thread(

@@ -490,8 +490,9 @@ class Measurer:
                 at, measurements = timed
                 results = record(results, measurements, min(at, now))
                 measured = tuple(results)
-                self._plan_analysis(subject, spec, status, results, now)
         due = next_measurement_at(results, analysis.interval)
+        if measured is not None:
+            self._plan_analysis(subject, spec, status, results, due)
         planned = None
         if self.pool is not None and due is not None:
             job, owner = _analysis_job(subject, candidate, due), _owner(subject)
@@ -519,7 +520,7 @@ class Measurer:
         spec: ModelDeploymentSpec,
         status: ModelDeploymentStatus,
         results: Sequence[MetricResult],
-        now: datetime,
+        due: datetime | None,
     ) -> None:
         """Have the pool start the candidate's next round of analysis by itself, when it falls due.
 
@@ -534,7 +535,6 @@ class Measurer:
         analysis, candidate = spec.analysis, status.candidate
         if self.pool is None or analysis is None or candidate is None or candidate.stage_started_at is None:
             return
-        due = next_measurement_at(results, analysis.interval)
         verdict = analysis_verdict(analysis, results).kind
         if due is None or verdict in ROLLS_BACK:
             return
