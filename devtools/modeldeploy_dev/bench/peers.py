@@ -11,7 +11,9 @@ Per controller and per N, on the same local control plane and kwok nodes:
 4. Prometheus load: a third version held at its last step, queries counted for 30 s by a
    counting proxy in front of Prometheus (every controller reads Prometheus through it);
 5. rollback: the held version's error rate breaches; from the breach visible in Prometheus to
-   the controller's status saying all traffic is back on stable.
+   the controller's status saying all traffic is back on stable. The proxy notes when each
+   controller got its first answer above the breach, which splits the reaction into the wait for
+   a query (up to one interval, shared by all) and what the controller took after the answer.
 
 Every controller routes by plain Services (the routing all three support), analyses one metric
 every 5 s with a one-failure limit, runs scoped to its namespace as a host process with a user of
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from kubernetes import client as k8s
@@ -70,6 +74,8 @@ QPS = 200
 BURST = 400
 LOAD_WINDOW = 30.0
 METRIC = "bench_error_rate"
+BREACH = 0.3  # the error rate the held version breaches with (every analysis fails above 0.05)
+BREACH_VISIBLE = 0.2
 IMAGE = "ghcr.io/acme/server:1"
 
 ROLLOUT = Kind("argoproj.io/v1alpha1", "Rollout", "rollouts")
@@ -83,12 +89,36 @@ def error_query(namespace: str, app: str) -> str:
     return f'max({METRIC}{{namespace="{namespace}",app="{app}"}})'
 
 
+APP_LABEL = re.compile(r'app="([^"]+)"')
+
+
+def breaching_apps(query_text: str, answer: bytes, threshold: float) -> set[str]:
+    """The application a query names (its ``app`` label matcher) when its answer holds a value
+    above threshold; empty when it names none, failed, or answered below."""
+    app = APP_LABEL.search(query_text)
+    if not app:
+        return set()
+    try:
+        results = json.loads(answer)["data"]["result"]
+        values = [float(sample["value"][1]) for sample in results]
+    except (ValueError, KeyError, TypeError):
+        return set()
+    return {app.group(1)} if any(v > threshold for v in values) else set()
+
+
 class CountingProxy:
-    """An HTTP proxy in front of Prometheus on 127.0.0.1 that counts the queries it forwards."""
+    """An HTTP proxy in front of Prometheus on 127.0.0.1 that counts the queries it forwards.
+
+    After ``watch_breach(threshold)``, it also notes per application the time the first answer
+    above threshold left it: what the controller knew, and from when. The rollback reaction splits
+    there into the wait for a query (bound by the analysis interval) and the controller's own part.
+    """
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
         self.queries = 0
+        self.breaching: dict[str, float] = {}
+        self._threshold: float | None = None
         self._lock = threading.Lock()
         proxy = self
 
@@ -116,6 +146,8 @@ class CountingProxy:
                 self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
                 self.wfile.write(content)
+                if proxy._threshold is not None and self.path.startswith("/api/v1/query"):
+                    proxy._note_answer(self.path, body, content)
 
             def do_GET(self) -> None:
                 self._forward("GET")
@@ -130,6 +162,21 @@ class CountingProxy:
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def watch_breach(self, threshold: float) -> None:
+        with self._lock:
+            self.breaching.clear()
+            self._threshold = threshold
+
+    def _note_answer(self, path: str, body: bytes | None, content: bytes) -> None:
+        params = parse_qs(urlsplit(path).query) | parse_qs((body or b"").decode(errors="replace"))
+        threshold, now = self._threshold, time.monotonic()
+        if threshold is None:
+            return
+        for text in params.get("query", []):
+            for app in breaching_apps(text, content, threshold):
+                with self._lock:
+                    self.breaching.setdefault(app, now)
 
     def close(self) -> None:
         self._server.shutdown()
@@ -557,6 +604,8 @@ class PeerRow:
     reaction_median: float
     reaction_max: float
     footprint: Footprint
+    after_answer_median: float | None = None  # rollback after the first breaching answer left the proxy
+    after_answer_max: float | None = None
     load_average: str = ""
     flags: str = ""  # flags beyond the controller's defaults
 
@@ -738,19 +787,26 @@ def run(
         time.sleep(LOAD_WINDOW)
         queries = (proxy.queries - before) / ((time.monotonic() - load_started) / 60) / n
         # 5. rollback reaction
+        proxy.watch_breach(BREACH_VISIBLE)
         for name in names:
-            exporter.set(METRIC, 0.3, namespace=namespace, app=name)
+            exporter.set(METRIC, BREACH, namespace=namespace, app=name)
         visible: dict[str, float] = {}
 
         def breach_visible(now: float) -> None:
-            for sample in query(cluster.prometheus_url, f'{METRIC}{{namespace="{namespace}"}} > 0.2'):
+            breached = f'{METRIC}{{namespace="{namespace}"}} > {BREACH_VISIBLE}'
+            for sample in query(cluster.prometheus_url, breached):
                 visible.setdefault(sample["metric"]["app"], now)
 
         back = watch_until(
             client, controller.kind, namespace, names, controller.rolled_back, 600, breach_visible
         )
         reactions = [back[name] - visible.get(name, back[name]) for name in names]
-        log(f"{controller_name} N={n}: rolled back, reaction median {statistics.median(reactions):.2f}s")
+        answered = [back[name] - proxy.breaching[name] for name in names if name in proxy.breaching]
+        log(
+            f"{controller_name} N={n}: rolled back, reaction median {statistics.median(reactions):.2f}s, "
+            f"after the breaching answer {statistics.median(answered) if answered else float('nan'):.2f}s "
+            f"({len(answered)} of {n} answers seen)"
+        )
         usage = footprint(controller.pid())
         load = load_average()
     finally:
@@ -778,6 +834,8 @@ def run(
         queries_per_minute_per_canary=round(queries, 1),
         reaction_median=round(statistics.median(reactions), 2),
         reaction_max=round(max(reactions), 2),
+        after_answer_median=round(statistics.median(answered), 2) if answered else None,
+        after_answer_max=round(max(answered), 2) if answered else None,
         footprint=usage,
         load_average=load,
         flags=row_flags(controller_name, ModelDeploy.extra_args, CONTROLLER_MANAGER_QPS),
@@ -794,10 +852,11 @@ def table(rows: list[dict[str, Any]]) -> str:
         "namespace before it is deleted.",
         "",
         "| N | controller | converge (s) | / baseline | rollout wall (s) | overhead beyond 30 s pauses, "
-        "median / max (s) | rollback reaction, median / max (s) | reads / app converging | writes / app "
+        "median / max (s) | rollback reaction, median / max (s) | of which after the breaching answer, "
+        "median / max (s) | reads / app converging | writes / app "
         "converging | reads / app idle | writes idle | Prometheus queries / min / canary | peak RSS (MB) "
         "| CPU (s) | load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     order = list(CONTROLLERS)
     for row in sorted(rows, key=lambda r: (r["n"], order.index(r["controller"]))):
@@ -809,12 +868,17 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {row['converge_s'] / row['baseline_s']:.2f} "
             f"| {row['rollout_s']} | {row['overhead_median']} / {row['overhead_max']} "
             f"| {row['reaction_median']} / {row['reaction_max']} "
+            f"| {_pair(row.get('after_answer_median'), row.get('after_answer_max'))} "
             f"| {row['reads_converging'] / n:.2f} | {row['writes_converging'] / n:.2f} "
             f"| {row['reads_idle'] / n:.2f} | {row['writes_idle']} "
             f"| {row['queries_per_minute_per_canary']} | {fp['peak_rss_mb']} | {fp['cpu_seconds']} "
             f"| {row['load_average']} |"
         )
     return "\n".join(lines)
+
+
+def _pair(median: float | None, maximum: float | None) -> str:
+    return "—" if median is None else f"{median} / {maximum}"
 
 
 def load_average() -> str:
