@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from prometheus_client import Counter
+from requests.adapters import HTTPAdapter
+from urllib3.util.ssl_ import create_urllib3_context
 
 from modeldeploy.kube import access
 
@@ -171,6 +174,43 @@ class Counts:
         return sum(n for verb, n in self.by_verb.items() if verb not in WRITE_VERBS)
 
 
+class _LoadedTls(HTTPAdapter):
+    """HTTPS with the CA and the client certificate loaded once, into one SSL context.
+
+    Given file paths, requests checks them on every request (``os.path.isdir``
+    of the CA bundle, ``os.path.exists`` of each certificate file), which is
+    one to four system calls a request. A profile of the operator with 100
+    canaries at once found those checks in 15 % of its busy samples.
+
+    The context verifies the server as requests would (the CA, the hostname);
+    a file changed after the session's first request is not read again, which
+    requests' connection pools did not do either.
+    """
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+        super().__init__()
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> Any:  # (host, pool keywords): the stubs' TypedDicts say port is never None; it may be
+        url = urlsplit(request.url or "")
+        host = {"scheme": url.scheme.lower(), "host": url.hostname, "port": url.port}
+        return host, {"ssl_context": self._context, "cert_reqs": "CERT_REQUIRED"}
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        return None  # the context holds the CA and the client certificate
+
+
+def _tls_context(ca_file: str, cert_file: str | None, key_file: str | None) -> ssl.SSLContext:
+    """What requests would give urllib3 for this CA and client certificate, loaded once."""
+    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+    context.load_verify_locations(cafile=ca_file)
+    if cert_file and key_file:
+        context.load_cert_chain(cert_file, key_file)
+    return context
+
+
 class KubeClient:
     """Synchronous; the operator calls it from worker threads."""
 
@@ -219,6 +259,9 @@ class KubeClient:
             )
             if config.cert_file and config.key_file:
                 session.cert = (config.cert_file, config.key_file)
+            if config.verify_ssl and config.ssl_ca_cert and self.server.startswith("https://"):
+                context = _tls_context(config.ssl_ca_cert, config.cert_file, config.key_file)
+                session.mount("https://", _LoadedTls(context))
             self._local.session = session
         return session
 
