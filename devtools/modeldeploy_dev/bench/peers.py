@@ -10,7 +10,8 @@ Per controller and per N, on the same local control plane and kwok nodes:
    has no weights), so the overhead is what the rollout took beyond the 30 s of pauses;
 4. Prometheus load: a third version held at its last step, queries counted for 30 s by a
    counting proxy in front of Prometheus (every controller reads Prometheus through it);
-5. rollback: the held version's error rate breaches; from the breach visible in Prometheus to
+5. rollback: the held version's error rate breaches, each application's at its own moment over
+   one analysis interval; from the breach visible in Prometheus to
    the controller's status saying all traffic is back on stable. The proxy notes when each
    controller got its first answer above the breach, which splits the reaction into the wait for
    a query (up to one interval, shared by all) and what the controller took after the answer.
@@ -661,6 +662,17 @@ def baseline(cluster: LocalCluster, n: int, namespace: str) -> float:
     return time.monotonic() - started
 
 
+def breach(exporter: Exporter, namespace: str, names: list[str]) -> None:
+    """Each application's error rate breaches at its own moment, spread evenly over one analysis
+    interval: where a breach falls against a controller's query times is then uniform, as it is
+    for a real incident. (All at once, the median would hang on where that one moment falls
+    against the cluster of queries of N canaries that entered their step together.)"""
+    started = time.monotonic()
+    for i, name in enumerate(names):
+        time.sleep(max(0.0, started + i * INTERVAL / len(names) - time.monotonic()))
+        exporter.set(METRIC, BREACH, namespace=namespace, app=name)
+
+
 def watch_until(
     client: KubeClient,
     kind: Kind,
@@ -788,8 +800,8 @@ def run(
         queries = (proxy.queries - before) / ((time.monotonic() - load_started) / 60) / n
         # 5. rollback reaction
         proxy.watch_breach(BREACH_VISIBLE)
-        for name in names:
-            exporter.set(METRIC, BREACH, namespace=namespace, app=name)
+        breaching = threading.Thread(target=breach, args=(exporter, namespace, names), daemon=True)
+        breaching.start()
         visible: dict[str, float] = {}
 
         def breach_visible(now: float) -> None:
@@ -800,8 +812,11 @@ def run(
         back = watch_until(
             client, controller.kind, namespace, names, controller.rolled_back, 600, breach_visible
         )
+        breaching.join()
         reactions = [back[name] - visible.get(name, back[name]) for name in names]
         answered = [back[name] - proxy.breaching[name] for name in names if name in proxy.breaching]
+        times = {name: [visible.get(name), proxy.breaching.get(name), back[name]] for name in names}
+        (log_dir / f"reaction-{controller_name}-{n}.json").write_text(json.dumps(times))
         log(
             f"{controller_name} N={n}: rolled back, reaction median {statistics.median(reactions):.2f}s, "
             f"after the breaching answer {statistics.median(answered) if answered else float('nan'):.2f}s "
