@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -10,7 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, rule
 from planner_world import NAME, World, spec
 
 from hypothesis_profiles import examples
-from modeldeploy.api import Verdict, VerdictKind
+from modeldeploy.api import MeasurementPhase, MetricResult, Verdict, VerdictKind
 from modeldeploy.plan.inputs import Inputs, WarmupOutcome
 
 PASS = Inputs(verdict=Verdict(VerdictKind.PASS, "AnalysisPassed", "all metrics pass"))
@@ -294,3 +296,21 @@ def test_the_candidate_service_keeps_its_pods_until_the_route_is_seen_to_stop_se
     assert [b["name"] for b in route["spec"]["rules"][0]["backendRefs"]] == [NAME]
     world.reconcile()
     assert world.services[f"{NAME}-candidate"] == "none"
+
+
+def test_rounds_kept_unwritten_are_planned_from_but_leave_status_analysis_as_it_was() -> None:
+    world = stable_world(strategy=CANARY, analysis=ANALYSIS)
+    new_version(world)
+    enter(world, PENDING)
+    first = MetricResult(
+        metric="error-rate", phase=MeasurementPhase.SUCCESSFUL, value=0.001, measured_at=world.now
+    )
+    world.reconcile(0, Inputs(analysis=(first,), verdict=PASS.verdict))
+    assert world.status["analysis"][0]["value"] == 0.001  # written
+    newer = first.model_copy(update={"value": 0.002, "measured_at": world.now + timedelta(seconds=10)})
+    kept = Inputs(analysis=(newer,), verdict=PASS.verdict, analysis_unsaved=True)
+    decided = world.reconcile(10, kept)
+    assert world.status["analysis"][0]["value"] == 0.001  # status keeps its record
+    assert decided.requeue_after == 10  # the next round is due 10 s after the kept one
+    world.reconcile(0, replace(kept, analysis_unsaved=False))
+    assert world.status["analysis"][0]["value"] == 0.002

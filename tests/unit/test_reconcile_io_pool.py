@@ -539,3 +539,74 @@ def test_a_round_planned_before_an_edit_of_the_spec_is_not_taken_after_it() -> N
     finally:
         prometheus.close()
         pool.shutdown()
+
+
+def passed_at(at: str, value: float = 0.01) -> dict[str, Any]:
+    """status.analysis's record of a passing error-rate measured at ``at``."""
+    return {"metric": "error-rate", "phase": "Successful", "value": value, "measuredAt": at}
+
+
+@pytest.mark.parametrize(
+    ("error_rate", "saved", "written"),
+    [
+        (0.01, [passed_at("2026-12-01T11:59:50Z")], False),  # passes again, status 10 s old: kept
+        (0.01, [passed_at("2026-12-01T11:59:30Z")], True),  # status 30 s old: written
+        (0.01, [], True),  # the stage's first result: written
+        (0.3, [passed_at("2026-12-01T11:59:50Z")], True),  # fails: written at once
+        (0.01, [{**passed_at("2026-12-01T11:59:50Z"), "phase": "Inconclusive", "inconclusive": 1}], True),
+    ],
+    ids=["passes again", "status 30 s old", "first", "fails", "was inconclusive"],
+)
+def test_a_round_that_repeats_status_is_kept_unwritten_for_a_while(
+    error_rate: float, saved: list[dict[str, Any]], written: bool
+) -> None:
+    prometheus = Instant(error_rate)
+    try:
+        measurer = Measurer(cast(KubeClient, None), INLINE, LOOPBACK, "http://{service}")
+        inputs = measurer.inputs(canary(prometheus.url, analysis=saved), NOW)
+        assert inputs.analysis is not None and [r.measured_at for r in inputs.analysis] == [NOW]
+        assert inputs.analysis_unsaved is not written
+        assert inputs.verdict is not None
+        # Kept: the verdict's message (which status.message carries) is status's record's, not new.
+        assert ("0.01" in inputs.verdict.message or "0.3" in inputs.verdict.message) is written
+    finally:
+        prometheus.close()
+
+
+def test_kept_rounds_are_planned_from_until_written_and_never_carried_into_another_stage() -> None:
+    prometheus = Instant(0.01)
+    try:
+        measurer = Measurer(cast(KubeClient, None), INLINE, LOOPBACK, "http://{service}")
+        subject = canary(prometheus.url, analysis=[passed_at("2026-12-01T11:59:50Z")])
+        measurer.inputs(subject, NOW)
+        # A second later, status unchanged: the kept round stands, not due again until NOW + 5 s.
+        later = measurer.inputs(subject, NOW + timedelta(seconds=1))
+        assert prometheus.queries == 1
+        assert later.analysis is not None and [r.measured_at for r in later.analysis] == [NOW]
+        assert later.analysis_unsaved
+        # At NOW + 5 s the next round runs from the kept one (not from status's, due long ago).
+        assert measurer.inputs(subject, NOW + timedelta(seconds=4)).analysis_unsaved
+        assert prometheus.queries == 1
+        due = measurer.inputs(subject, NOW + timedelta(seconds=5))
+        assert prometheus.queries == 2 and due.analysis is not None
+        assert [r.measured_at for r in due.analysis] == [NOW + timedelta(seconds=5)]
+        # A spec edit (its queries may have changed): what was kept is dropped, measured again.
+        edited = replace(subject, generation=subject.generation + 1)
+        remeasured = measurer.inputs(edited, NOW + timedelta(seconds=6)).analysis
+        assert prometheus.queries == 3 and remeasured is not None
+        assert [r.measured_at for r in remeasured] == [NOW + timedelta(seconds=6)]
+        measurer.forget(("risk", "fraud"))
+        # The next step (a new stage start): what was kept for the last one is dropped.
+        status = dict(subject.status)
+        status["candidate"] = {**status["candidate"], "step": 1, "stageStartedAt": "2026-12-01T12:00:06Z"}
+        status["analysis"] = []
+        next_step = replace(subject, status=status)
+        first = measurer.inputs(next_step, NOW + timedelta(seconds=6))
+        assert prometheus.queries == 4 and first.analysis is not None and not first.analysis_unsaved
+        # Deleted: nothing is kept.
+        measurer.inputs(subject, NOW + timedelta(seconds=10))
+        measurer.forget(("risk", "fraud"))
+        assert measurer.inputs(subject, NOW + timedelta(seconds=11)).analysis is not None
+        assert prometheus.queries == 6  # status's record (11:59:50) is due: measured again
+    finally:
+        prometheus.close()

@@ -229,7 +229,11 @@ class Inputs:
     """
 
     analysis: tuple[MetricResult, ...] | None = None
-    """status.analysis after this round's measurements (MetricResult); None: nothing measured now."""
+    """status.analysis after this round's measurements (MetricResult), or after the rounds the
+    measurer keeps unwritten (``analysis_unsaved``); None: nothing measured since status's record."""
+    analysis_unsaved: bool = False
+    """``analysis`` only repeats status's verdicts and counts, and status's record is recent: plan
+    from ``analysis`` (the next round's due time), but status keeps its record (no write)."""
     verdict: Verdict | None = None
     """The analysis verdict over the current stage's results, when the candidate is in an analysed stage."""
     analysis_planned: datetime | None = None

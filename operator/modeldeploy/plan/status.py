@@ -16,6 +16,7 @@ from modeldeploy.api import (
     ConditionStatus,
     ConditionType,
     HistoryEntry,
+    MetricResult,
     ModelDeploymentStatus,
     OperatorState,
     Phase,
@@ -78,7 +79,7 @@ def serving_status(
             "stable": decision.stable,
             "candidate": decision.candidate,
             "traffic": list(traffic),
-            "analysis": list(decision.analysis),
+            "analysis": list(_analysis_record(ctx, decision)),
             "monitoring": list(decision.monitoring.results) if spec.monitoring is not None else [],
             "retrain": decision.monitoring.retrain,
             "history": list(history),
@@ -88,6 +89,14 @@ def serving_status(
         }
     )
     return wire(new)
+
+
+def _analysis_record(ctx: Context, decision: Decision) -> Sequence[MetricResult]:
+    """status.analysis: the decision's, unless those are rounds the measurer keeps unwritten for now
+    (:attr:`Inputs.analysis_unsaved`); then status's own record stays."""
+    if ctx.inputs.analysis_unsaved and tuple(decision.analysis) == ctx.inputs.analysis:
+        return ctx.status.analysis
+    return decision.analysis
 
 
 def conditions(ctx: Context, decision: Decision) -> list[Condition]:

@@ -32,6 +32,15 @@ when the reconcile that takes it runs: the next one falls due ``interval``
 after that, so the wait for two reconciles does not stretch every interval.
 An analysis result that rolls the candidate back wakes its ModelDeployment in
 the work queue's urgent lane.
+
+A round that only repeats what status already says (every metric Successful,
+the same failure and inconclusive counts) is not written at once: the measurer
+keeps it, the planner plans from it (the next round's due time, the verdict),
+and ``status.analysis`` keeps its record until that is ANALYSIS_SAVE_EVERY old.
+A round that changes a verdict or a count is written as it comes. With a
+thousand canaries, a status write per round was a write per canary every
+interval, and its watch event one more reconcile. After a restart the kept
+rounds are gone and the next round falls due at once: safe, one query early.
 """
 
 from __future__ import annotations
@@ -131,6 +140,34 @@ ROLLS_BACK = (VerdictKind.FAIL, VerdictKind.ROLLBACK_INCONCLUSIVE)
 PLANNED_START_MARGIN = 0.05
 """A planned round starts this long after its due instant: never in the second before it."""
 
+ANALYSIS_SAVE_EVERY = timedelta(seconds=30)
+"""How old ``status.analysis`` may grow while passing rounds that change nothing are kept unwritten."""
+
+
+def _stage_of(subject: Subject, candidate: CandidateRevision) -> str:
+    """The stage a round of analysis belongs to: its results count in that stage only."""
+    started = candidate.stage_started_at.isoformat() if candidate.stage_started_at else "-"
+    return f"{candidate.revision} {candidate.stage.value} {candidate.step} {started} {subject.generation}"
+
+
+def worth_saving(saved: Sequence[MetricResult], measured: Sequence[MetricResult], now: datetime) -> bool:
+    """Whether ``measured`` must be written to status now, rather than kept until later.
+
+    Yes unless every metric passed, the metrics and their failure and
+    inconclusive counts are those status holds, and status's oldest record is
+    younger than ANALYSIS_SAVE_EVERY.
+    """
+    if [r.metric for r in saved] != [r.metric for r in measured]:
+        return True
+    for old, new in zip(saved, measured, strict=True):
+        if new.phase != MeasurementPhase.SUCCESSFUL or old.phase != new.phase:
+            return True
+        if (old.failures, old.inconclusive) != (new.failures, new.inconclusive):
+            return True
+        if old.measured_at is None or now - old.measured_at >= ANALYSIS_SAVE_EVERY:
+            return True
+    return False
+
 
 def _analysis_job(subject: Subject, candidate: CandidateRevision, due: datetime | None) -> str:
     """One round of the candidate's analysis, by name: revision, stage, step, due time, and the
@@ -177,6 +214,16 @@ class Measurer:
     exact_clock: Callable[[], datetime] = _exact_wall_clock
     """The instant a planned round's delay is counted from."""
     _polls: dict[Hashable, _RegistryPolls] = field(default_factory=dict, compare=False, hash=False)
+    _unsaved: dict[Hashable, tuple[str, tuple[MetricResult, ...]]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
+    """Per ModelDeployment, the stage and the rounds of analysis newer than its status (not yet written)."""
+
+    def forget(self, subject_key: Hashable) -> None:
+        """Drop what is kept for a ModelDeployment that is gone."""
+        self._unsaved.pop(subject_key, None)
+        if self.pool is not None:
+            self.pool.forget(subject_key)
 
     def pending(self, subject: Subject) -> bool:
         """Whether a measurement of ``subject`` is under way (its end triggers a reconcile)."""
@@ -477,8 +524,10 @@ class Measurer:
         analysis = spec.analysis
         candidate = status.candidate
         assert analysis is not None and candidate is not None
-        results = list(status.analysis)
-        measured = None
+        owner, stage = _owner(subject), _stage_of(subject, candidate)
+        saved = list(status.analysis)
+        results = self._newest(owner, stage, saved)
+        measured = tuple(results) if results is not saved else None
         if analysis_due(spec, results, now):
             timed = self._io(
                 subject,
@@ -490,17 +539,48 @@ class Measurer:
                 at, measurements = timed
                 results = record(results, measurements, min(at, now))
                 measured = tuple(results)
+                next_due = next_measurement_at(results, analysis.interval)
+                self._plan_analysis(subject, spec, status, results, next_due)
+        unsaved = measured is not None and not worth_saving(saved, measured, now)
+        if unsaved and measured is not None:
+            self._unsaved[owner] = (stage, measured)
+        else:
+            self._unsaved.pop(owner, None)
         due = next_measurement_at(results, analysis.interval)
-        if measured is not None:
-            self._plan_analysis(subject, spec, status, results, due)
         planned = None
         if self.pool is not None and due is not None:
             job, owner = _analysis_job(subject, candidate, due), _owner(subject)
             if self.pool.planned(owner) == job or self.pool.holds(owner, job):
                 planned = due
-        return Inputs(
-            analysis=measured, verdict=analysis_verdict(analysis, results), analysis_planned=planned
+        verdict = analysis_verdict(analysis, results)
+        if unsaved:
+            # Same verdict (every metric passed, the same counts): its message is status's record's,
+            # so that status.message, which carries it, is not rewritten for a value either.
+            recorded = analysis_verdict(analysis, saved)
+            verdict = recorded if recorded.kind == verdict.kind else verdict
+        return Inputs(analysis=measured, verdict=verdict, analysis_planned=planned, analysis_unsaved=unsaved)
+
+    def _newest(self, owner: Hashable, stage: str, saved: list[MetricResult]) -> list[MetricResult]:
+        """The rounds kept for ``owner`` when they are of this stage and newer than status's; else
+        status's (``saved`` itself)."""
+        kept = self._unsaved.get(owner)
+        if kept is None:
+            return saved
+        kept_stage, results = kept
+        times = [r.measured_at for r in results]
+        saved_times = [r.measured_at for r in saved]
+        newer = (
+            kept_stage == stage
+            and [r.metric for r in results] == [r.metric for r in saved]
+            and all(
+                new is not None and (old is None or new >= old)
+                for new, old in zip(times, saved_times, strict=True)
+            )
         )
+        if not newer:
+            del self._unsaved[owner]
+            return saved
+        return list(results)
 
     def _analysis_work(
         self, subject: Subject, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime

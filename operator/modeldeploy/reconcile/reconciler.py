@@ -93,8 +93,7 @@ class Reconciler:
         body = self.store.get("ModelDeployment", namespace, name)
         if body is None:
             forget(namespace, name)
-            if self.measurer.pool is not None:
-                self.measurer.pool.forget(key)
+            self.measurer.forget(key)
             return None
         started = time.perf_counter()
         subject = Subject.from_body(body)
