@@ -33,7 +33,7 @@ from modeldeploy_dev.cluster import LocalCluster
 from modeldeploy_dev.demo.load import Load
 from modeldeploy_dev.demo.manifests import NAME, NAMESPACE, Timings, model_deployment, thresholds
 from modeldeploy_dev.demo.models import DESCRIPTIONS
-from modeldeploy_dev.demo.registry import ALIAS, MODEL, aliases, move_alias, outcome_tags
+from modeldeploy_dev.demo.registry import ALIAS, MODEL, PROMOTION_ALIAS, aliases, move_alias, outcome_tags
 from modeldeploy_dev.demo.servers import Servers
 from modeldeploy_dev.demo.view import Scenario, StepSplit, live_line, per_second, stage_text
 from modeldeploy_dev.inference import Client
@@ -188,12 +188,20 @@ class Scenarios:
 
     def _registry_lines(self, version: str) -> list[str]:
         """What MLflow holds after the outcome: its aliases, and the tags modeldeploy wrote on the
-        version (written after the outcome, so waited for a few seconds)."""
+        version (written after the outcome, so waited for a few seconds). modeldeploy tags the
+        version first and moves the promotion alias after, so a promoted version's wait ends only
+        once the alias names it too."""
         deadline = time.monotonic() + 30
-        tags = outcome_tags(self.registry, version)
-        while "modeldeploy.outcome" not in tags and time.monotonic() < deadline:
+
+        def recorded() -> bool:
+            outcome = outcome_tags(self.registry, version).get("modeldeploy.outcome")
+            if outcome is None:
+                return False
+            return outcome != "Promoted" or aliases(self.registry).get(PROMOTION_ALIAS) == version
+
+        while not recorded() and time.monotonic() < deadline:
             time.sleep(1)
-            tags = outcome_tags(self.registry, version)
+        tags = outcome_tags(self.registry, version)
         moved = ", ".join(f"@{alias} -> {v}" for alias, v in sorted(aliases(self.registry).items()))
         written = ", ".join(
             f"{key.removeprefix('modeldeploy.')}={tags[key]}"
