@@ -145,9 +145,12 @@ ANALYSIS_SAVE_EVERY = timedelta(seconds=30)
 
 
 def _stage_of(subject: Subject, candidate: CandidateRevision) -> str:
-    """The stage a round of analysis belongs to: its results count in that stage only."""
+    """The stage a round of analysis belongs to, by name: its results count in that stage only."""
     started = candidate.stage_started_at.isoformat() if candidate.stage_started_at else "-"
-    return f"{candidate.revision} {candidate.stage.value} {candidate.step} {started} {subject.generation}"
+    return (
+        f"{candidate.revision} {candidate.stage.value} {candidate.step} since {started} "
+        f"generation {subject.generation}"
+    )
 
 
 def worth_saving(saved: Sequence[MetricResult], measured: Sequence[MetricResult], now: datetime) -> bool:
@@ -170,13 +173,10 @@ def worth_saving(saved: Sequence[MetricResult], measured: Sequence[MetricResult]
 
 
 def _analysis_job(subject: Subject, candidate: CandidateRevision, due: datetime | None) -> str:
-    """One round of the candidate's analysis, by name: revision, stage, step, due time, and the
-    spec generation its queries come from (a round planned before an edit is not taken after it)."""
-    started = candidate.stage_started_at.isoformat() if candidate.stage_started_at else "-"
-    return (
-        f"analysis {candidate.revision} {candidate.stage.value} {candidate.step} since {started} "
-        f"due {due.isoformat() if due else '-'} generation {subject.generation}"
-    )
+    """One round of the candidate's analysis, by name: its stage (revision, stage, step, stage start,
+    and the spec generation its queries come from: a round planned before an edit is not taken after
+    it) and its due time."""
+    return f"analysis {_stage_of(subject, candidate)} due {due.isoformat() if due else '-'}"
 
 
 def _rolls_back(analysis: Analysis, previous: Sequence[MetricResult]) -> Callable[[Timed], bool]:
@@ -549,7 +549,7 @@ class Measurer:
         due = next_measurement_at(results, analysis.interval)
         planned = None
         if self.pool is not None and due is not None:
-            job, owner = _analysis_job(subject, candidate, due), _owner(subject)
+            job = _analysis_job(subject, candidate, due)
             if self.pool.planned(owner) == job or self.pool.holds(owner, job):
                 planned = due
         verdict = analysis_verdict(analysis, results)
