@@ -142,13 +142,13 @@ class CountingProxy:
                     )
                 except requests.RequestException as error:
                     status, content, kind = 502, str(error).encode(), "text/plain"
+                if proxy._threshold is not None and self.path.startswith("/api/v1/query"):
+                    proxy._note_answer(self.path, body, content)  # before the caller can have it
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
                 self.wfile.write(content)
-                if proxy._threshold is not None and self.path.startswith("/api/v1/query"):
-                    proxy._note_answer(self.path, body, content)
 
             def do_GET(self) -> None:
                 self._forward("GET")
