@@ -528,6 +528,7 @@ class Measurer:
         saved = list(status.analysis)
         results = self._newest(owner, stage, saved)
         measured = tuple(results) if results is not saved else None
+        taken = False
         if analysis_due(spec, results, now):
             timed = self._io(
                 subject,
@@ -538,15 +539,15 @@ class Measurer:
             if timed is not None:
                 at, measurements = timed
                 results = record(results, measurements, min(at, now))
-                measured = tuple(results)
-                next_due = next_measurement_at(results, analysis.interval)
-                self._plan_analysis(subject, spec, status, results, next_due)
+                measured, taken = tuple(results), True
+        due = next_measurement_at(results, analysis.interval)
+        if taken:
+            self._plan_analysis(subject, spec, status, results, due)
         unsaved = measured is not None and not worth_saving(saved, measured, now)
         if unsaved and measured is not None:
             self._unsaved[owner] = (stage, measured)
         else:
             self._unsaved.pop(owner, None)
-        due = next_measurement_at(results, analysis.interval)
         planned = None
         if self.pool is not None and due is not None:
             job = _analysis_job(subject, candidate, due)
