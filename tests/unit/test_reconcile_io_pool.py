@@ -15,10 +15,11 @@ import pytest
 from planner_world import spec
 
 from modeldeploy.analysis.outbound import EgressPolicy, Outbound
+from modeldeploy.api import VerdictKind
 from modeldeploy.kube.client import KubeClient
 from modeldeploy.plan.inputs import Subject
 from modeldeploy.providers import OperatorConfig
-from modeldeploy.reconcile.io_pool import IoPool
+from modeldeploy.reconcile.io_pool import MAX_UNTAKEN, IoPool, Plan
 from modeldeploy.reconcile.measure import Measurer
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -213,7 +214,10 @@ def measurer_on(pool: IoPool, **clocks: Any) -> Measurer:
 
 
 def canary(
-    prometheus: str, pause: str | None = "10m", analysis: list[dict[str, Any]] | None = None
+    prometheus: str,
+    pause: str | None = "10m",
+    analysis: list[dict[str, Any]] | None = None,
+    failure_limit: int = 1,
 ) -> Subject:
     started = "2026-12-01T11:59:00Z"
     return Subject.from_body(
@@ -224,6 +228,7 @@ def canary(
                 strategy={"canary": {"steps": [{"weight": 20, **({"pause": pause} if pause else {})}]}},
                 analysis={
                     "interval": "5s",
+                    "failureLimit": failure_limit,
                     "prometheus": {"address": prometheus},
                     "metrics": [{"name": "error-rate", "query": "errors", "max": 0.05}],
                 },
@@ -446,6 +451,120 @@ def test_a_planned_start_refused_by_the_owners_cap_wakes_the_owner_to_ask_again(
     pool.shutdown()
 
 
+class Chain:
+    """Jobs that each plan the next, numbered; ``stop_after`` ends the chain by its own result."""
+
+    def __init__(self, stop_after: int | None = None, broken_at: int | None = None) -> None:
+        self.stop_after = stop_after
+        self.broken_at = broken_at
+        self.ran: list[int] = []
+
+    def plan(self, n: int) -> Plan:
+        def work() -> int:
+            self.ran.append(n)
+            return n
+
+        def then(value: int) -> Plan | None:
+            if value == self.broken_at:
+                raise RuntimeError("cannot tell what follows")
+            return None if value == self.stop_after else self.plan(value + 1)
+
+        return Plan(f"round {n}", work, 0.02, then=then)
+
+    def start(self, pool: IoPool, owner: Hashable = "a") -> None:
+        first = self.plan(1)
+        pool.plan(owner, first.job, first.work, first.delay, then=first.then)
+
+
+def test_a_planned_job_plans_what_follows_it_before_it_wakes_its_owner() -> None:
+    planned_when_woken: list[str | None] = []
+    pool: IoPool
+
+    def notify(owner: Hashable, urgent: bool) -> None:
+        planned_when_woken.append(pool.planned(owner))
+
+    pool = IoPool(workers=2, per_owner=1, notify=notify)
+    chain = Chain()
+    chain.start(pool)
+    try:
+        wait_for(lambda: len(chain.ran) >= 2)
+        assert planned_when_woken[0] == "round 2"  # the owner's reconcile finds the next round planned
+        assert pool.take("a", "round 1", lambda: -1) == 1
+        assert pool.take("a", "round 2", lambda: -1) == 2
+    finally:
+        pool.shutdown()
+
+
+def test_a_chain_nobody_takes_stops_after_max_untaken_and_a_take_keeps_it_going() -> None:
+    woken = Woken()
+    pool = IoPool(workers=2, per_owner=1, notify=woken)
+    chain = Chain()
+    chain.start(pool)
+    try:
+        wait_for(lambda: len(chain.ran) == 1 + MAX_UNTAKEN)
+        time.sleep(0.3)
+        assert chain.ran == list(range(1, 2 + MAX_UNTAKEN))  # the first, then MAX_UNTAKEN successors
+        assert pool.planned("a") is None
+        # The owner's reconcile takes the rounds it was woken for; the chain goes on from the last.
+        for n in chain.ran[:]:
+            assert pool.take("a", f"round {n}", lambda: -1) == n
+        assert pool.take("a", f"round {2 + MAX_UNTAKEN}", chain.plan(2 + MAX_UNTAKEN).work) is None
+        # ... started by the reconcile, not by a plan: nothing follows it until a reconcile plans.
+        wait_for(lambda: len(chain.ran) == 2 + MAX_UNTAKEN)
+        time.sleep(0.2)
+        assert len(chain.ran) == 2 + MAX_UNTAKEN
+    finally:
+        pool.shutdown()
+
+
+def test_a_taken_result_of_the_chain_lets_it_run_on() -> None:
+    woken = Woken()
+    pool = IoPool(workers=2, per_owner=1, notify=woken)
+    chain = Chain(stop_after=8)
+    chain.start(pool)
+    taken: list[int] = []
+    try:
+        deadline = time.monotonic() + 10
+        while len(taken) < 8 and time.monotonic() < deadline:  # a reconcile that keeps up
+            for n in chain.ran[len(taken) :]:
+                if pool.take("a", f"round {n}", lambda: -1) == n:
+                    taken.append(n)
+            time.sleep(0.01)
+        assert taken == list(range(1, 9))
+        time.sleep(0.2)
+        assert chain.ran == list(range(1, 9))  # round 8's result said nothing follows
+    finally:
+        pool.shutdown()
+
+
+@pytest.mark.parametrize("stop", ["a newer plan", "forget", "broken then"])
+def test_a_chain_stops_when_its_owner_plans_anew_is_forgotten_or_cannot_tell_what_follows(stop: str) -> None:
+    woken = Woken()
+    pool = IoPool(workers=2, per_owner=1, notify=woken)
+    chain = Chain(broken_at=2 if stop == "broken then" else None)
+    release = threading.Event()
+    first = chain.plan(1)
+
+    def held() -> int:
+        release.wait(5)
+        return first.work()
+
+    pool.plan("a", first.job, held, 0.0, then=first.then)
+    try:
+        wait_for(lambda: pool.pending("a"))
+        if stop == "a newer plan":
+            pool.plan("a", "another stage's round", lambda: "other", 0.0)
+        elif stop == "forget":
+            pool.forget("a")
+        release.set()
+        wait_for(lambda: 1 in chain.ran and not pool.pending("a"))
+        time.sleep(0.3)
+        assert chain.ran == ([1, 2] if stop == "broken then" else [1])
+        assert pool.planned("a") is None
+    finally:
+        pool.shutdown()
+
+
 def recorded(subject: Subject, inputs: Any) -> Subject:
     """``subject`` with the results ``inputs`` carried written into its status, as the planner writes them."""
     results = [r.model_dump(mode="json", by_alias=True, exclude_none=True) for r in inputs.analysis]
@@ -483,6 +602,57 @@ def test_the_next_round_of_analysis_starts_on_the_pools_timer_and_the_reconcile_
         assert second.analysis[0].measured_at == due
         assert prometheus.queries == 2  # handed over, not started again
         assert len(woken.calls) == 2
+    finally:
+        prometheus.close()
+        pool.shutdown()
+
+
+def test_rounds_keep_their_interval_while_no_reconcile_takes_them_and_a_late_one_takes_each_in_order() -> (
+    None
+):
+    """Behind a long work queue: the pool runs round after round on time; the reconcile, when its
+    turn comes, folds every round that ended into status, in order; a round that rolls back wakes
+    it urgently and nothing is planned after it."""
+    prometheus = Instant(0.3)  # every round fails; the eighth failure rolls back
+    woken = Woken()
+    pool = IoPool(workers=4, per_owner=2, notify=woken)
+    stamps: list[datetime] = []
+
+    def clock() -> datetime:  # round k's queries run at NOW + 5 k s
+        stamps.append(NOW + timedelta(seconds=5 * len(stamps)))
+        return stamps[-1]
+
+    # Each next round falls due 0.1 s after the last one started (in the test's time).
+    measurer = measurer_on(pool, clock=clock, exact_clock=lambda: stamps[-1] + timedelta(seconds=4.9))
+    subject = canary(prometheus.url, failure_limit=8)
+    owner = ("risk", "fraud")
+    try:
+        assert measurer.inputs(subject, NOW).analysis is None
+        wait_for(lambda: len(woken.calls) == 1)
+        first = measurer.inputs(subject, NOW)
+        assert first.analysis is not None and first.analysis[0].failures == 1
+        # No reconcile takes anything now: the chain runs rounds 1 to MAX_UNTAKEN + 1, then stops.
+        wait_for(lambda: prometheus.queries == 2 + MAX_UNTAKEN)
+        time.sleep(0.4)
+        assert prometheus.queries == 2 + MAX_UNTAKEN and pool.planned(owner) is None
+        assert not any(urgent for _, urgent in woken.calls)
+
+        late = measurer.inputs(recorded(subject, first), NOW + timedelta(seconds=22))
+        assert late.analysis is not None
+        assert late.analysis[0].failures == 2 + MAX_UNTAKEN  # rounds 0 to 4, each counted once
+        assert late.analysis[0].measured_at == NOW + timedelta(seconds=5 * (1 + MAX_UNTAKEN))
+        assert late.verdict is not None and late.verdict.kind == VerdictKind.HOLD  # measuring again
+        assert late.analysis_planned == NOW + timedelta(seconds=5 * (2 + MAX_UNTAKEN))
+
+        # The chain goes on from there until the eighth failure, which wakes the owner urgently.
+        wait_for(lambda: prometheus.queries == 8)
+        wait_for(lambda: woken.calls[-1] == (owner, True))
+        time.sleep(0.4)
+        assert prometheus.queries == 8 and pool.planned(owner) is None
+        rolled_back = measurer.inputs(recorded(subject, late), NOW + timedelta(seconds=40))
+        assert rolled_back.analysis is not None and rolled_back.analysis[0].failures == 8
+        assert rolled_back.verdict is not None and rolled_back.verdict.kind == VerdictKind.FAIL
+        assert prometheus.queries == 8
     finally:
         prometheus.close()
         pool.shutdown()

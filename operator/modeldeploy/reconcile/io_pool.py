@@ -35,7 +35,14 @@ timer at a given time, as if a reconcile had asked for it then. The next round
 of a canary's analysis is planned so: it starts when due, not when its
 ModelDeployment's turn in the work queue comes, and its end is what wakes the
 reconcile. Whichever comes first, the timer or a reconcile asking for the same
-job, starts it; it runs once.
+job, starts it; it runs once. A planned job may also say what follows it
+(``then``): when it ends, the pool plans its successor itself, before it wakes
+the owner. So a canary's rounds keep their interval while its reconciles wait
+behind hundreds of rollbacks in the work queue's urgent lane; the reconcile
+takes the rounds that have ended when its turn comes. A chain stops when its
+result says so (``then`` returns None), when its owner plans anew or is
+forgotten, and after MAX_UNTAKEN successors whose results nobody took (its
+stage ended some other way: nobody asks for its rounds any more).
 
 A thread cannot be interrupted; a call that hangs holds its thread until the
 call's own deadline ends it. Those deadlines are the outbound-call layer's
@@ -56,7 +63,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
 from prometheus_client import Counter, Gauge
@@ -77,6 +84,21 @@ IO_DEFERRED = Counter(
 
 Job = tuple[Hashable, str, Callable[[], Any]]
 
+MAX_UNTAKEN = 3
+"""Successors the pool plans one after another while none of their results is taken; then the chain stops."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A job for the pool's timer: what :meth:`IoPool.plan` takes, and what a ``then`` returns."""
+
+    job: str
+    work: Callable[[], Any]
+    delay: float
+    wake_urgently: Callable[[Any], bool] | None = None
+    then: Callable[[Any], Plan | None] | None = None
+    """Given the job's result, the job to plan after it (None: nothing)."""
+
 
 @dataclass(frozen=True)
 class _Planned:
@@ -84,6 +106,7 @@ class _Planned:
     job: str
     work: Callable[[], Any]
     wake_urgently: Callable[[Any], bool] | None
+    then: Callable[[Any], Plan | None] | None
 
 
 @dataclass(frozen=True)
@@ -91,6 +114,8 @@ class _Finished:
     at: float
     value: Any = None
     error: BaseException | None = None
+    chained: bool = False
+    """Started from a plan that says what follows it."""
 
 
 class IoPool:
@@ -121,6 +146,9 @@ class IoPool:
         self._turned_away: dict[Hashable, set[Hashable]] = {}  # namespace -> owners refused by its cap
         self._finished: dict[tuple[Hashable, str], _Finished] = {}
         self._planned: dict[Hashable, _Planned] = {}  # owner -> the job its timer starts
+        self._latest: dict[Hashable, int] = {}  # owner -> the sequence of its newest plan
+        self._chains: dict[tuple[Hashable, str], tuple[int, Callable[[Any], Plan | None]]] = {}
+        self._untaken: dict[Hashable, int] = {}  # owner -> successors planned since it took a chained result
         self._timetable: list[tuple[float, int, Hashable]] = []  # (when, sequence, owner), a heap
         self._sequence = 0
         self._time_changed = threading.Condition(self._lock)
@@ -149,9 +177,14 @@ class IoPool:
             planned = self._planned.get(owner)
             if planned is not None and planned.job == job:
                 del self._planned[owner]  # asked for before its time: started (or handed out) now
+            else:
+                planned = None
             if finished is None:
-                self._start(owner, job, work, urgent, wake_urgently)
+                if self._start(owner, job, work, urgent, wake_urgently) and planned is not None:
+                    self._chain(owner, planned)
                 return None
+            if finished.chained:
+                self._untaken.pop(owner, None)
         if finished.error is not None:
             raise finished.error
         return cast(T, finished.value)
@@ -163,6 +196,7 @@ class IoPool:
         work: Callable[[], T],
         delay: float,
         wake_urgently: Callable[[T], bool] | None = None,
+        then: Callable[[T], Plan | None] | None = None,
     ) -> None:
         """Start ``job`` by itself ``delay`` seconds from now, as if a reconcile asked for it then.
 
@@ -172,21 +206,32 @@ class IoPool:
         owner. One plan per owner: a newer one replaces it. A reconcile that asks
         for the job before its time starts it then (the plan is dropped); a start
         that the caps refuse at its time wakes the owner, whose reconcile asks again.
+        ``then``, given the job's result, names the job to plan after it: planned
+        when the job ends, before its owner is woken (see MAX_UNTAKEN).
         """
         with self._lock:
-            if self._closed:
-                return
-            self._sequence += 1
-            at = time.monotonic() + max(0.0, delay)
-            self._planned[owner] = _Planned(self._sequence, job, work, wake_urgently)
-            heapq.heappush(self._timetable, (at, self._sequence, owner))
-            if self._clock_thread is None:
-                self._clock_thread = threading.Thread(
-                    target=self._keep_time, name="slow-io-timer", daemon=True
-                )
-                self._clock_thread.start()
-            elif self._timetable[0][1] == self._sequence:
-                self._time_changed.notify()
+            self._untaken.pop(owner, None)
+            self._plan(owner, Plan(job, work, delay, wake_urgently, then))
+
+    def _plan(self, owner: Hashable, plan: Plan) -> None:
+        """Put ``plan`` on the timetable as ``owner``'s newest plan (the lock held)."""
+        if self._closed:
+            return
+        self._sequence += 1
+        at = time.monotonic() + max(0.0, plan.delay)
+        self._planned[owner] = _Planned(self._sequence, plan.job, plan.work, plan.wake_urgently, plan.then)
+        self._latest[owner] = self._sequence
+        heapq.heappush(self._timetable, (at, self._sequence, owner))
+        if self._clock_thread is None:
+            self._clock_thread = threading.Thread(target=self._keep_time, name="slow-io-timer", daemon=True)
+            self._clock_thread.start()
+        elif self._timetable[0][1] == self._sequence:
+            self._time_changed.notify()
+
+    def _chain(self, owner: Hashable, planned: _Planned) -> None:
+        """Remember what follows a planned job that has started (the lock held)."""
+        if planned.then is not None:
+            self._chains[(owner, planned.job)] = (planned.sequence, planned.then)
 
     def planned(self, owner: Hashable) -> str | None:
         """The job planned to start by itself for ``owner``, if any."""
@@ -241,9 +286,11 @@ class IoPool:
                             continue  # replaced, taken over or forgotten
                         del self._planned[owner]
                         PLANNED_STARTS.inc()
-                        if (owner, entry.job) not in self._finished and not self._start(
-                            owner, entry.job, entry.work, False, entry.wake_urgently
-                        ):
+                        if (owner, entry.job) in self._finished:
+                            continue
+                        if self._start(owner, entry.job, entry.work, False, entry.wake_urgently):
+                            self._chain(owner, entry)
+                        else:
                             refused.append(owner)
                     if not refused:
                         self._time_changed.wait(self._timetable[0][0] - now if self._timetable else None)
@@ -267,6 +314,8 @@ class IoPool:
             for key in [k for k in self._finished if k[0] == owner]:
                 del self._finished[key]
             self._planned.pop(owner, None)
+            self._latest.pop(owner, None)
+            self._untaken.pop(owner, None)
 
     def shutdown(self) -> None:
         """Start nothing more; jobs running end on their own (the threads are daemons)."""
@@ -275,6 +324,7 @@ class IoPool:
             self._lanes[0].clear()
             self._lanes[1].clear()
             self._planned.clear()
+            self._latest.clear()
             self._work_waiting.notify_all()
             self._time_changed.notify_all()
 
@@ -310,7 +360,10 @@ class IoPool:
             if not self._per_namespace[namespace]:
                 del self._per_namespace[namespace]
             waiting = self._turned_away.pop(namespace, set()) - {owner}
-            self._finished[(owner, job)] = finished
+            chain = self._chains.pop((owner, job), None)
+            self._finished[(owner, job)] = replace(finished, chained=chain is not None)
+        if chain is not None and finished.error is None:
+            self._plan_successor(owner, *chain, finished.value)
         urgent = wake is True or (
             callable(wake) and finished.error is None and _says_so(wake, finished.value)
         )
@@ -318,6 +371,26 @@ class IoPool:
             self.notify(owner, urgent)
             for other in waiting:
                 self.notify(other, False)
+
+    def _plan_successor(
+        self, owner: Hashable, sequence: int, then: Callable[[Any], Plan | None], value: Any
+    ) -> None:
+        """Plan what follows a chained job, unless its owner has planned anew since, or took none of
+        the last MAX_UNTAKEN successors."""
+        with self._lock:
+            if self._latest.get(owner) != sequence or self._untaken.get(owner, 0) >= MAX_UNTAKEN:
+                return
+        try:
+            successor = then(value)
+        except Exception:  # the chain ends; the owner's reconcile plans the next job
+            logger.exception("cannot tell which job follows %s", owner)
+            return
+        if successor is None:
+            return
+        with self._lock:
+            if self._latest.get(owner) == sequence:  # not planned anew meanwhile
+                self._untaken[owner] = self._untaken.get(owner, 0) + 1
+                self._plan(owner, successor)
 
     def _expire(self) -> None:
         horizon = time.monotonic() - self.keep_seconds

@@ -25,7 +25,11 @@ reconcile, which takes the result and hands it to the planner. Without a pool
 While a stage goes on measuring, the reconcile that takes a round of analysis
 also plans the next one in the pool, at its due time: the pool's timer starts
 it then, so with many canaries a round does not wait for its ModelDeployment's
-turn in the work queue before its queries even start.
+turn in the work queue before its queries even start. Each round so planned
+plans its own successor as it ends (the same computation, from its own
+result), so the rounds keep their interval while the reconciles that take
+them wait behind other work; a reconcile takes every round that has ended,
+in order.
 
 A measurement is recorded as taken when its queries ran (``measuredAt``), not
 when the reconcile that takes it runs: the next one falls due ``interval``
@@ -96,7 +100,7 @@ from modeldeploy.plan.registry import same_reference, unreported
 from modeldeploy.plan.schedule import analysis_due, fallback_check_due, monitoring_due, next_measurement_at
 from modeldeploy.plan.workloads import SERVICE_PORT, candidate_service_name
 from modeldeploy.providers import OperatorConfig, RegistryProvider
-from modeldeploy.reconcile.io_pool import IoPool
+from modeldeploy.reconcile.io_pool import IoPool, Plan
 from modeldeploy.registry.mlflow import MlflowRegistry, RegistryError, Report, Resolved
 
 logger = logging.getLogger("modeldeploy.measure")
@@ -529,20 +533,25 @@ class Measurer:
         results = self._newest(owner, stage, saved)
         measured = tuple(results) if results is not saved else None
         taken = False
-        if analysis_due(spec, results, now):
+        while analysis_due(spec, results, now):
+            # Every round that has ended, in order: the pool may have run the next rounds by
+            # itself while this reconcile waited for its turn.
             timed = self._io(
                 subject,
                 _analysis_job(subject, candidate, next_measurement_at(results, analysis.interval)),
                 self._analysis_work(subject, spec, status, now),
                 wake_urgently=_rolls_back(analysis, results),
             )
-            if timed is not None:
-                at, measurements = timed
-                results = record(results, measurements, min(at, now))
-                measured, taken = tuple(results), True
+            if timed is None:
+                break
+            at, measurements = timed
+            results = record(results, measurements, min(at, now))
+            measured, taken = tuple(results), True
+            if self.pool is None:
+                break  # measured inline, now: the next round is an interval away
         due = next_measurement_at(results, analysis.interval)
         if taken:
-            self._plan_analysis(subject, spec, status, results, due)
+            self._plan_analysis(subject, spec, status, results)
         unsaved = measured is not None and not worth_saving(saved, measured, now)
         if unsaved and measured is not None:
             self._unsaved[owner] = (stage, measured)
@@ -601,34 +610,62 @@ class Measurer:
         spec: ModelDeploymentSpec,
         status: ModelDeploymentStatus,
         results: Sequence[MetricResult],
-        due: datetime | None,
     ) -> None:
         """Have the pool start the candidate's next round of analysis by itself, when it falls due.
 
         The reconcile that would start it waits in the work queue behind every
         other ModelDeployment's (seconds, with a thousand canaries); started by
         the pool's timer, each round runs on time and its result is what wakes
-        the reconcile. The job is the one that reconcile would ask for (same
-        name), so whichever comes first starts it, once. Not planned after a
-        result that rolls back, nor when the stage is to end first: a passing
-        stage whose clock runs out before the next round.
+        the reconcile. Each round planned so also plans the one after it as it
+        ends, so the rounds keep their interval even while the reconciles that
+        take them wait. The job is the one a reconcile would ask for (same name),
+        so whichever comes first starts it, once; a round the pool already plans
+        or holds is left to it.
+        """
+        if self.pool is None:
+            return
+        plan = self._next_round(subject, spec, status, results)
+        if plan is None:
+            return
+        owner = _owner(subject)
+        if self.pool.planned(owner) == plan.job or self.pool.holds(owner, plan.job):
+            return
+        self.pool.plan(owner, plan.job, plan.work, plan.delay, plan.wake_urgently, plan.then)
+
+    def _next_round(
+        self,
+        subject: Subject,
+        spec: ModelDeploymentSpec,
+        status: ModelDeploymentStatus,
+        results: Sequence[MetricResult],
+    ) -> Plan | None:
+        """The round of analysis due after ``results``, for the pool's timer, and what follows it.
+
+        None after a result that rolls back, and when the stage is to end first:
+        a passing stage whose clock runs out before the next round.
         """
         analysis, candidate = spec.analysis, status.candidate
-        if self.pool is None or analysis is None or candidate is None or candidate.stage_started_at is None:
-            return
+        if analysis is None or candidate is None or candidate.stage_started_at is None:
+            return None
+        due = next_measurement_at(results, analysis.interval)
         verdict = analysis_verdict(analysis, results).kind
         if due is None or verdict in ROLLS_BACK:
-            return
+            return None
         duration = position_seconds(spec, Position(candidate.stage, candidate.step))
         ends = None if duration is None else candidate.stage_started_at + timedelta(seconds=duration)
         if verdict == VerdictKind.PASS and ends is not None and due >= ends:
-            return
-        self.pool.plan(
-            _owner(subject),
+            return None
+
+        def then(timed: Timed) -> Plan | None:
+            at, measurements = timed
+            return self._next_round(subject, spec, status, record(results, measurements, at))
+
+        return Plan(
             _analysis_job(subject, candidate, due),
             self._analysis_work(subject, spec, status, due),
             (due - self.exact_clock()).total_seconds() + PLANNED_START_MARGIN,
             wake_urgently=_rolls_back(analysis, results),
+            then=then,
         )
 
     def _fallback(
