@@ -15,8 +15,8 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from modeldeploy.kube.access import without_kubernetes_models
@@ -142,7 +142,7 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
         settings.persistence.progress_storage = kopf.StatusProgressStorage(
             field="status.operatorState.kopf", touch_field="status.operatorState.touch"
         )
-        settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
+        settings.persistence.diffbase_storage = LeanDiffBaseStorage(
             field="status.operatorState.lastHandledConfiguration"
         )
         settings.posting.enabled = False  # the operator posts its own, meaningful Events
@@ -233,6 +233,30 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
         _watch_children(registry, kind, store, queue, listings, listed_again)
 
     return registry
+
+
+class LeanDiffBaseStorage(kopf.StatusDiffBaseStorage):
+    """kopf's diff base, built without first copying what it then drops.
+
+    kopf builds an object's "essence" on every watch event of every kind it
+    watches, children included: it deep-copies the whole body, then deletes
+    its metadata and status. With hundreds of canaries, that copy of each
+    status (the history, the analysis) and of each child's managedFields was
+    the largest single cost of the operator's CPU (8 % of the samples that held
+    the GIL, in a py-spy profile at N = 100). This hands kopf a body without
+    the parts it drops, so it copies only what it keeps: the same essence.
+    """
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None
+    ) -> kopf.BodyEssence:
+        fields = list(extra_fields or [])
+        if fields:  # a handler watching a field (status, say) that would be dropped: as kopf does it
+            return super().build(body=body, extra_fields=fields)
+        metadata = body.get("metadata") or {}
+        kept = {k: v for k, v in body.items() if k not in ("metadata", "status")}
+        kept["metadata"] = {k: metadata[k] for k in ("labels", "annotations") if k in metadata}
+        return super().build(body=cast(kopf.Body, kept))
 
 
 def _watch_children(
