@@ -68,15 +68,22 @@ def _controller_of(key: Key, obj: Mapping[str, Any]) -> Controller | None:
     return None
 
 
-def _slim(body: dict[str, Any]) -> dict[str, Any]:
-    """What the cache keeps of an object: managedFields never; of a ReplicaSet, no pod template.
+def _slim(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What the cache keeps of an object, as plain dicts and lists: managedFields never; of a
+    ReplicaSet, no pod template. Copied without what it drops.
 
     managedFields are the bulk of a stored object and nothing the operator reads.
     A ReplicaSet is read only for its Deployment's readiness (its count, its status).
     """
-    body.get("metadata", {}).pop("managedFields", None)
-    if body.get("kind") == REPLICA_SET.kind and isinstance(body.get("spec"), dict):
-        body["spec"] = {"replicas": body["spec"].get("replicas")}
+    replica_set = obj.get("kind") == REPLICA_SET.kind
+    body: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key == "metadata" and isinstance(value, Mapping):
+            body[key] = {k: _plain(v) for k, v in value.items() if k != "managedFields"}
+        elif key == "spec" and replica_set and isinstance(value, Mapping):
+            body[key] = {"replicas": value.get("replicas")}
+        else:
+            body[key] = _plain(value)
     return body
 
 
@@ -121,7 +128,7 @@ class Store:
         ``own``: obj is the API server's answer to the operator's own write; its
         watch event, when it comes, is an echo (:meth:`echoes`).
         """
-        body = _slim(_plain(obj))
+        body = _slim(obj)
         key = key_of(body)
         with self._lock:
             current = self._objects.get(key)
@@ -161,7 +168,7 @@ class Store:
         unless it is newer than the list: then a watch event brought it after
         the list was taken, and it stays.
         """
-        bodies = [_slim(_plain(obj)) for obj in listed]
+        bodies = [_slim(obj) for obj in listed]
         seen = {key_of(body) for body in bodies}
         list_version = _version_number(resource_version)
         removed: list[dict[str, Any]] = []
