@@ -153,6 +153,7 @@ class IoPool:
         self._sequence = 0
         self._time_changed = threading.Condition(self._lock)
         self._clock_thread: threading.Thread | None = None
+        self._next_expiry = 0.0
 
     def take(
         self,
@@ -393,7 +394,13 @@ class IoPool:
                 self._plan(owner, successor)
 
     def _expire(self) -> None:
-        horizon = time.monotonic() - self.keep_seconds
+        """Drop the results older than keep_seconds. Each look goes through every result held and
+        every take asks, so it looks at most once a second (or once per keep_seconds, if shorter)."""
+        now = time.monotonic()
+        if now < self._next_expiry:
+            return
+        self._next_expiry = now + min(1.0, self.keep_seconds)
+        horizon = now - self.keep_seconds
         for key in [k for k, f in self._finished.items() if f.at < horizon]:
             del self._finished[key]
 
