@@ -12,12 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 import pytest
-from planner_world import spec
+from planner_world import World, spec
 
 from modeldeploy.analysis.outbound import EgressPolicy, Outbound
 from modeldeploy.api import VerdictKind
 from modeldeploy.kube.client import KubeClient
 from modeldeploy.plan.inputs import Subject
+from modeldeploy.plan.planner import plan
 from modeldeploy.providers import OperatorConfig
 from modeldeploy.reconcile.io_pool import MAX_UNTAKEN, IoPool, Plan
 from modeldeploy.reconcile.measure import Measurer
@@ -25,6 +26,7 @@ from modeldeploy.reconcile.measure import Measurer
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 INLINE = OperatorConfig(inline_providers=True)  # the test Prometheus is written into the spec
 LOOPBACK = Outbound(EgressPolicy.parse(["127.0.0.0/8"]))
+ANALYSIS = {"interval": "5s", "metrics": [{"name": "error-rate", "query": "errors", "max": 0.05}]}
 
 
 class Woken:
@@ -780,3 +782,30 @@ def test_kept_rounds_are_planned_from_until_written_and_never_carried_into_anoth
         assert prometheus.queries == 6  # status's record (11:59:50) is due: measured again
     finally:
         prometheus.close()
+
+
+def test_one_pass_parses_spec_and_status_once_for_the_measurer_and_the_planner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import modeldeploy.api.manifest as manifest
+
+    world = World(spec(analysis=ANALYSIS))
+    world.settle()
+    world.edit(model={"name": "fraud-detector", "version": "2.0.0", "uri": "s3://m/2.0.0"})
+    world.settle(rounds=2)  # a canary under analysis
+    parsed: list[str] = []
+    real = manifest._parse
+
+    def counted(model: Any, raw: Any, prefix: Any) -> Any:
+        parsed.append(model.__name__)
+        return real(model, raw, prefix)
+
+    monkeypatch.setattr(manifest, "_parse", counted)
+    subject = world.subject()
+    measured = Measurer(cast(KubeClient, None), INLINE, LOOPBACK, "http://{service}").inputs(subject, NOW)
+    decided = plan(subject, world.observed(), NOW, measured)
+    assert decided.status is not None and subject.parsed_status.candidate is not None
+    assert sorted(parsed) == ["ModelDeploymentSpec", "ModelDeploymentStatus"]
+    # The next pass reads the cache again: another Subject, parsed afresh.
+    plan(world.subject(), world.observed(), NOW, measured)
+    assert len(parsed) == 4

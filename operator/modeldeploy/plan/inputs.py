@@ -12,9 +12,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
-from modeldeploy.api import MetricResult, RegistryCard, Verdict, WebhookOutcome
+from modeldeploy.api import (
+    MetricResult,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    RegistryCard,
+    Verdict,
+    WebhookOutcome,
+    parse_spec,
+    parse_status,
+)
 from modeldeploy.plan.acceptance import RouteStatus
 from modeldeploy.plan.outputs import ObjectRef
 from modeldeploy.plan.revisions import ANNOTATION_SCALED_BY
@@ -35,6 +45,17 @@ class Subject:
     status: Mapping[str, Any]
     deleting: bool = False
     finalizers: tuple[str, ...] = ()
+
+    @cached_property
+    def parsed_spec(self) -> ModelDeploymentSpec:
+        """``spec`` parsed (raises InvalidManifestError), once per Subject: the measurer and the
+        planner of one pass share it. Parsing was 4 % of the operator's CPU under load."""
+        return parse_spec(self.spec)
+
+    @cached_property
+    def parsed_status(self) -> ModelDeploymentStatus:
+        """``status`` parsed (raises InvalidManifestError), once per Subject."""
+        return parse_status(self.status)
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Subject:

@@ -27,10 +27,8 @@ The rules from DESIGN.md that live here:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from modeldeploy.api import (
     ConditionType,
@@ -42,8 +40,6 @@ from modeldeploy.api import (
     Phase,
     Problem,
     check_spec,
-    parse_spec,
-    parse_status,
 )
 from modeldeploy.plan.conditions import set_condition
 from modeldeploy.plan.decide import context, decide
@@ -56,11 +52,11 @@ from modeldeploy.plan.status import trim_history, wire
 
 
 def plan(subject: Subject, observed: Observed, now: datetime, inputs: Inputs | None = None) -> Plan:
-    status = _lenient_status(subject.status)
+    status = _lenient_status(subject)
     if subject.deleting:
         return _plan_deletion(subject, observed, status)
     try:
-        spec = parse_spec(subject.spec)
+        spec = subject.parsed_spec
         problems = check_spec(spec)
     except InvalidManifestError as error:
         problems = list(error.problems)
@@ -98,9 +94,9 @@ def _plan_unresolved(
     return Plan(status=wire(new), events=events)
 
 
-def _lenient_status(raw: Mapping[str, Any]) -> ModelDeploymentStatus:
+def _lenient_status(subject: Subject) -> ModelDeploymentStatus:
     try:
-        return parse_status(raw)
+        return subject.parsed_status
     except InvalidManifestError:
         # A status we cannot read (hand-edited, or from a future version) is started afresh
         # rather than crashing the operator; the children are found again by label.

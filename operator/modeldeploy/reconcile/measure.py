@@ -89,8 +89,6 @@ from modeldeploy.api import (
     VerdictKind,
     WebhookOutcome,
     parse_duration,
-    parse_spec,
-    parse_status,
 )
 from modeldeploy.kube.client import ApiError, KubeClient
 from modeldeploy.kube.kinds import CONFIG_MAP, MODEL_DEPLOYMENT, SECRET
@@ -255,8 +253,8 @@ class Measurer:
 
     def inputs(self, subject: Subject, now: datetime) -> Inputs:
         try:
-            spec = parse_spec(subject.spec)
-            status = parse_status(subject.status)
+            spec = subject.parsed_spec
+            status = subject.parsed_status
         except InvalidManifestError:
             return Inputs()
         if subject.deleting:
