@@ -107,12 +107,14 @@ class Actor:
     def _apply(self, obj: dict[str, Any]) -> int:
         key = key_of(obj)
         current = self.store.get(*key)
+        if current is not None and contains(obj, current):
+            return 0
         digest = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-        if current is not None:
-            if contains(obj, current):
-                return 0
-            if self._settled.get(key) == (digest, current["metadata"].get("resourceVersion", "")):
-                return 0
+        if current is not None and self._settled.get(key) == (
+            digest,
+            current["metadata"].get("resourceVersion", ""),
+        ):
+            return 0
         try:
             result = self.client.apply(BY_KIND[obj["kind"]], obj)
         except ApiError as error:
