@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ def final_objects(doc: dict[str, Any]) -> list[dict[str, Any]]:
     first = plan(subject, Observed(), _now())
     revision = next(o["metadata"]["name"] for o in first.apply if o["kind"] == "Deployment")
     ready = Observed(revisions={revision: RevisionState(revision, 1, ready=1, updated=1, available=1)})
-    settled = plan(Subject(**{**subject.__dict__, "status": first.status or {}}), ready, _now())
+    settled = plan(replace(subject, status=first.status or {}), ready, _now())
     objects = []
     for obj in settled.apply:
         body = json.loads(json.dumps(obj))
