@@ -330,3 +330,26 @@ def test_planning_an_empty_world_twice_at_different_times_gives_the_same_status(
     second = plan(world.subject(), world.observed(), T0.replace(hour=23))
     assert first.status == second.status == world.status
     assert isinstance(world.observed(), Observed)
+
+
+def test_a_status_stripped_of_the_sources_leaves_the_stable_deployment_as_found_and_still_promotes() -> None:
+    """A status edited by hand (no operatorState, no history) must not stop the reconcile with a KeyError."""
+    world = World(spec("1.0.0"))
+    world.reconcile()
+    (old,) = world.deployments
+    world.ready_cap[old] = 2
+    world.settle()
+    world.status.pop("operatorState")
+    world.status.pop("history")
+    world.deployments[old] = 3  # someone scaled it: left as found, since it cannot be rendered
+    world.edit(model={"name": "fraud-detector", "version": "2.0.0", "uri": "s3://m/2.0.0"})
+    world.reconcile()
+    new = world.status["candidate"]["revision"]
+    assert world.status["stable"]["revision"] == old and world.deployments[old] == 3
+    assert world.services[NAME] == old
+    world.ready_cap[new] = 2
+    world.settle()
+    assert world.status["stable"]["revision"] == new and world.services[NAME] == new
+    assert world.deployments[old] == 3  # kept warm for the scale-down delay, as any former stable
+    world.reconcile(31)
+    assert world.deployments.get(old, 0) == 0  # then scaled down (or deleted) like any other

@@ -55,6 +55,10 @@ def render(ctx: Context, decision: Decision) -> Plan:
     autoscalers: list[dict[str, Any]] = []
     hand_over: list[tuple[str, int]] = []
     for revision in sorted(keeping.live):
+        if revision not in sources:
+            # Status names it, but its source is gone (status edited by hand): it cannot be
+            # rendered, so its Deployment is left as found, never deleted while it serves.
+            continue
         size = _size(ctx, decision, revision, warm)
         fixed = None if size.autoscaled else size.replicas
         apply.append(_deployment(ctx, revision, sources[revision], fixed))
