@@ -3,7 +3,8 @@
 A state machine picks a spec (router gatewayAPI, istio or service; a canary
 with random steps, blue-green, shadow then canary, or none; a fallback or
 none), then interleaves version edits, readiness changes, verdicts, manual
-actions, fallback triggers and the passing of time. After every reconcile:
+actions, fallback triggers, a status stripped of its bookkeeping and the passing
+of time. After every reconcile:
 
 - weights in status and in the rendered route sum to 100 (rule 2);
 - a mirror is 0..100 and only ever to the candidate (rule 2);
@@ -125,6 +126,12 @@ class FuzzedPlannerMachine(RuleBasedStateMachine):
     @rule(action=st.sampled_from(["Promote", "PromoteFull", "Abort", "Retry", "Undo"]))
     def manual_action(self, action: str) -> None:
         self.world.action(action)
+
+    @rule(dropped=st.sampled_from([("operatorState",), ("history",), ("operatorState", "history")]))
+    def status_edited_by_hand(self, dropped: tuple[str, ...]) -> None:
+        """Someone with rights on status drops the operator's bookkeeping: the rules still hold."""
+        for key in dropped:
+            self.world.status.pop(key, None)
 
     @rule(verdict=st.sampled_from(VERDICTS), seconds=st.sampled_from([0.5, 1, 5, 11, 31, 130]))
     def reconcile(self, verdict: Inputs | None, seconds: float) -> None:

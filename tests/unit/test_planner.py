@@ -353,3 +353,17 @@ def test_a_status_stripped_of_the_sources_leaves_the_stable_deployment_as_found_
     assert world.deployments[old] == 3  # kept warm for the scale-down delay, as any former stable
     world.reconcile(31)
     assert world.deployments.get(old, 0) == 0  # then scaled down (or deleted) like any other
+
+
+def test_a_status_stripped_of_the_sources_keeps_the_stable_autoscaler_too() -> None:
+    world = World(spec("1.0.0", replicas=1, autoscaling={"minReplicas": 1, "maxReplicas": 8}))
+    world.reconcile()
+    world.ready_all()
+    world.settle()
+    (old,) = world.deployments
+    assert old in world.autoscalers
+    world.edit(model={"name": "fraud-detector", "version": "2.0.0", "uri": "s3://m/2.0.0"})
+    world.status.pop("operatorState")
+    decided = world.reconcile()
+    assert old not in {ref.name for ref in decided.delete}
+    assert old in world.autoscalers and world.status["stable"]["revision"] == old

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from modeldeploy.api import ModelSpec, RuntimeSpec, Stage, parse_duration
-from modeldeploy.plan.cleanup import clean_up, keep
+from modeldeploy.plan.cleanup import AUTOSCALER, clean_up, keep
 from modeldeploy.plan.decision import Context, Decision
 from modeldeploy.plan.outputs import Plan
 from modeldeploy.plan.positions import Position, next_position, scaled_replicas
@@ -54,11 +54,10 @@ def render(ctx: Context, decision: Decision) -> Plan:
     apply: list[dict[str, Any]] = []
     autoscalers: list[dict[str, Any]] = []
     hand_over: list[tuple[str, int]] = []
-    for revision in sorted(keeping.live):
-        if revision not in sources:
-            # Status names it, but its source is gone (status edited by hand): it cannot be
-            # rendered, so its Deployment is left as found, never deleted while it serves.
-            continue
+    # Revisions status names whose source is gone (status edited by hand): they cannot be
+    # rendered, so their Deployments and autoscalers are left as found, never deleted while live.
+    as_found = {revision for revision in keeping.live if revision not in sources}
+    for revision in sorted(keeping.live - as_found):
         size = _size(ctx, decision, revision, warm)
         fixed = None if size.autoscaled else size.replicas
         apply.append(_deployment(ctx, revision, sources[revision], fixed))
@@ -84,12 +83,13 @@ def render(ctx: Context, decision: Decision) -> Plan:
         apply.append(traffic.route)
 
     cleanup = clean_up(ctx, decision, apply, keeping)
+    delete = tuple(ref for ref in cleanup.delete if not (ref.kind == AUTOSCALER and ref.name in as_found))
     state = bookkeeping(ctx, decision, keeping.kept, warm)
     return Plan(
         apply=tuple(apply),
         scale=cleanup.scale,
         hand_over=tuple(hand_over),
-        delete=cleanup.delete,
+        delete=delete,
         status=serving_status(ctx, decision, traffic.shares, history, state),
         events=decision.events,
         notices=decision.notices,
