@@ -46,7 +46,6 @@ from modeldeploy.reconcile.relist import (
     ListingWatch,
     relist,
     relist_all,
-    wait_for_children,
 )
 from modeldeploy.settings import OperatorSettings
 
@@ -225,9 +224,7 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
             # Waited a while: make sure no child the cache still holds went in a watch gap.
             for kind in sorted({child["kind"] for child in remaining}):
                 await asyncio.to_thread(relist, client, store, BY_KIND[kind], namespace, name)
-        # Wait here, in the cache, rather than retry every second: each kopf retry is an ERROR
-        # line and a status patch (4,582 of them while a namespace of 1,000 was deleted).
-        remaining = await wait_for_children(store, namespace or "", name)
+            remaining = store.children(namespace or "", name)
         if remaining:
             kinds = sorted({child["kind"] for child in remaining})
             raise kopf.TemporaryError(f"waiting for {len(remaining)} children ({', '.join(kinds)})", delay=1)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, cast
 
 from modeldeploy.kube.client import KubeClient
 from modeldeploy.kube.kinds import DEPLOYMENT, MODEL_DEPLOYMENT, SERVICE
 from modeldeploy.kube.store import Store
-from modeldeploy.reconcile.relist import ListingWatch, relist, wait_for_children
+from modeldeploy.reconcile.relist import ListingWatch, relist
 
 OURS = {"app.kubernetes.io/managed-by": "modeldeploy"}
 
@@ -125,31 +124,3 @@ def test_a_model_deployment_deleted_in_a_gap_leaves_the_cache_and_is_reconciled_
     assert relist(cast(KubeClient, lister), store, MODEL_DEPLOYMENT) == {("risk", "fraud")}
     assert lister.asked == [("modeldeployments", None, None)]  # ModelDeployments carry no label of ours
     assert [key[2] for key in store.keys("ModelDeployment")] == ["loan"]
-
-
-class GoingStore(Store):
-    """A cache whose children of fraud are deleted (as their watch events would) at the third look."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.looks = 0
-
-    def children(self, namespace: str, owner: str) -> list[dict[str, Any]]:
-        self.looks += 1
-        if self.looks == 3:
-            self.remove("Deployment", "risk", "fraud-1")
-        return super().children(namespace, owner)
-
-
-def test_cleanup_waits_in_the_cache_and_returns_once_the_children_are_gone() -> None:
-    store = GoingStore()
-    store.put(obj("Deployment", "fraud-1", 5))
-    assert asyncio.run(wait_for_children(store, "risk", "fraud", seconds=5, poll=0)) == []
-    assert store.looks == 3  # no further look once they were gone
-
-
-def test_cleanup_gives_up_waiting_with_what_is_left_for_kopf_to_retry() -> None:
-    store = Store()
-    store.put(obj("Deployment", "fraud-1", 5))
-    left = asyncio.run(wait_for_children(store, "risk", "fraud", seconds=0.05, poll=0.01))
-    assert [o["metadata"]["name"] for o in left] == ["fraud-1"]

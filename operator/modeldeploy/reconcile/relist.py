@@ -20,10 +20,8 @@ forever.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from modeldeploy.kube.client import Kind, KubeClient
 from modeldeploy.kube.kinds import MODEL_DEPLOYMENT
@@ -36,17 +34,8 @@ LISTING_GAP_SECONDS = 5.0
 RELIST_DELAY_SECONDS = 2.0
 """How long after a new listing starts our own list is taken (kopf's listing is done by then)."""
 
-CLEANUP_WAIT_SECONDS = 5.0
-"""How long one run of deletion cleanup waits, in the cache, for its children to go before kopf
-retries it. A retry is logged at ERROR and patched into status by kopf, so a deletion that takes
-a few seconds (hundreds at once, a whole namespace) should not retry every second."""
-
-CLEANUP_POLL_SECONDS = 0.25
-"""How often that wait looks at the cache (an indexed lookup: cheap)."""
-
-CLEANUP_RELIST_AFTER = 1
-"""Deletion cleanup lists its remaining children's kinds again every this many retries (each one
-after a wait of :data:`CLEANUP_WAIT_SECONDS`)."""
+CLEANUP_RELIST_AFTER = 5
+"""Deletion cleanup lists its remaining children's kinds again every this many retries (~1 s each)."""
 
 
 def relist(
@@ -114,19 +103,3 @@ def relist_all(
     for namespace in tuple(namespaces) or (None,):
         owners |= relist(client, store, kind, namespace)
     return owners
-
-
-async def wait_for_children(
-    store: Store,
-    namespace: str,
-    owner: str,
-    seconds: float = CLEANUP_WAIT_SECONDS,
-    poll: float = CLEANUP_POLL_SECONDS,
-) -> list[dict[str, Any]]:
-    """The children of ``owner`` the cache still holds once they are all gone or ``seconds`` passed."""
-    deadline = time.monotonic() + seconds
-    remaining = store.children(namespace, owner)
-    while remaining and time.monotonic() < deadline:
-        await asyncio.sleep(poll)
-        remaining = store.children(namespace, owner)
-    return remaining
