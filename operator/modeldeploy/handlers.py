@@ -4,9 +4,13 @@ kopf gives us watch streams, reconnection, peering for HA and a liveness
 endpoint. We use it level-triggered: every watch event (of a ModelDeployment
 or of one of its children) only updates the cache and asks the work queue to
 reconcile the ModelDeployment concerned. No change-detection handlers are
-registered, so kopf never writes progress or diff-base annotations onto user
-objects; the settings below still point both into ``status`` and rename the
-finalizer, so that nothing ``kopf.zalando.org/*`` can ever appear.
+registered, not even for deletion, so kopf never writes onto user objects: no
+progress, no diff base, no finalizer (the planner adds and removes
+``modeldeploy.io/cleanup`` itself, which spares every new ModelDeployment the
+status patch kopf's diff base would cost, and a deletion the retries of a
+handler, each an ERROR line and a status patch). The settings below still point
+kopf's records into ``status`` and rename its finalizer, so that nothing
+``kopf.zalando.org/*`` can ever appear.
 """
 
 from __future__ import annotations
@@ -28,10 +32,9 @@ with without_kubernetes_models():  # the first import of kopf: see there
 from modeldeploy.analysis.outbound import IN_CLUSTER_DEFAULT, EgressPolicy, Outbound
 from modeldeploy.api import GROUP, PLURAL, VERSION
 from modeldeploy.kube.client import Kind, KubeClient
-from modeldeploy.kube.kinds import BY_KIND, CHILD_KINDS, MODEL_DEPLOYMENT, READ_KINDS
+from modeldeploy.kube.kinds import CHILD_KINDS, MODEL_DEPLOYMENT, READ_KINDS
 from modeldeploy.kube.store import Store
 from modeldeploy.notify.outbox import Outbox, describe
-from modeldeploy.plan.outputs import FINALIZER
 from modeldeploy.plan.revisions import LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
 from modeldeploy.providers import OperatorConfig, load_config
 from modeldeploy.reconcile.backoff import Backoff
@@ -40,17 +43,14 @@ from modeldeploy.reconcile.measure import Measurer
 from modeldeploy.reconcile.peering import follow_peering
 from modeldeploy.reconcile.queue import WorkQueue
 from modeldeploy.reconcile.reconciler import Reconciler
-from modeldeploy.reconcile.relist import (
-    CLEANUP_RELIST_AFTER,
-    RELIST_DELAY_SECONDS,
-    ListingWatch,
-    relist,
-    relist_all,
-)
+from modeldeploy.reconcile.relist import RELIST_DELAY_SECONDS, ListingWatch, relist_all
 from modeldeploy.settings import OperatorSettings
 
 logger = logging.getLogger("modeldeploy.handlers")
 
+
+KOPF_FINALIZER = "modeldeploy.io/kopf"
+"""kopf's finalizer name, which it never adds (it would for a deletion handler; there is none)."""
 
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
@@ -138,7 +138,9 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        settings.persistence.finalizer = FINALIZER
+        # kopf removes its finalizer from any object of a kind it has no deletion handler for, so
+        # it must not be ours: the planner adds and removes modeldeploy.io/cleanup itself.
+        settings.persistence.finalizer = KOPF_FINALIZER
         settings.persistence.progress_storage = kopf.StatusProgressStorage(
             field="status.operatorState.kopf", touch_field="status.operatorState.touch"
         )
@@ -208,26 +210,12 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
         meta = body["metadata"]
         if event.get("type") == "DELETED":
             store.remove("ModelDeployment", meta["namespace"], meta["name"])
+            queue.trigger((meta["namespace"], meta["name"]))  # to forget it
             return
         if store.echoes("ModelDeployment", meta["namespace"], meta["name"], meta.get("resourceVersion")):
             return  # the operator's own status write, planned from already
         store.put(body)
         queue.trigger((meta["namespace"], meta["name"]))
-
-    @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
-    async def cleanup(namespace: str | None, name: str, retry: int, **_: Any) -> None:
-        # The planner deletes the children in order (route first); kopf removes the
-        # finalizer once this handler returns, i.e. once none of them is left.
-        queue.trigger((namespace, name))
-        remaining = store.children(namespace or "", name)
-        if remaining and retry and retry % CLEANUP_RELIST_AFTER == 0:
-            # Waited a while: make sure no child the cache still holds went in a watch gap.
-            for kind in sorted({child["kind"] for child in remaining}):
-                await asyncio.to_thread(relist, client, store, BY_KIND[kind], namespace, name)
-            remaining = store.children(namespace or "", name)
-        if remaining:
-            kinds = sorted({child["kind"] for child in remaining})
-            raise kopf.TemporaryError(f"waiting for {len(remaining)} children ({', '.join(kinds)})", delay=1)
 
     for kind in (*CHILD_KINDS, *READ_KINDS):
         _watch_children(registry, kind, store, queue, listings, listed_again)

@@ -221,6 +221,10 @@ class World:
             else:
                 self.routes.discard(ref.kind)
                 self.route_objects.pop(ref.kind, None)
+        if decided.finalizer is True and FINALIZER not in self.finalizers:
+            self.finalizers = (*self.finalizers, FINALIZER)
+        elif decided.finalizer is False:
+            self.finalizers = tuple(f for f in self.finalizers if f != FINALIZER)
         if decided.status is not None:
             self.status = decided.status
         self.log.append(decided)

@@ -14,6 +14,7 @@ from planner_world import NAME, T0, World, spec
 from hypothesis_profiles import examples
 from modeldeploy.api import parse_status
 from modeldeploy.plan.inputs import Observed
+from modeldeploy.plan.outputs import FINALIZER, Plan
 from modeldeploy.plan.planner import plan
 from modeldeploy.plan.revisions import revision_name, revision_source
 
@@ -146,9 +147,42 @@ def test_deletion_removes_the_route_before_anything_else() -> None:
     world.deleting = True
     first = world.reconcile()
     assert {ref.kind for ref in first.delete} == {"HTTPRoute"}
+    assert first.finalizer is None and first.status is None and first.apply == ()
     second = world.reconcile()
     assert {ref.kind for ref in second.delete} == {"Deployment", "Service"}
-    assert world.reconcile().delete == ()
+    assert second.finalizer is None
+    assert second.requeue_after is not None  # a deletion lost in a watch gap is looked for
+    last = world.reconcile()
+    assert last.delete == () and last.finalizer is False  # only once no child is left
+    assert world.finalizers == ()
+    assert world.reconcile() == Plan()  # released: nothing more to do with it
+
+
+def test_a_new_model_deployment_gets_the_finalizer_with_its_first_children() -> None:
+    world = World(spec(), finalizers=())
+    first = world.reconcile()
+    assert first.finalizer is True and first.apply  # the act step adds it before any apply
+    assert world.finalizers == (FINALIZER,)
+    assert world.reconcile().finalizer is None
+
+
+def test_a_finalizer_someone_removed_is_added_again_and_an_invalid_spec_gets_one_too() -> None:
+    world = World(spec())
+    world.reconcile()
+    world.finalizers = ("example.com/theirs",)
+    assert world.reconcile().finalizer is True
+    assert world.finalizers == ("example.com/theirs", FINALIZER)
+    bogus = {"metrics": [{"name": "e", "query": "x{{bogus}}", "max": 1}]}
+    invalid = World(spec(analysis=bogus), finalizers=())
+    decided = invalid.reconcile()
+    assert decided.finalizer is True and decided.apply == () and invalid.status["phase"] == "Invalid"
+
+
+def test_a_deleted_model_deployment_without_the_finalizer_is_left_to_the_garbage_collector() -> None:
+    world = World(spec())
+    world.reconcile()
+    world.finalizers, world.deleting = (), True
+    assert world.reconcile() == Plan()
 
 
 def test_retired_drains_route_first_then_serving_objects_and_keeps_history() -> None:

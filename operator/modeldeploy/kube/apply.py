@@ -28,7 +28,7 @@ from modeldeploy.kube.client import HANDOVER_FIELD_MANAGER, ApiError, KubeClient
 from modeldeploy.kube.kinds import BY_KIND, DEPLOYMENT, EVENT, MODEL_DEPLOYMENT
 from modeldeploy.kube.store import Store, key_of
 from modeldeploy.plan.inputs import Subject
-from modeldeploy.plan.outputs import Event, Plan
+from modeldeploy.plan.outputs import FINALIZER, Event, Plan
 
 REPORTING_INSTANCE = socket.gethostname()
 
@@ -86,6 +86,11 @@ class Actor:
         # claiming it (else the server would reset it); a new one right after its creation.
         existing = {n for n, _ in plan.hand_over if self.store.get("Deployment", subject.namespace, n)}
         wrote = 0
+        if plan.finalizer is not None:
+            finalized = self._finalize(subject, plan.finalizer)
+            if finalized is None:
+                return Acted()  # gone, or its deletion began: the watch event of that plans again
+            wrote += finalized
         for name, replicas in plan.hand_over:
             if name in existing:
                 wrote += self._hand_over(subject.namespace, name, replicas)
@@ -154,6 +159,40 @@ class Actor:
             raise
         self.store.put(result, own=True)
         return 1
+
+    def _finalize(self, subject: Subject, add: bool) -> int | None:
+        """Add or remove FINALIZER and leave everyone else's; None when the rest of the plan must
+        not be carried out (the object is gone, or its deletion began since it was planned).
+
+        A merge patch of the whole list, made conditional on the resourceVersion it was computed
+        from. Someone else's write in between (409) means the cache is behind: read the object
+        once and patch again from what the server holds.
+        """
+        current = self.store.get(MODEL_DEPLOYMENT.kind, subject.namespace, subject.name)
+        for attempt in range(2):
+            if current is None:
+                return None
+            meta = current["metadata"]
+            finalizers = list(meta.get("finalizers") or ())
+            if add and meta.get("deletionTimestamp"):
+                return None  # no finalizer may be added now, and no child created
+            if (FINALIZER in finalizers) == add:
+                return 0
+            wanted = [*finalizers, FINALIZER] if add else [f for f in finalizers if f != FINALIZER]
+            version = meta.get("resourceVersion")
+            patch = {"metadata": {"finalizers": wanted or None, "resourceVersion": version}}
+            try:
+                result = self.client.merge_patch(MODEL_DEPLOYMENT, subject.namespace, subject.name, patch)
+            except ApiError as error:
+                if error.not_found:
+                    return None
+                if not error.conflict or attempt:
+                    raise
+                current = self.client.get(MODEL_DEPLOYMENT, subject.namespace, subject.name)
+                continue
+            self.store.put(result, own=True)
+            return 1
+        return None  # not reached: the second attempt returns or raises
 
     def _write_status(self, subject: Subject, desired: dict[str, Any]) -> int:
         patch = status_patch(subject.status, desired)

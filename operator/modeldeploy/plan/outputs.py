@@ -77,8 +77,8 @@ class Plan:
     never touch the revision serving all traffic (rule 3); ``status`` is the
     whole status, so applying the same Plan twice changes nothing.
 
-    The finalizer is not here: kopf adds ``modeldeploy.io/cleanup`` and removes
-    it once the deletion handler sees every child gone (see handlers).
+    ``finalizer`` adds ``modeldeploy.io/cleanup`` (True, first of all, before any child exists)
+    or removes it (False, once a deleted ModelDeployment has no child left).
     """
 
     apply: tuple[dict[str, Any], ...] = ()
@@ -93,3 +93,5 @@ class Plan:
     notices: tuple[Notice, ...] = ()
     """Sent, off the reconcile worker, only once ``status`` (which records their keys) is written."""
     requeue_after: float | None = None
+    finalizer: bool | None = None
+    """True: add FINALIZER; False: remove it; None: leave the finalizers as they are."""

@@ -50,11 +50,25 @@ from modeldeploy.plan.render import render
 from modeldeploy.plan.routes import ROUTE_KINDS
 from modeldeploy.plan.status import trim_history, wire
 
+CLEANUP_RECHECK_SECONDS = 5.0
+"""A deleted ModelDeployment whose children are still in the cache is looked at again after this
+long, even if no watch event comes (the reconciler then lists them again: a watch gap)."""
+
 
 def plan(subject: Subject, observed: Observed, now: datetime, inputs: Inputs | None = None) -> Plan:
-    status = _lenient_status(subject)
     if subject.deleting:
-        return _plan_deletion(subject, observed, status)
+        return _plan_deletion(subject, observed)
+    decided = _plan_living(subject, observed, now, inputs)
+    if FINALIZER not in subject.finalizers:
+        # Before anything else is written: a child must never exist without the finalizer that
+        # lets deletion take it down in order (and keeps this operator from re-creating it
+        # while the garbage collector deletes it).
+        decided = replace(decided, finalizer=True)
+    return decided
+
+
+def _plan_living(subject: Subject, observed: Observed, now: datetime, inputs: Inputs | None) -> Plan:
+    status = _lenient_status(subject)
     try:
         spec = subject.parsed_spec
         problems = check_spec(spec)
@@ -106,13 +120,20 @@ def _lenient_status(subject: Subject) -> ModelDeploymentStatus:
 # --- deletion, invalid, retired -------------------------------------------------
 
 
-def _plan_deletion(subject: Subject, observed: Observed, status: ModelDeploymentStatus) -> Plan:
+def _plan_deletion(subject: Subject, observed: Observed) -> Plan:
+    """Route first, then every other child, then the finalizer once none is left.
+
+    Each step waits for the watch events of the last (the deletions leave the cache), with a
+    backstop wake-up in case one of them went in a watch gap.
+    """
     if FINALIZER not in subject.finalizers:
         return Plan()
+    if not observed.children:
+        return Plan(finalizer=False)
     routes = tuple(ref for ref in observed.children if ref.kind in ROUTE_KINDS)
     if routes:
-        return Plan(delete=routes)
-    return Plan(delete=tuple(ref for ref in observed.children if ref.kind not in ROUTE_KINDS))
+        return Plan(delete=routes, requeue_after=CLEANUP_RECHECK_SECONDS)
+    return Plan(delete=observed.children, requeue_after=CLEANUP_RECHECK_SECONDS)
 
 
 def _plan_invalid(

@@ -25,16 +25,18 @@ from prometheus_client import Histogram
 
 from modeldeploy.kube.apply import Acted, Actor
 from modeldeploy.kube.client import KubeClient
+from modeldeploy.kube.kinds import BY_KIND
 from modeldeploy.kube.observe import observe
 from modeldeploy.kube.store import Store
 from modeldeploy.notify.message import Origin
 from modeldeploy.notify.outbox import Outbox
 from modeldeploy.plan.inputs import Subject
-from modeldeploy.plan.outputs import Plan
+from modeldeploy.plan.outputs import FINALIZER, Plan
 from modeldeploy.plan.planner import plan
 from modeldeploy.plan.schedule import SOONEST_SECONDS
 from modeldeploy.reconcile.measure import Measurer
 from modeldeploy.reconcile.metrics import export, forget
+from modeldeploy.reconcile.relist import CLEANUP_RELIST_SECONDS, relist
 
 logger = logging.getLogger("modeldeploy.reconcile")
 
@@ -75,6 +77,9 @@ class Reconciler:
         self.resync_seconds = resync_seconds
         self.clock = clock
         self.outbox = outbox
+        self._deleting: dict[Hashable, float] = {}
+        """Deleted ModelDeployments still waiting for children: when their children's kinds were
+        last listed (or the wait was first seen)."""
 
     def __call__(self, key: Hashable) -> float | None:
         """Reconcile ``key``: plan and act, and again at once while a pass writes (see MAX_PASSES)."""
@@ -94,9 +99,12 @@ class Reconciler:
         if body is None:
             forget(namespace, name)
             self.measurer.forget(key)
+            self._deleting.pop(key, None)
             return None
         started = time.perf_counter()
         subject = Subject.from_body(body)
+        if subject.deleting and FINALIZER in subject.finalizers:
+            self._close_gaps(key, subject)
         exact = self.clock()
         now = exact.replace(microsecond=0)
         inputs = self.measurer.inputs(subject, now)
@@ -126,6 +134,20 @@ class Reconciler:
             requeue = min(requeue, self.resync_seconds)
         poll = self.measurer.registry_wake(subject)
         return (requeue if poll is None else min(requeue, max(poll, 0.1))), acted
+
+    def _close_gaps(self, key: Hashable, subject: Subject) -> None:
+        """List the kinds of children a deletion still waits for, once it has waited a while.
+
+        A child's DELETED event is what lets the deletion go on; one lost in a watch gap would
+        hold the finalizer for ever (see :mod:`modeldeploy.reconcile.relist`).
+        """
+        now = time.monotonic()
+        since = self._deleting.setdefault(key, now)
+        if now - since < CLEANUP_RELIST_SECONDS:
+            return
+        self._deleting[key] = now
+        for kind in sorted({child["kind"] for child in self.store.children(subject.namespace, subject.name)}):
+            relist(self.client, self.store, BY_KIND[kind], subject.namespace, subject.name)
 
     def urgent(self, key: Hashable) -> bool:
         """Whether users of ``key`` may be losing answers now: its fallback must take traffic.

@@ -12,10 +12,10 @@ ModelDeployments themselves: one deleted in a gap leaves the cache, and its
 next reconcile forgets it.
 
 A listing that holds no object of ours at all reaches no handler, so it cannot
-be seen; deletion cleanup therefore also lists the kinds it is still waiting
-for, for its own ModelDeployment, when it has waited a while
-(:data:`CLEANUP_RELIST_AFTER`): a deleted child never holds a finalizer
-forever.
+be seen; the reconcile of a deleted ModelDeployment therefore also lists the
+kinds it is still waiting for, for that ModelDeployment only, once it has waited
+a while (:data:`CLEANUP_RELIST_SECONDS`): a deleted child never holds a
+finalizer forever.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ LISTING_GAP_SECONDS = 5.0
 RELIST_DELAY_SECONDS = 2.0
 """How long after a new listing starts our own list is taken (kopf's listing is done by then)."""
 
-CLEANUP_RELIST_AFTER = 5
-"""Deletion cleanup lists its remaining children's kinds again every this many retries (~1 s each)."""
+CLEANUP_RELIST_SECONDS = 5.0
+"""A deletion still waiting for children lists their kinds again at most this often."""
 
 
 def relist(
