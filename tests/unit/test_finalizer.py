@@ -146,6 +146,7 @@ def test_a_cache_behind_the_server_reads_once_and_patches_from_what_the_server_h
     wrote, store = act(server, cached, finalizer=True)
     assert wrote == 2 and server.gets == 1
     assert server.body is not None and server.body["metadata"]["finalizers"] == [THEIRS, FINALIZER]
+    assert stored_finalizers(store) == [THEIRS, FINALIZER]
 
 
 def test_a_second_conflict_is_raised_for_the_work_queue_to_retry() -> None:

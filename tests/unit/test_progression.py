@@ -314,3 +314,19 @@ def test_rounds_kept_unwritten_are_planned_from_but_leave_status_analysis_as_it_
     assert decided.requeue_after == 10  # the next round is due 10 s after the kept one
     world.reconcile(0, replace(kept, analysis_unsaved=False))
     assert world.status["analysis"][0]["value"] == 0.002
+
+
+def test_a_timed_stage_writes_its_status_when_it_starts_and_not_again_while_it_waits() -> None:
+    """Its message names the end time, not a countdown: a countdown rewrote status at every reconcile
+    (every round of analysis, every 5 s of a 10-minute pause), with an Event-free write each time."""
+    world = stable_world(strategy=CANARY)
+    new_version(world)
+    enter(world)
+    entered = world.status
+    assert world.candidate["stageStartedAt"]
+    assert entered["message"].startswith("canary step 1/3 at 10% until ")
+    for seconds in (1, 4, 10, 14):  # reconciles while the 30 s pause lasts
+        world.reconcile(seconds)
+        assert world.status == entered
+    world.reconcile(2)  # past its end
+    assert world.candidate["step"] == 1

@@ -10,7 +10,7 @@ function here returns a :class:`~modeldeploy.plan.decision.Transition`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from modeldeploy.api import (
     CandidateRevision,
@@ -255,7 +255,9 @@ def _progress(
                 stage=describe(spec, position),
             )
         )
-        return Transition(stable, candidate, Phase.PROGRESSING, started, record)
+        # status says from the start what it says while the stage lasts: no second write for it
+        message = describe(spec, position) + _waiting(candidate, position_seconds(spec, position), 0.0)
+        return Transition(stable, candidate, Phase.PROGRESSING, message, record)
 
     if position.stage == Stage.PROMOTING:
         return _switch(ctx, stable, candidate, record)
@@ -289,15 +291,21 @@ def _progress(
     if promote_step:
         moved = _move(candidate, next_position(spec, position))
         return Transition(stable, moved, Phase.PROGRESSING, f"{described}: promoted by request", record)
-    if duration is None:
-        return Transition(
-            stable, candidate, Phase.PROGRESSING, f"{described}: waiting for promote{note}", record
-        )
-    if elapsed >= duration and passed:
+    if duration is not None and elapsed >= duration and passed:
         moved = _move(candidate, next_position(spec, position))
         return Transition(stable, moved, Phase.PROGRESSING, f"{described} passed{note}", record)
-    waiting = f"{max(0, int(duration - elapsed))}s left" if elapsed < duration else "analysis pending"
-    return Transition(stable, candidate, Phase.PROGRESSING, f"{described}: {waiting}{note}", record)
+    waiting = _waiting(candidate, duration, elapsed)
+    return Transition(stable, candidate, Phase.PROGRESSING, f"{described}{waiting}{note}", record)
+
+
+def _waiting(candidate: CandidateRevision, duration: float | None, elapsed: float) -> str:
+    """What an entered stage waits for, in words that stay the same while it waits: its end time,
+    not a countdown, which would rewrite status at every reconcile (every round of analysis)."""
+    if duration is None:
+        return ": waiting for promote"
+    if elapsed < duration:
+        return f" until {format_time(elapsed_from(candidate) + timedelta(seconds=duration))}"
+    return ": analysis pending"
 
 
 def _switch(
