@@ -100,6 +100,7 @@ class Reconciler:
             forget(namespace, name)
             self.measurer.forget(key)
             self._deleting.pop(key, None)
+            self.actor.forget(namespace, name)
             return None
         started = time.perf_counter()
         subject = Subject.from_body(body)
