@@ -143,7 +143,7 @@ class Actor:
         try:
             result = self.client.apply(BY_KIND[obj["kind"]], obj)
         except ApiError as error:
-            if error.status == 403 and "being terminated" in error.message:
+            if error.namespace_terminating:
                 raise NamespaceTerminating from error  # going away, and everything in it with it
             raise
         self.store.put(result, own=True)
@@ -174,7 +174,7 @@ class Actor:
         try:
             result = self.client.apply(DEPLOYMENT, body, field_manager=HANDOVER_FIELD_MANAGER)
         except ApiError as error:
-            if error.not_found or (error.status == 403 and "being terminated" in error.message):
+            if error.not_found or error.namespace_terminating:
                 return 0
             raise
         self.store.put(result, own=True)

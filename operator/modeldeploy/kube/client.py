@@ -66,6 +66,11 @@ class ApiError(Exception):
     def conflict(self) -> bool:
         return self.status == 409
 
+    @property
+    def namespace_terminating(self) -> bool:
+        """A create refused because its namespace is being deleted (NamespaceLifecycle admission)."""
+        return self.status == 403 and "being terminated" in self.message
+
 
 def parse_retry_after(value: str | None) -> float | None:
     """A ``Retry-After`` header in seconds: delta-seconds or an HTTP date (RFC 9110 10.2.3), else None."""
