@@ -325,28 +325,52 @@ def test_without_a_pool_measurements_run_inline() -> None:
         prometheus.close()
 
 
-def test_a_namespace_is_capped_over_all_its_deployments_and_the_turned_away_are_woken() -> None:
-    hang = threading.Event()
-    started: list[Hashable] = []
+def test_a_namespace_is_capped_over_all_its_deployments_and_each_ended_job_starts_one_in_its_line() -> None:
+    release = {f"md-{i}": threading.Event() for i in range(10)}
+    started: list[str] = []
     woken = Woken()
 
-    def work_of(owner: Hashable) -> Any:
-        def work() -> None:
-            started.append(owner)
-            hang.wait(10)
+    def work_of(name: str) -> Any:
+        def work() -> str:
+            started.append(name)
+            release[name].wait(10)
+            return name
 
         return work
 
+    def ask(tenant: str, name: str, urgent: bool = False) -> None:
+        assert pool.take((tenant, name), "query", work_of(name), urgent=urgent) is None
+
     pool = IoPool(workers=8, per_owner=2, per_namespace=3, notify=woken)
-    hostile = [("tenant-a", f"md-{i}") for i in range(3)]
-    for owner in hostile:
-        pool.take(owner, "query", work_of(owner))
-    pool.take(("tenant-a", "md-9"), "query", work_of(("tenant-a", "md-9")))  # over the namespace cap
-    pool.take(("tenant-b", "md-0"), "query", work_of(("tenant-b", "md-0")))
+    for name in ("md-0", "md-1", "md-2"):
+        ask("tenant-a", name)
+    ask("tenant-a", "md-9")  # over the namespace's cap: in its line
+    ask("tenant-a", "md-8")
+    ask("tenant-a", "md-7", urgent=True)  # a fallback trigger: first in the line
+    ask("tenant-a", "md-6")
+    release["md-5"].set()
+    ask("tenant-b", "md-5")  # another tenant is not held by tenant-a's line
     wait_for(lambda: len(started) == 4)
-    assert ("tenant-a", "md-9") not in started and ("tenant-b", "md-0") in started
-    hang.set()
-    wait_for(lambda: ("tenant-a", "md-9") in {owner for owner, _ in woken.calls})
+    assert sorted(started) == ["md-0", "md-1", "md-2", "md-5"]
+    assert pool.holds(("tenant-a", "md-9"), "query") and pool.pending(("tenant-a", "md-9"))
+    ask("tenant-a", "md-9")  # asked again while in line: still once
+    pool.forget(("tenant-a", "md-6"))  # gone: its job leaves the line
+
+    for ended, next_up in (("md-0", "md-7"), ("md-1", "md-9"), ("md-2", "md-8")):
+        release[ended].set()
+        wait_for(lambda next_up=next_up: next_up in started)  # type: ignore[misc]
+        time.sleep(0.05)
+        assert started[-1] == next_up and len(started) == len(set(started))
+    # Each end woke its own owner only; nobody in line was woken to ask again.
+    assert {owner for owner, _ in woken.calls} <= {("tenant-a", n) for n in ("md-0", "md-1", "md-2")} | {
+        ("tenant-b", "md-5")
+    }
+    for name in ("md-7", "md-9", "md-8"):
+        release[name].set()
+    wait_for(lambda: ("tenant-a", "md-8") in {owner for owner, _ in woken.calls})
+    assert pool.take(("tenant-a", "md-8"), "query", work_of("md-8")) == "md-8"
+    time.sleep(0.05)
+    assert "md-6" not in started and not pool.pending(("tenant-a", "md-6"))
     pool.shutdown()
 
 
@@ -515,6 +539,25 @@ def test_a_chain_nobody_takes_stops_after_max_untaken_and_a_take_keeps_it_going(
         wait_for(lambda: len(chain.ran) == 2 + MAX_UNTAKEN)
         time.sleep(0.2)
         assert len(chain.ran) == 2 + MAX_UNTAKEN
+    finally:
+        pool.shutdown()
+
+
+def test_a_planned_round_over_its_namespaces_cap_waits_in_line_and_its_chain_goes_on() -> None:
+    hang = threading.Event()
+    woken = Woken()
+    pool = IoPool(workers=4, per_owner=1, per_namespace=1, notify=woken)
+    pool.take(("ns", "busy"), "webhook", lambda: hang.wait(10))
+    chain = Chain(stop_after=2)
+    chain.start(pool, owner=("ns", "md"))
+    try:
+        time.sleep(0.2)  # its time has come and gone: in line, and its owner is not woken to ask again
+        assert chain.ran == [] and woken.calls == []
+        assert pool.pending(("ns", "md")) and pool.planned(("ns", "md")) is None
+        hang.set()
+        wait_for(lambda: chain.ran == [1, 2])  # started when the webhook ended; it planned round 2
+        wait_for(lambda: ("ns", "md") in {owner for owner, _ in woken.calls})
+        assert pool.take(("ns", "md"), "round 1", lambda: -1) == 1
     finally:
         pool.shutdown()
 

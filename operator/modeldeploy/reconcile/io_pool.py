@@ -16,12 +16,17 @@ Bounds:
 - ``workers`` threads in all (started as needed);
 - at most ``per_owner`` jobs of one ModelDeployment, and ``per_namespace``
   jobs of one namespace (one tenant, however many ModelDeployments it
-  creates), running or waiting at once. A job over a cap is not queued: it is
-  asked for again at the reconcile that the end of one of its owner's jobs
-  triggers (a namespace's job ending wakes every owner of that namespace that
-  was turned away). So a hung job holds a thread of its own tenant's share
-  only, and as long as fewer than ``workers // per_namespace`` namespaces
-  hang at once, no other job waits for a thread at all;
+  creates), running or waiting for a thread at once. A job over its owner's
+  cap is not kept: it is asked for again at the reconcile that the end of one
+  of the owner's jobs triggers. A job over its namespace's cap waits in that
+  namespace's line (urgent ones first, then in the order asked) and starts
+  when a job of the namespace ends; its own end wakes its owner, as any job's.
+  So the end of one job starts one job, however many ModelDeployments of the
+  namespace wait: it does not wake them all to ask again (with a thousand
+  canaries in one namespace, that was a thousand reconciles per query). A
+  hung job holds a thread of its own tenant's share only, and as long as
+  fewer than ``workers // per_namespace`` namespaces hang at once, no other
+  job waits for a thread at all;
 - urgent jobs (fallback trigger measurements) are started before the others
   whenever jobs do wait for a thread.
 
@@ -79,7 +84,12 @@ PLANNED_STARTS = Counter(
 )
 IO_DEFERRED = Counter(
     "modeldeploy_slow_io_deferred_total",
-    "Slow I/O jobs not started because their ModelDeployment or namespace already had its cap running.",
+    "Slow I/O jobs not started at once because their ModelDeployment or namespace already had its cap "
+    "running (an owner's are asked for again, a namespace's wait in its line).",
+)
+IO_LINED = Gauge(
+    "modeldeploy_slow_io_lined",
+    "Slow I/O jobs waiting in their namespace's line for one of its jobs to end.",
 )
 
 Job = tuple[Hashable, str, Callable[[], Any]]
@@ -143,7 +153,9 @@ class IoPool:
         # owner -> job -> urgent, or what says so of its result (running or waiting)
         self._running: dict[Hashable, dict[str, bool | Callable[[Any], bool]]] = {}
         self._per_namespace: dict[Hashable, int] = {}
-        self._turned_away: dict[Hashable, set[Hashable]] = {}  # namespace -> owners refused by its cap
+        # namespace -> its line (urgent, normal) of jobs over its cap; their start, by (owner, job)
+        self._lines: dict[Hashable, tuple[deque[tuple[Hashable, str]], deque[tuple[Hashable, str]]]] = {}
+        self._lined: dict[tuple[Hashable, str], Callable[[], Any]] = {}
         self._finished: dict[tuple[Hashable, str], _Finished] = {}
         self._planned: dict[Hashable, _Planned] = {}  # owner -> the job its timer starts
         self._latest: dict[Hashable, int] = {}  # owner -> the sequence of its newest plan
@@ -206,7 +218,7 @@ class IoPool:
         time however long the work queue is, and it is its result that wakes the
         owner. One plan per owner: a newer one replaces it. A reconcile that asks
         for the job before its time starts it then (the plan is dropped); a start
-        that the caps refuse at its time wakes the owner, whose reconcile asks again.
+        that the owner's cap refuses at its time wakes the owner, whose reconcile asks again.
         ``then``, given the job's result, names the job to plan after it: planned
         when the job ends, before its owner is woken (see MAX_UNTAKEN).
         """
@@ -248,7 +260,8 @@ class IoPool:
         urgent: bool,
         wake: Callable[[Any], bool] | None,
     ) -> bool:
-        """Queue ``job`` for a thread unless it runs already (the lock held); False if a cap refuses it."""
+        """Queue ``job`` for a thread, or in its namespace's line, unless the pool holds it already
+        (the lock held); False if the owner's cap refuses it."""
         namespace = _namespace(owner)
         running = self._running.get(owner, {})
         if job in running or self._closed:
@@ -256,11 +269,19 @@ class IoPool:
         if len(running) >= self.per_owner:
             IO_DEFERRED.inc()
             return False
+        self._running.setdefault(owner, {})[job] = urgent or wake or False
         if self._per_namespace.get(namespace, 0) >= self.per_namespace:
             IO_DEFERRED.inc()
-            self._turned_away.setdefault(namespace, set()).add(owner)
-            return False
-        self._running.setdefault(owner, {})[job] = urgent or wake or False
+            IO_LINED.inc()
+            self._lined[(owner, job)] = work
+            self._lines.setdefault(namespace, (deque(), deque()))[0 if urgent else 1].append((owner, job))
+            return True
+        self._queue(owner, job, work, urgent)
+        return True
+
+    def _queue(self, owner: Hashable, job: str, work: Callable[[], Any], urgent: bool) -> None:
+        """Hand a job its namespace's cap admits to the threads (the lock held)."""
+        namespace = _namespace(owner)
         self._per_namespace[namespace] = self._per_namespace.get(namespace, 0) + 1
         self._lanes[0 if urgent else 1].append((owner, job, work))
         if self._idle == 0 and len(self._threads) < self.workers:
@@ -269,10 +290,24 @@ class IoPool:
             thread.start()
         else:
             self._work_waiting.notify()
-        return True
+
+    def _next_in_line(self, namespace: Hashable) -> None:
+        """Start the first job of ``namespace``'s line, now that one of its jobs has ended (the lock held)."""
+        lines = self._lines.get(namespace)
+        while lines is not None and (lines[0] or lines[1]):
+            urgent = bool(lines[0])
+            owner, job = (lines[0] or lines[1]).popleft()
+            work = self._lined.pop((owner, job), None)
+            if work is None:
+                continue  # its owner was forgotten
+            IO_LINED.dec()
+            self._queue(owner, job, work, urgent)
+            break
+        if lines is not None and not (lines[0] or lines[1]):
+            del self._lines[namespace]
 
     def _keep_time(self) -> None:
-        """Start each planned job at its time; wake the owners of those the caps refuse."""
+        """Start each planned job at its time; wake the owners of those their own cap refuses."""
         while True:
             refused: list[Hashable] = []
             with self._lock:
@@ -310,10 +345,18 @@ class IoPool:
             return bool(self._running.get(owner))
 
     def forget(self, owner: Hashable) -> None:
-        """Drop ``owner``'s finished results (it is gone); running jobs end on their own."""
+        """Drop ``owner``'s finished results and the jobs it has in line (it is gone); running jobs
+        end on their own."""
         with self._lock:
             for key in [k for k in self._finished if k[0] == owner]:
                 del self._finished[key]
+            running = self._running.get(owner, {})
+            for key in [k for k in self._lined if k[0] == owner]:
+                del self._lined[key]
+                running.pop(key[1], None)
+                IO_LINED.dec()
+            if owner in self._running and not running:
+                del self._running[owner]
             self._planned.pop(owner, None)
             self._latest.pop(owner, None)
             self._untaken.pop(owner, None)
@@ -324,6 +367,9 @@ class IoPool:
             self._closed = True
             self._lanes[0].clear()
             self._lanes[1].clear()
+            IO_LINED.dec(len(self._lined))
+            self._lines.clear()
+            self._lined.clear()
             self._planned.clear()
             self._latest.clear()
             self._work_waiting.notify_all()
@@ -360,7 +406,8 @@ class IoPool:
             self._per_namespace[namespace] -= 1
             if not self._per_namespace[namespace]:
                 del self._per_namespace[namespace]
-            waiting = self._turned_away.pop(namespace, set()) - {owner}
+            if not self._closed:
+                self._next_in_line(namespace)
             chain = self._chains.pop((owner, job), None)
             self._finished[(owner, job)] = replace(finished, chained=chain is not None)
         if chain is not None and finished.error is None:
@@ -370,8 +417,6 @@ class IoPool:
         )
         if self.notify is not None:
             self.notify(owner, urgent)
-            for other in waiting:
-                self.notify(other, False)
 
     def _plan_successor(
         self, owner: Hashable, sequence: int, then: Callable[[Any], Plan | None], value: Any
