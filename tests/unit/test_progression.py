@@ -64,10 +64,10 @@ def test_canary_steps_apply_each_weight_only_once_the_step_replicas_are_ready() 
     world.reconcile(31, PENDING)  # pause over, but no measurement yet: hold
     assert world.candidate["step"] == 0
     world.reconcile(1, PASS)
-    assert world.candidate["step"] == 1 and world.weights() == {"stable": 90, "candidate": 10}
-    assert world.deployments[candidate] == 4  # 50% needs 2; the last step's ceil(4 * 80%) = 4 are started
-    enter(world, PENDING)
+    # 50% needs the 2 replicas Ready already: the plan that ends step 1 starts step 2.
+    assert world.candidate["step"] == 1 and world.candidate.get("stageStartedAt")
     assert world.weights() == {"stable": 50, "candidate": 50}
+    assert world.deployments[candidate] == 4  # the last step's ceil(4 * 80%) = 4 are started
     world.reconcile(31, PASS)
     enter(world, PASS)
     assert world.candidate["step"] == 2 and world.weights() == {"stable": 20, "candidate": 80}
@@ -80,6 +80,23 @@ def test_canary_steps_apply_each_weight_only_once_the_step_replicas_are_ready() 
     assert world.status["phase"] == "Stable" and world.status["stable"]["revision"] == candidate
     assert world.services[NAME] == candidate and world.weights() == {"stable": 100}
     assert "action" not in world.status
+
+
+def test_a_step_that_ends_before_the_next_steps_replicas_are_ready_keeps_its_weight_until_they_are() -> None:
+    world = stable_world(strategy=CANARY, analysis=ANALYSIS)
+    candidate = new_version(world)
+    enter(world, PENDING)
+    world.ready_cap[candidate] = 1  # step 2 (50%) needs 2 Ready; one is not
+    world.reconcile(31, PASS)
+    assert world.candidate["step"] == 1 and not world.candidate.get("stageStartedAt")
+    assert world.weights() == {"stable": 90, "candidate": 10}
+    assert "canary step 1/3 at 10% passed" in world.status["message"]
+    world.reconcile(1, PASS)
+    assert world.weights() == {"stable": 90, "candidate": 10}
+    assert world.status["message"].startswith(f"{candidate}: 1/2 replicas ready for canary step 2/3")
+    world.ready_cap[candidate] = 2
+    world.reconcile(1, PASS)
+    assert world.candidate.get("stageStartedAt") and world.weights() == {"stable": 50, "candidate": 50}
 
 
 def test_a_failed_analysis_rolls_back_at_once_and_does_not_retry_until_asked() -> None:

@@ -228,35 +228,16 @@ def _progress(
         return Transition(stable, moved, Phase.PROGRESSING, f"deploying {candidate.revision}", record)
 
     if not entered:
+        entering = _enter(ctx, stable, candidate, record)
+        if entering is not None:
+            return entering
         wanted = _replicas_for(ctx, record, position)
-        if observed is None or not observed.ready_for(wanted):
-            ready = observed.ready if observed else 0
-            why = _cannot_create(observed)
-            message = f"{candidate.revision}: {ready}/{wanted} replicas ready for {describe(spec, position)}"
-            message += why
-            if why and message != ctx.status.message:
-                record = record.event("Warning", "FailedCreate", message)
-            return Transition(stable, candidate, Phase.PROGRESSING, message, record)
-        candidate = candidate.model_copy(
-            update={"stage_started_at": now, "weight": canary_weight(spec, position) or candidate.weight}
-        )
-        if position.stage == Stage.PROMOTING:
-            return _switch(ctx, stable, candidate, record)
-        started = f"{describe(spec, position)} started"
-        record = (
-            record.changed(analysis=())
-            .event("Normal", "StageStarted", started)
-            .notify(
-                NotificationEvent.STAGE_ENTERED,
-                f"{candidate.revision}/{position.stage.value}/{position.step}/{format_time(now)}",
-                started,
-                revision=candidate.revision,
-                version=candidate.version,
-                stage=describe(spec, position),
-            )
-        )
-        # status says from the start what it says while the stage lasts: no second write for it
-        message = describe(spec, position) + _waiting(candidate, position_seconds(spec, position), 0.0)
+        ready = observed.ready if observed else 0
+        why = _cannot_create(observed)
+        message = f"{candidate.revision}: {ready}/{wanted} replicas ready for {describe(spec, position)}"
+        message += why
+        if why and message != ctx.status.message:
+            record = record.event("Warning", "FailedCreate", message)
         return Transition(stable, candidate, Phase.PROGRESSING, message, record)
 
     if position.stage == Stage.PROMOTING:
@@ -270,7 +251,7 @@ def _progress(
             return Transition(stable, None, Phase.ROLLED_BACK, f"rolled back: {outcome.message}", record)
         record = record.event("Normal", "WarmupPassed", outcome.message)
         moved = _move(candidate, next_position(spec, position))
-        return Transition(stable, moved, Phase.PROGRESSING, outcome.message, record)
+        return _onward(ctx, stable, moved, record, outcome.message)
 
     elapsed = stage_elapsed(candidate, now)
     duration = position_seconds(spec, position)
@@ -290,12 +271,55 @@ def _progress(
     note = _analysis_note(ctx)
     if promote_step:
         moved = _move(candidate, next_position(spec, position))
-        return Transition(stable, moved, Phase.PROGRESSING, f"{described}: promoted by request", record)
+        return _onward(ctx, stable, moved, record, f"{described}: promoted by request")
     if duration is not None and elapsed >= duration and passed:
         moved = _move(candidate, next_position(spec, position))
-        return Transition(stable, moved, Phase.PROGRESSING, f"{described} passed{note}", record)
+        return _onward(ctx, stable, moved, record, f"{described} passed{note}")
     waiting = _waiting(candidate, duration, elapsed)
     return Transition(stable, candidate, Phase.PROGRESSING, f"{described}{waiting}{note}", record)
+
+
+def _enter(
+    ctx: Context, stable: StableRevision | None, candidate: CandidateRevision, record: Record
+) -> Transition | None:
+    """The candidate entering its position now: its traffic, its clock started; None while it lacks
+    the Ready replicas the position needs (rule 1: no traffic before them)."""
+    spec, now = ctx.spec, ctx.now
+    position = Position(candidate.stage, candidate.step)
+    observed = ctx.observed.revisions.get(candidate.revision)
+    if observed is None or not observed.ready_for(_replicas_for(ctx, record, position)):
+        return None
+    candidate = candidate.model_copy(
+        update={"stage_started_at": now, "weight": canary_weight(spec, position) or candidate.weight}
+    )
+    if position.stage == Stage.PROMOTING:
+        return _switch(ctx, stable, candidate, record)
+    started = f"{describe(spec, position)} started"
+    record = (
+        record.changed(analysis=())
+        .event("Normal", "StageStarted", started)
+        .notify(
+            NotificationEvent.STAGE_ENTERED,
+            f"{candidate.revision}/{position.stage.value}/{position.step}/{format_time(now)}",
+            started,
+            revision=candidate.revision,
+            version=candidate.version,
+            stage=describe(spec, position),
+        )
+    )
+    # status says from the start what it says while the stage lasts: no second write for it
+    message = describe(spec, position) + _waiting(candidate, position_seconds(spec, position), 0.0)
+    return Transition(stable, candidate, Phase.PROGRESSING, message, record)
+
+
+def _onward(
+    ctx: Context, stable: StableRevision | None, moved: CandidateRevision, record: Record, message: str
+) -> Transition:
+    """A candidate moved on to its next position: entered in the same plan when it has the replicas
+    that position needs Ready already (most canary steps), so a step's end and the next one's start
+    are one status write and one pass, not two; else it waits for them, saying ``message``."""
+    entering = _enter(ctx, stable, moved, record)
+    return entering or Transition(stable, moved, Phase.PROGRESSING, message, record)
 
 
 def _waiting(candidate: CandidateRevision, duration: float | None, elapsed: float) -> str:
