@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from modeldeploy.kube.store import Store
+from modeldeploy.plan.inputs import TEMPLATE_DIGEST, template_digest
 
 
 def deployment(version: str, replicas: int) -> dict[str, Any]:
@@ -127,7 +128,12 @@ def test_a_deployments_replica_sets_are_found_by_their_controller_and_are_no_one
     ]
     assert store.children("risk", "fraud") == []  # never a child the planner could delete or wait for
     kept = store.replica_sets("risk", "fraud-1")[0]
-    assert kept["spec"] == {"replicas": 2} and "managedFields" not in kept["metadata"]  # no pod template
+    template = replica_set("fraud-1-abc", "fraud-1")["spec"]["template"]
+    # no pod template, its digest instead: what tells whether it holds its Deployment's template
+    assert kept["spec"] == {"replicas": 2, TEMPLATE_DIGEST: template_digest(template)}
+    assert "managedFields" not in kept["metadata"]
+    store.put(kept)  # put again as it was kept (a relist of what the cache holds): the digest stays
+    assert store.replica_sets("risk", "fraud-1")[0]["spec"] == kept["spec"]
     assert kept["status"] == {"replicas": 2, "readyReplicas": 1}
 
     store.put(replica_set("fraud-1-def", "fraud-2", version="2"))  # adopted by another Deployment

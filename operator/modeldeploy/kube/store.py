@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from modeldeploy.kube.kinds import REPLICA_SET
+from modeldeploy.plan.inputs import TEMPLATE_DIGEST, template_digest
 from modeldeploy.plan.revisions import LABEL_NAME
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
@@ -70,10 +71,11 @@ def _controller_of(key: Key, obj: Mapping[str, Any]) -> Controller | None:
 
 def _slim(obj: Mapping[str, Any]) -> dict[str, Any]:
     """What the cache keeps of an object, as plain dicts and lists: managedFields never; of a
-    ReplicaSet, no pod template. Copied without what it drops.
+    ReplicaSet, a digest of its pod template instead of the template. Copied without what it drops.
 
     managedFields are the bulk of a stored object and nothing the operator reads.
-    A ReplicaSet is read only for its Deployment's readiness (its count, its status).
+    A ReplicaSet is read only for its Deployment's readiness (its count, its status, and whether
+    it holds the Deployment's template: :func:`~modeldeploy.plan.inputs.current_replica_set`).
     """
     replica_set = obj.get("kind") == REPLICA_SET.kind
     body: dict[str, Any] = {}
@@ -82,6 +84,10 @@ def _slim(obj: Mapping[str, Any]) -> dict[str, Any]:
             body[key] = {k: _plain(v) for k, v in value.items() if k != "managedFields"}
         elif key == "spec" and replica_set and isinstance(value, Mapping):
             body[key] = {"replicas": value.get("replicas")}
+            if isinstance(value.get("template"), Mapping):
+                body[key][TEMPLATE_DIGEST] = template_digest(value["template"])
+            elif isinstance(value.get(TEMPLATE_DIGEST), str):  # slimmed already
+                body[key][TEMPLATE_DIGEST] = value[TEMPLATE_DIGEST]
         else:
             body[key] = _plain(value)
     return body

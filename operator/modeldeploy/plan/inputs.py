@@ -9,6 +9,8 @@ talks to anything.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -78,7 +80,8 @@ class RevisionState:
 
     Invariant: ``ready``, ``updated`` and ``available`` count pods of the
     Deployment's current template only when ``current`` (the controller has
-    seen its latest generation); readiness is never read from a stale status.
+    seen its latest generation, or they are read from the ReplicaSet that holds
+    that template); readiness is never read from a stale status.
     """
 
     name: str
@@ -117,14 +120,19 @@ class RevisionState:
         The Deployment's status is a copy of its ReplicaSets' that the deployment
         controller writes after theirs, seconds after under load (6.7 s median at a
         hundred canaries at once, with kube-controller-manager's default client
-        rate). When the Deployment's one ReplicaSet with pods is its current one
-        (:func:`current_replica_set`), ready, available and updated are read from it.
+        rate), and for a new Deployment often half a minute after: the controller's
+        first status write (the revision annotation) and its second (observedGeneration)
+        race, the second is refused (409) and waits its turn in the controller's
+        rate-limited queue. When the Deployment's one ReplicaSet with pods holds its
+        current template (:func:`current_replica_set`), ready, available and updated
+        are read from it, and they count pods of the current template.
         """
         meta, spec, status = deployment["metadata"], deployment.get("spec", {}), deployment.get("status", {})
         conditions = {c.get("type"): c for c in status.get("conditions", [])}
         progressing = conditions.get("Progressing", {})
         replica_failure = conditions.get("ReplicaFailure", {})
         counts = status
+        current = int(status.get("observedGeneration", 0)) >= int(meta.get("generation", 0))
         fresher = current_replica_set(deployment, replica_sets)
         if fresher is not None:
             rs = fresher.get("status") or {}
@@ -133,13 +141,14 @@ class RevisionState:
                 "availableReplicas": rs.get("availableReplicas", 0),
                 "updatedReplicas": rs.get("replicas", 0),
             }
+            current = True
         return cls(
             name=meta["name"],
             replicas=int(spec.get("replicas", 1)),
             ready=int(counts.get("readyReplicas", 0)),
             updated=int(counts.get("updatedReplicas", 0)),
             available=int(counts.get("availableReplicas", 0)),
-            current=int(status.get("observedGeneration", 0)) >= int(meta.get("generation", 0)),
+            current=current,
             deadline_exceeded=progressing.get("status") == "False"
             and progressing.get("reason") == "ProgressDeadlineExceeded",
             scaled_by=(meta.get("annotations") or {}).get(ANNOTATION_SCALED_BY),
@@ -149,7 +158,35 @@ class RevisionState:
         )
 
 
-REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+POD_TEMPLATE_HASH = "pod-template-hash"
+"""The label the deployment controller adds to a ReplicaSet's copy of its Deployment's pod template."""
+TEMPLATE_DIGEST = "templateDigest"
+"""Where the operator's cache keeps a ReplicaSet's :func:`template_digest` instead of its template."""
+
+
+def template_digest(template: Mapping[str, Any] | None) -> str:
+    """A digest of a pod template, the deployment controller's pod-template-hash label left out.
+
+    Equal for a Deployment's template and for a ReplicaSet's copy of it: the deployment controller
+    itself finds a Deployment's new ReplicaSet this way (``EqualIgnoreHash``: the templates equal
+    once that label is dropped from the ReplicaSet's).
+    """
+    body = dict(template or {})
+    meta = dict(body.get("metadata") or {})
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != POD_TEMPLATE_HASH}
+    meta.pop("labels", None)
+    if labels:
+        meta["labels"] = labels
+    body["metadata"] = meta
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _replica_set_digest(replica_set: Mapping[str, Any]) -> str | None:
+    spec = replica_set.get("spec") or {}
+    if isinstance(spec.get(TEMPLATE_DIGEST), str):
+        return str(spec[TEMPLATE_DIGEST])
+    return template_digest(spec["template"]) if isinstance(spec.get("template"), Mapping) else None
 
 
 def current_replica_set(
@@ -157,26 +194,26 @@ def current_replica_set(
 ) -> Mapping[str, Any] | None:
     """The Deployment's ReplicaSet whose status can stand for the Deployment's, if one can.
 
-    Only when nothing else could count: the deployment controller has seen the
-    Deployment's latest generation (so its revision annotation names the
-    ReplicaSet of the current template), the ReplicaSet is controlled by this
-    Deployment (uid), carries that revision and has seen its own latest
-    generation, and every other ReplicaSet of the Deployment has no pod left.
-    Otherwise None: the Deployment's own status is read.
+    Only when nothing else could count: the ReplicaSet is controlled by this Deployment (uid),
+    holds the Deployment's current pod template (:func:`template_digest`), and has seen its own
+    latest generation, and every other ReplicaSet of the Deployment has no pod left. Otherwise
+    None: the Deployment's own status is read. Whether the deployment controller has written its
+    status for the Deployment's latest generation does not matter: the template says which pods
+    the ReplicaSet's counts are of.
     """
-    meta, status = deployment["metadata"], deployment.get("status") or {}
-    revision, uid = (meta.get("annotations") or {}).get(REVISION_ANNOTATION), meta.get("uid")
-    if revision is None or uid is None:
+    meta = deployment["metadata"]
+    uid = meta.get("uid")
+    template = (deployment.get("spec") or {}).get("template")
+    if uid is None or not replica_sets or not isinstance(template, Mapping):
         return None
-    if int(status.get("observedGeneration", 0)) < int(meta.get("generation", 0)):
-        return None
+    wanted = template_digest(template)
     current = None
     for rs in replica_sets:
         rs_meta, rs_status = rs["metadata"], rs.get("status") or {}
         references = rs_meta.get("ownerReferences") or ()
         if not any(ref.get("controller") and ref.get("uid") == uid for ref in references):
             continue
-        if (rs_meta.get("annotations") or {}).get(REVISION_ANNOTATION) == revision:
+        if _replica_set_digest(rs) == wanted:
             current = rs
         elif int(rs_status.get("replicas", 0)) or int((rs.get("spec") or {}).get("replicas") or 0):
             return None  # pods of another template still count in the Deployment's status
