@@ -13,6 +13,7 @@ from planner_world import NAME, World, spec
 
 from hypothesis_profiles import examples
 from modeldeploy.api import MeasurementPhase, MetricResult, Verdict, VerdictKind
+from modeldeploy.kube.apply import status_patch
 from modeldeploy.plan.inputs import Inputs, WarmupOutcome
 
 PASS = Inputs(verdict=Verdict(VerdictKind.PASS, "AnalysisPassed", "all metrics pass"))
@@ -80,6 +81,27 @@ def test_canary_steps_apply_each_weight_only_once_the_step_replicas_are_ready() 
     assert world.status["phase"] == "Stable" and world.status["stable"]["revision"] == candidate
     assert world.services[NAME] == candidate and world.weights() == {"stable": 100}
     assert "action" not in world.status
+
+
+def test_a_new_candidate_says_what_it_waits_for_in_the_plan_that_creates_it() -> None:
+    """One status write for a new revision's start, not two: the plan that creates its Deployment
+    moves it to its first position in the words it then waits in, so the passes until its replicas
+    are Ready write no status (the watch events of its Deployment and ReplicaSet plan again)."""
+    world = stable_world(strategy=CANARY, analysis=ANALYSIS)
+    world.edit(model={"name": "fraud-detector", "version": "2.0.0"})
+    world.reconcile()
+    candidate = world.candidate["revision"]
+    assert candidate in world.deployments
+    assert (world.candidate["stage"], world.candidate["step"]) == ("Canary", 0)
+    assert not world.candidate.get("stageStartedAt") and world.weights() == {"stable": 100}
+    assert world.status["message"] == f"{candidate}: 0/1 replicas ready for canary step 1/3 at 10%"
+    waiting = world.status
+    for _ in range(3):
+        decided = world.reconcile()
+        assert decided.status is not None and not status_patch(waiting, decided.status)  # nothing to write
+    assert world.status == waiting
+    enter(world, PENDING)
+    assert world.weights() == {"stable": 90, "candidate": 10}
 
 
 def test_a_step_that_ends_before_the_next_steps_replicas_are_ready_keeps_its_weight_until_they_are() -> None:

@@ -224,8 +224,10 @@ def _progress(
             stable, _move(candidate, Position(Stage.PROMOTING)), Phase.PROGRESSING, "promoting", record
         )
     if position.stage == Stage.DEPLOYING:
-        moved = _move(candidate, next_position(spec, position))
-        return Transition(stable, moved, Phase.PROGRESSING, f"deploying {candidate.revision}", record)
+        # its Deployment is created in this plan: it waits for that position's replicas from here,
+        # in the words it waits in, so the status written now stays until they are Ready
+        candidate = _move(candidate, next_position(spec, position))
+        position = Position(candidate.stage, candidate.step)
 
     if not entered:
         entering = _enter(ctx, stable, candidate, record)
