@@ -9,8 +9,6 @@ talks to anything.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +27,7 @@ from modeldeploy.api import (
 )
 from modeldeploy.plan.acceptance import RouteStatus
 from modeldeploy.plan.outputs import ObjectRef
-from modeldeploy.plan.revisions import ANNOTATION_SCALED_BY
+from modeldeploy.plan.revisions import ANNOTATION_SCALED_BY, canonical_digest
 
 FAILURE_LIMIT = 400
 """Characters kept of a ReplicaFailure message (a quota's message lists every resource it limits)."""
@@ -178,8 +176,7 @@ def template_digest(template: Mapping[str, Any] | None) -> str:
     if labels:
         meta["labels"] = labels
     body["metadata"] = meta
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return canonical_digest(body)
 
 
 def _replica_set_digest(replica_set: Mapping[str, Any]) -> str | None:

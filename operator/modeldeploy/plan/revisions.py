@@ -46,8 +46,12 @@ def revision_hash(source: dict[str, Any]) -> str:
         "model": {k: v for k, v in source["model"].items() if k != "card"},
         "runtime": source["runtime"],
     }
-    canonical = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:HASH_LENGTH]
+    return canonical_digest(hashed)[:HASH_LENGTH]
+
+
+def canonical_digest(value: Any) -> str:
+    """SHA-256 (hex) of value as canonical JSON: keys sorted, no spaces; equal for equal values."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def version_slug(version: str) -> str:
