@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import pytest
 from planner_world import World, spec
+from prometheus_client import REGISTRY
 
 from modeldeploy.analysis.outbound import EgressPolicy, Outbound
 from modeldeploy.api import VerdictKind
@@ -480,9 +481,17 @@ def test_a_planned_start_refused_by_the_owners_cap_wakes_the_owner_to_ask_again(
 class Chain:
     """Jobs that each plan the next, numbered; ``stop_after`` ends the chain by its own result."""
 
-    def __init__(self, stop_after: int | None = None, broken_at: int | None = None) -> None:
+    def __init__(
+        self,
+        stop_after: int | None = None,
+        broken_at: int | None = None,
+        quiet: Callable[[int], bool] | None = None,
+        urgent: Callable[[int], bool] | None = None,
+    ) -> None:
         self.stop_after = stop_after
         self.broken_at = broken_at
+        self.quiet = quiet
+        self.urgent = urgent
         self.ran: list[int] = []
 
     def plan(self, n: int) -> Plan:
@@ -495,11 +504,11 @@ class Chain:
                 raise RuntimeError("cannot tell what follows")
             return None if value == self.stop_after else self.plan(value + 1)
 
-        return Plan(f"round {n}", work, 0.02, then=then)
+        return Plan(f"round {n}", work, 0.02, wake_urgently=self.urgent, then=then, quiet=self.quiet)
 
     def start(self, pool: IoPool, owner: Hashable = "a") -> None:
         first = self.plan(1)
-        pool.plan(owner, first.job, first.work, first.delay, then=first.then)
+        pool.plan(owner, first.job, first.work, first.delay, first.wake_urgently, first.then, first.quiet)
 
 
 def test_a_planned_job_plans_what_follows_it_before_it_wakes_its_owner() -> None:
@@ -582,6 +591,61 @@ def test_a_taken_result_of_the_chain_lets_it_run_on() -> None:
         pool.shutdown()
 
 
+def test_a_quiet_result_wakes_nobody_and_is_taken_in_order_with_the_next_one_that_does() -> None:
+    woken = Woken()
+    pool = IoPool(workers=2, per_owner=1, notify=woken)
+    # Rounds 1, 2 and 4 have nothing to act on; round 5 says so too, but nothing follows it.
+    chain = Chain(stop_after=5, quiet=lambda n: n != 3)
+    quiet_before = REGISTRY.get_sample_value("modeldeploy_slow_io_quiet_total") or 0.0
+    chain.start(pool)
+    try:
+        wait_for(lambda: len(woken.calls) == 2)
+        time.sleep(0.2)
+        assert chain.ran == [1, 2, 3, 4, 5]
+        assert woken.calls == [("a", False), ("a", False)]  # by round 3, and by the last
+        assert REGISTRY.get_sample_value("modeldeploy_slow_io_quiet_total") == quiet_before + 3
+        for n in chain.ran:  # every result is there for the reconcile, in order
+            assert pool.take("a", f"round {n}", lambda: -1) == n
+    finally:
+        pool.shutdown()
+
+
+def test_quiet_results_do_not_count_towards_the_untaken_that_stop_a_chain() -> None:
+    woken = Woken()
+    pool = IoPool(workers=2, per_owner=1, notify=woken)
+    last = 2 + 2 * MAX_UNTAKEN  # far more successors than a chain of wake-ups nobody takes gets
+    chain = Chain(stop_after=last, quiet=lambda n: True)
+    chain.start(pool)
+    try:
+        wait_for(lambda: len(woken.calls) == 1)
+        time.sleep(0.2)
+        assert chain.ran == list(range(1, last + 1))
+        assert woken.calls == [("a", False)]
+    finally:
+        pool.shutdown()
+
+
+@pytest.mark.parametrize("why", ["urgent", "cannot tell"])
+def test_a_result_that_is_urgent_or_whose_quiet_cannot_be_told_wakes_its_owner(why: str) -> None:
+    woken = Woken()
+    pool = IoPool(workers=2, per_owner=1, notify=woken)
+
+    def quiet(n: int) -> bool:
+        if why == "cannot tell" and n == 2:
+            raise ValueError("no record to compare with")
+        return True
+
+    chain = Chain(stop_after=3, quiet=quiet, urgent=(lambda n: n == 2) if why == "urgent" else None)
+    chain.start(pool)
+    try:
+        wait_for(lambda: len(woken.calls) == 2)
+        time.sleep(0.2)
+        assert chain.ran == [1, 2, 3]
+        assert woken.calls == [("a", why == "urgent"), ("a", False)]  # by round 2, and by the last
+    finally:
+        pool.shutdown()
+
+
 @pytest.mark.parametrize("stop", ["a newer plan", "forget", "broken then"])
 def test_a_chain_stops_when_its_owner_plans_anew_is_forgotten_or_cannot_tell_what_follows(stop: str) -> None:
     woken = Woken()
@@ -640,13 +704,15 @@ def test_the_next_round_of_analysis_starts_on_the_pools_timer_and_the_reconcile_
         assert pool.planned(("risk", "fraud")) is not None
         assert first.analysis_planned == due  # the planner wakes for it only as a backstop
         assert prometheus.queries == 1
-        assert woken.event.wait(15)  # the planned round ran, no reconcile asked for it
-        assert prometheus.queries == 2
+        wait_for(lambda: prometheus.queries == 2)  # the planned round ran, no reconcile asked for it
+        wait_for(lambda: pool.planned(("risk", "fraud")) is not None)  # ... and planned the third
+        # It passed again, as status says: nothing to do, so it woke nobody.
+        assert len(woken.calls) == 1
         second = measurer.inputs(recorded(subject, first), due)
         assert second.analysis is not None
         assert second.analysis[0].measured_at == due
         assert prometheus.queries == 2  # handed over, not started again
-        assert len(woken.calls) == 2
+        assert len(woken.calls) == 1
     finally:
         prometheus.close()
         pool.shutdown()
@@ -703,6 +769,45 @@ def test_rounds_keep_their_interval_while_no_reconcile_takes_them_and_a_late_one
         pool.shutdown()
 
 
+def test_passing_rounds_that_repeat_status_wake_nobody_until_its_record_is_old_enough_to_save() -> None:
+    """The pool runs round after round; only the one that finds status's record ANALYSIS_SAVE_EVERY
+    (30 s) old wakes the reconcile, which takes them all and writes it; then quiet again."""
+    prometheus = Instant(0.01)
+    woken = Woken()
+    queries_when_woken: list[int] = []
+
+    def notify(owner: Hashable, urgent: bool) -> None:
+        queries_when_woken.append(prometheus.queries)
+        woken(owner, urgent)
+
+    pool = IoPool(workers=4, per_owner=2, notify=notify)
+    stamps: list[datetime] = []
+
+    def clock() -> datetime:  # round k's queries run at NOW + 5 k s
+        stamps.append(NOW + timedelta(seconds=5 * len(stamps)))
+        return stamps[-1]
+
+    measurer = measurer_on(pool, clock=clock, exact_clock=lambda: stamps[-1] + timedelta(seconds=4.9))
+    subject = canary(prometheus.url)
+    try:
+        assert measurer.inputs(subject, NOW).analysis is None
+        wait_for(lambda: len(woken.calls) == 1)
+        first = measurer.inputs(subject, NOW)  # the stage's first result: written
+        assert first.analysis is not None and not first.analysis_unsaved
+        # Rounds 1 to 5 (5 to 25 s) repeat it; round 6 (30 s) finds it 30 s old and wakes.
+        wait_for(lambda: len(woken.calls) == 2)
+        assert queries_when_woken[1] == 7 and woken.calls[1] == (("risk", "fraud"), False)
+        saved = measurer.inputs(recorded(subject, first), NOW + timedelta(seconds=31))
+        assert saved.analysis is not None and not saved.analysis_unsaved
+        assert saved.analysis[0].measured_at == NOW + timedelta(seconds=30)
+        # Against the record just written, the next wake-up is round 12's (60 s).
+        wait_for(lambda: len(woken.calls) == 3)
+        assert queries_when_woken[2] == 13
+    finally:
+        prometheus.close()
+        pool.shutdown()
+
+
 @pytest.mark.parametrize(
     ("error_rate", "pause", "planned"),
     [(0.3, "10m", False), (0.01, "6s", False), (0.01, "10m", True), (0.01, None, True)],
@@ -745,7 +850,7 @@ def test_a_round_planned_before_an_edit_of_the_spec_is_not_taken_after_it() -> N
         assert measurer.inputs(subject, NOW).analysis is None
         wait_for(lambda: len(woken.calls) == 1)
         taken = measurer.inputs(subject, NOW)  # plans the round due at 12:00:05 (at once: the past)
-        wait_for(lambda: len(woken.calls) == 2 and prometheus.queries == 2)
+        wait_for(lambda: prometheus.queries == 2)  # passed again: quiet, it wakes nobody
         edited = replace(recorded(subject, taken), generation=subject.generation + 1)
         later = NOW + timedelta(seconds=5)
         assert measurer.inputs(edited, later).analysis is None  # measured afresh, with the edited spec

@@ -94,11 +94,18 @@ def test_analysis_is_due_one_interval_after_the_oldest_measurement_and_so_is_the
     assert wakeup(raw, at(58), candidate=candidate, analysis=late, watching_stable=False) == 2
 
 
-def test_a_round_the_pool_starts_by_itself_is_woken_for_only_as_a_backstop_one_interval_later() -> None:
+def test_a_round_the_pool_starts_by_itself_is_woken_for_only_as_a_backstop_after_the_save_and_a_round() -> (
+    None
+):
+    """The pool's rounds wake the reconcile when one changes something or status's record is
+    ANALYSIS_SAVE_EVERY old; the planner's own wake-up is a backstop after that."""
     raw, candidate = analysed_canary()
     results = [measured("error-rate", 20)]
     common: dict[str, Any] = {"candidate": candidate, "analysis": results, "watching_stable": False}
-    assert wakeup(raw, at(25), analysis_planned=at(30), **common) == 15
+    # the step's pause ends at 60 s, before the backstop at 30 + 30 + 10 s
+    assert wakeup(raw, at(25), analysis_planned=at(30), **common) == 35
+    long_step = {"canary": {"steps": [{"weight": 10, "pause": "10m"}]}}
+    assert wakeup({**raw, "strategy": long_step}, at(25), analysis_planned=at(30), **common) == 45
     # planned for another round (the results moved on since): the wake-up is the round's own
     assert wakeup(raw, at(25), analysis_planned=at(20), **common) == 5
     # the stage's own clock still wakes it on time

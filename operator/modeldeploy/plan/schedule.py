@@ -37,6 +37,10 @@ from modeldeploy.api import (
 )
 from modeldeploy.plan.positions import Position, analysed, position_seconds
 
+ANALYSIS_SAVE_EVERY = timedelta(seconds=30)
+"""How old ``status.analysis`` may grow while passing rounds that change nothing are kept unwritten
+(:mod:`modeldeploy.reconcile.measure`); the rounds the pool runs meanwhile wake nobody."""
+
 SOONEST_SECONDS = 0.5
 """The shortest requeue: "due now" still lets the writes of this round land first."""
 
@@ -142,9 +146,10 @@ def next_wakeup(
     ``watching_stable``: a stable revision was serving at the start of this
     round, so its fallback checks and monitoring run. ``route_wait_ends``:
     traffic waits for a first status from a gateway until then. ``analysis_planned``:
-    the slow-I/O pool starts the round of analysis due then by itself, and its end
-    wakes the reconcile; the wake-up for that round is only a backstop, one
-    interval later.
+    the slow-I/O pool starts the round of analysis due then by itself, and the
+    first of its rounds that changes something (or finds status's record
+    ANALYSIS_SAVE_EVERY old) wakes the reconcile; the wake-up for that round is
+    only a backstop, ANALYSIS_SAVE_EVERY and an interval later.
     """
     times: list[datetime] = [route_wait_ends] if route_wait_ends is not None else []
     if candidate is not None and candidate.stage_started_at is not None:
@@ -155,7 +160,7 @@ def next_wakeup(
         if analysed(spec, position) and spec.analysis is not None:
             wake = _analysis_wakeup(spec.analysis.interval, analysis, now)
             if wake == analysis_planned:
-                wake += timedelta(seconds=parse_duration(spec.analysis.interval))
+                wake += ANALYSIS_SAVE_EVERY + timedelta(seconds=parse_duration(spec.analysis.interval))
             times.append(wake)
     times.extend(state.scale_down_at.values())
     if watching_stable:

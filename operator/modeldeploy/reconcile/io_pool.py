@@ -46,8 +46,18 @@ the owner. So a canary's rounds keep their interval while its reconciles wait
 behind hundreds of rollbacks in the work queue's urgent lane; the reconcile
 takes the rounds that have ended when its turn comes. A chain stops when its
 result says so (``then`` returns None), when its owner plans anew or is
-forgotten, and after MAX_UNTAKEN successors whose results nobody took (its
-stage ended some other way: nobody asks for its rounds any more).
+forgotten, and after MAX_UNTAKEN successors whose results woke the owner and
+were not taken (its stage ended some other way: nobody asks for its rounds any
+more).
+
+A planned job may also say of its result that it is ``quiet``: nothing its
+owner would act on (a passing round of analysis that repeats what status
+says). Then, once its successor is planned, its end wakes nobody: the result
+waits in the pool and is taken, in order, by the reconcile that a later
+result, or anything else, wakes. So a thousand canaries measured every 5 s are
+not two hundred reconciles a second that each find nothing to do. A quiet
+result whose successor cannot be planned wakes its owner as any result does,
+so every chain ends with a wake-up.
 
 A thread cannot be interrupted; a call that hangs holds its thread until the
 call's own deadline ends it. Those deadlines are the outbound-call layer's
@@ -87,6 +97,11 @@ IO_DEFERRED = Counter(
     "Slow I/O jobs not started at once because their ModelDeployment or namespace already had its cap "
     "running (an owner's are asked for again, a namespace's wait in its line).",
 )
+QUIET_RESULTS = Counter(
+    "modeldeploy_slow_io_quiet_total",
+    "Results of planned jobs that woke nobody: nothing to act on (a passing round of analysis that "
+    "repeats status), taken with the next result that does wake the ModelDeployment.",
+)
 IO_LINED = Gauge(
     "modeldeploy_slow_io_lined",
     "Slow I/O jobs waiting in their namespace's line for one of its jobs to end.",
@@ -95,7 +110,8 @@ IO_LINED = Gauge(
 Job = tuple[Hashable, str, Callable[[], Any]]
 
 MAX_UNTAKEN = 3
-"""Successors the pool plans one after another while none of their results is taken; then the chain stops."""
+"""Successors the pool plans one after another after results that woke their owner while none of
+those is taken; then the chain stops. (Quiet results wake nobody, so they do not count.)"""
 
 
 @dataclass(frozen=True)
@@ -108,6 +124,8 @@ class Plan:
     wake_urgently: Callable[[Any], bool] | None = None
     then: Callable[[Any], Plan | None] | None = None
     """Given the job's result, the job to plan after it (None: nothing)."""
+    quiet: Callable[[Any], bool] | None = None
+    """Given the job's result, whether its owner may sleep on it (see the module's docstring)."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +135,16 @@ class _Planned:
     work: Callable[[], Any]
     wake_urgently: Callable[[Any], bool] | None
     then: Callable[[Any], Plan | None] | None
+    quiet: Callable[[Any], bool] | None
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """What follows a planned job that has started: its plan's sequence, and its ``then`` and ``quiet``."""
+
+    sequence: int
+    then: Callable[[Any], Plan | None]
+    quiet: Callable[[Any], bool] | None
 
 
 @dataclass(frozen=True)
@@ -159,8 +187,9 @@ class IoPool:
         self._finished: dict[tuple[Hashable, str], _Finished] = {}
         self._planned: dict[Hashable, _Planned] = {}  # owner -> the job its timer starts
         self._latest: dict[Hashable, int] = {}  # owner -> the sequence of its newest plan
-        self._chains: dict[tuple[Hashable, str], tuple[int, Callable[[Any], Plan | None]]] = {}
-        self._untaken: dict[Hashable, int] = {}  # owner -> successors planned since it took a chained result
+        self._chains: dict[tuple[Hashable, str], _Chain] = {}
+        # owner -> successors of wake-ups since it took a chained result
+        self._untaken: dict[Hashable, int] = {}
         self._timetable: list[tuple[float, int, Hashable]] = []  # (when, sequence, owner), a heap
         self._sequence = 0
         self._time_changed = threading.Condition(self._lock)
@@ -210,6 +239,7 @@ class IoPool:
         delay: float,
         wake_urgently: Callable[[T], bool] | None = None,
         then: Callable[[T], Plan | None] | None = None,
+        quiet: Callable[[T], bool] | None = None,
     ) -> None:
         """Start ``job`` by itself ``delay`` seconds from now, as if a reconcile asked for it then.
 
@@ -220,11 +250,12 @@ class IoPool:
         for the job before its time starts it then (the plan is dropped); a start
         that the owner's cap refuses at its time wakes the owner, whose reconcile asks again.
         ``then``, given the job's result, names the job to plan after it: planned
-        when the job ends, before its owner is woken (see MAX_UNTAKEN).
+        when the job ends, before its owner is woken (see MAX_UNTAKEN); ``quiet``, given
+        the result, whether the owner need not be woken for it once that is planned.
         """
         with self._lock:
             self._untaken.pop(owner, None)
-            self._plan(owner, Plan(job, work, delay, wake_urgently, then))
+            self._plan(owner, Plan(job, work, delay, wake_urgently, then, quiet))
 
     def _plan(self, owner: Hashable, plan: Plan) -> None:
         """Put ``plan`` on the timetable as ``owner``'s newest plan (the lock held)."""
@@ -232,7 +263,9 @@ class IoPool:
             return
         self._sequence += 1
         at = time.monotonic() + max(0.0, plan.delay)
-        self._planned[owner] = _Planned(self._sequence, plan.job, plan.work, plan.wake_urgently, plan.then)
+        self._planned[owner] = _Planned(
+            self._sequence, plan.job, plan.work, plan.wake_urgently, plan.then, plan.quiet
+        )
         self._latest[owner] = self._sequence
         heapq.heappush(self._timetable, (at, self._sequence, owner))
         if self._clock_thread is None:
@@ -244,7 +277,7 @@ class IoPool:
     def _chain(self, owner: Hashable, planned: _Planned) -> None:
         """Remember what follows a planned job that has started (the lock held)."""
         if planned.then is not None:
-            self._chains[(owner, planned.job)] = (planned.sequence, planned.then)
+            self._chains[(owner, planned.job)] = _Chain(planned.sequence, planned.then, planned.quiet)
 
     def planned(self, owner: Hashable) -> str | None:
         """The job planned to start by itself for ``owner``, if any."""
@@ -410,33 +443,42 @@ class IoPool:
                 self._next_in_line(namespace)
             chain = self._chains.pop((owner, job), None)
             self._finished[(owner, job)] = replace(finished, chained=chain is not None)
-        if chain is not None and finished.error is None:
-            self._plan_successor(owner, *chain, finished.value)
         urgent = wake is True or (
             callable(wake) and finished.error is None and _says_so(wake, finished.value)
         )
+        if chain is not None and finished.error is None:
+            quiet = (
+                not urgent
+                and chain.quiet is not None
+                and _says_so(chain.quiet, finished.value, "whether a result is quiet")
+            )
+            if self._plan_successor(owner, chain, finished.value, woke=not quiet) and quiet:
+                QUIET_RESULTS.inc()
+                return  # taken with the next result that wakes the owner
         if self.notify is not None:
             self.notify(owner, urgent)
 
-    def _plan_successor(
-        self, owner: Hashable, sequence: int, then: Callable[[Any], Plan | None], value: Any
-    ) -> None:
+    def _plan_successor(self, owner: Hashable, chain: _Chain, value: Any, woke: bool) -> bool:
         """Plan what follows a chained job, unless its owner has planned anew since, or took none of
-        the last MAX_UNTAKEN successors."""
+        the last MAX_UNTAKEN successors of results that woke it (``woke``: this one does). Whether
+        it planned one."""
         with self._lock:
-            if self._latest.get(owner) != sequence or self._untaken.get(owner, 0) >= MAX_UNTAKEN:
-                return
+            if self._latest.get(owner) != chain.sequence or self._untaken.get(owner, 0) >= MAX_UNTAKEN:
+                return False
         try:
-            successor = then(value)
+            successor = chain.then(value)
         except Exception:  # the chain ends; the owner's reconcile plans the next job
             logger.exception("cannot tell which job follows %s", owner)
-            return
+            return False
         if successor is None:
-            return
+            return False
         with self._lock:
-            if self._latest.get(owner) == sequence:  # not planned anew meanwhile
+            if self._latest.get(owner) != chain.sequence:  # planned anew meanwhile
+                return False
+            if woke:
                 self._untaken[owner] = self._untaken.get(owner, 0) + 1
-                self._plan(owner, successor)
+            self._plan(owner, successor)
+            return True
 
     def _expire(self) -> None:
         """Drop the results older than keep_seconds. Each look goes through every result held and
@@ -450,11 +492,12 @@ class IoPool:
             del self._finished[key]
 
 
-def _says_so(wake_urgently: Callable[[Any], bool], value: Any) -> bool:
+def _says_so(judge: Callable[[Any], bool], value: Any, what: str = "whether a result is urgent") -> bool:
+    """What ``judge`` says of ``value``; False when it cannot tell (a normal wake-up, never a lost result)."""
     try:
-        return bool(wake_urgently(value))
-    except Exception:  # a wake-up in the normal lane, never a lost result
-        logger.exception("cannot tell whether a result is urgent; waking its owner normally")
+        return bool(judge(value))
+    except Exception:
+        logger.exception("cannot tell %s; waking its owner normally", what)
         return False
 
 

@@ -45,6 +45,15 @@ A round that changes a verdict or a count is written as it comes. With a
 thousand canaries, a status write per round was a write per canary every
 interval, and its watch event one more reconcile. After a restart the kept
 rounds are gone and the next round falls due at once: safe, one query early.
+
+Such a round, planned in the pool, does not even wake its ModelDeployment
+(the pool's ``quiet``): its reconcile would find nothing to write and nothing
+to do. It waits in the pool and is taken, with the rounds before it, by the
+next reconcile: the one a round that changes something wakes (a failure, a
+count, status's record grown ANALYSIS_SAVE_EVERY old), the stage's own clock,
+or any other change. What "repeats status" is judged against is the record
+the last reconcile left in status (``_written``), so status never grows older
+than ANALYSIS_SAVE_EVERY and an interval while rounds pass.
 """
 
 from __future__ import annotations
@@ -95,7 +104,13 @@ from modeldeploy.kube.kinds import CONFIG_MAP, MODEL_DEPLOYMENT, SECRET
 from modeldeploy.plan.inputs import Inputs, RegistryRead, Subject, WarmupOutcome
 from modeldeploy.plan.positions import Position, analysed, position_seconds
 from modeldeploy.plan.registry import same_reference, unreported
-from modeldeploy.plan.schedule import analysis_due, fallback_check_due, monitoring_due, next_measurement_at
+from modeldeploy.plan.schedule import (
+    ANALYSIS_SAVE_EVERY,
+    analysis_due,
+    fallback_check_due,
+    monitoring_due,
+    next_measurement_at,
+)
 from modeldeploy.plan.workloads import SERVICE_PORT, candidate_service_name
 from modeldeploy.providers import OperatorConfig, RegistryProvider
 from modeldeploy.reconcile.io_pool import IoPool, Plan
@@ -141,9 +156,6 @@ ROLLS_BACK = (VerdictKind.FAIL, VerdictKind.ROLLBACK_INCONCLUSIVE)
 
 PLANNED_START_MARGIN = 0.05
 """A planned round starts this long after its due instant: never in the second before it."""
-
-ANALYSIS_SAVE_EVERY = timedelta(seconds=30)
-"""How old ``status.analysis`` may grow while passing rounds that change nothing are kept unwritten."""
 
 
 def _stage_of(subject: Subject, candidate: CandidateRevision) -> str:
@@ -220,10 +232,16 @@ class Measurer:
         default_factory=dict, compare=False, hash=False
     )
     """Per ModelDeployment, the stage and the rounds of analysis newer than its status (not yet written)."""
+    _written: dict[Hashable, tuple[str, tuple[MetricResult, ...]]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
+    """Per ModelDeployment, the stage and the record of analysis its last reconcile left in status:
+    what a planned round is quiet against."""
 
     def forget(self, subject_key: Hashable) -> None:
         """Drop what is kept for a ModelDeployment that is gone."""
         self._unsaved.pop(subject_key, None)
+        self._written.pop(subject_key, None)
         if self.pool is not None:
             self.pool.forget(subject_key)
 
@@ -555,6 +573,7 @@ class Measurer:
             self._unsaved[owner] = (stage, measured)
         else:
             self._unsaved.pop(owner, None)
+        self._written[owner] = (stage, measured if measured is not None and not unsaved else tuple(saved))
         planned = None
         if self.pool is not None and due is not None:
             job = _analysis_job(subject, candidate, due)
@@ -628,7 +647,7 @@ class Measurer:
         owner = _owner(subject)
         if self.pool.planned(owner) == plan.job or self.pool.holds(owner, plan.job):
             return
-        self.pool.plan(owner, plan.job, plan.work, plan.delay, plan.wake_urgently, plan.then)
+        self.pool.plan(owner, plan.job, plan.work, plan.delay, plan.wake_urgently, plan.then, plan.quiet)
 
     def _next_round(
         self,
@@ -658,12 +677,25 @@ class Measurer:
             at, measurements = timed
             return self._next_round(subject, spec, status, record(results, measurements, at))
 
+        owner, stage = _owner(subject), _stage_of(subject, candidate)
+
+        def quiet(timed: Timed) -> bool:
+            """The round repeats the record the last reconcile left in status: nothing to write or do."""
+            at, measurements = timed
+            written = self._written.get(owner)
+            return (
+                written is not None
+                and written[0] == stage
+                and not worth_saving(written[1], record(results, measurements, at), at)
+            )
+
         return Plan(
             _analysis_job(subject, candidate, due),
             self._analysis_work(subject, spec, status, due),
             (due - self.exact_clock()).total_seconds() + PLANNED_START_MARGIN,
             wake_urgently=_rolls_back(analysis, results),
             then=then,
+            quiet=quiet,
         )
 
     def _fallback(
