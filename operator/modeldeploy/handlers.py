@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from prometheus_client import Counter
+
 from modeldeploy.kube.access import without_kubernetes_models
 
 with without_kubernetes_models():  # the first import of kopf: see there
@@ -33,6 +35,7 @@ from modeldeploy.analysis.outbound import IN_CLUSTER_DEFAULT, EgressPolicy, Outb
 from modeldeploy.api import GROUP, PLURAL, VERSION
 from modeldeploy.kube.client import Kind, KubeClient
 from modeldeploy.kube.kinds import CHILD_KINDS, MODEL_DEPLOYMENT, READ_KINDS
+from modeldeploy.kube.observe import take_child_event
 from modeldeploy.kube.store import Store
 from modeldeploy.notify.outbox import Outbox, describe
 from modeldeploy.plan.revisions import LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
@@ -47,6 +50,14 @@ from modeldeploy.reconcile.relist import RELIST_DELAY_SECONDS, ListingWatch, rel
 from modeldeploy.settings import OperatorSettings
 
 logger = logging.getLogger("modeldeploy.handlers")
+
+WATCH_EVENTS = Counter(
+    "modeldeploy_watch_events_total",
+    "Watch events of ModelDeployments and their children, by kind and by what they led to: news (a "
+    "reconcile), echo (the operator's own write, planned from already), unchanged (a Deployment or "
+    "ReplicaSet change in nothing a reconcile reads), deleted.",
+    ["kind", "outcome"],
+)
 
 
 KOPF_FINALIZER = "modeldeploy.io/kopf"
@@ -209,11 +220,14 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
             listed_again(MODEL_DEPLOYMENT)
         meta = body["metadata"]
         if event.get("type") == "DELETED":
+            WATCH_EVENTS.labels("ModelDeployment", "deleted").inc()
             store.remove("ModelDeployment", meta["namespace"], meta["name"])
             queue.trigger((meta["namespace"], meta["name"]))  # to forget it
             return
         if store.echoes("ModelDeployment", meta["namespace"], meta["name"], meta.get("resourceVersion")):
+            WATCH_EVENTS.labels("ModelDeployment", "echo").inc()
             return  # the operator's own status write, planned from already
+        WATCH_EVENTS.labels("ModelDeployment", "news").inc()
         store.put(body)
         queue.trigger((meta["namespace"], meta["name"]))
 
@@ -263,14 +277,10 @@ def _watch_children(
         if listings.saw(kind.kind, event.get("type")):
             listed_again(kind)
         meta = body["metadata"]
+        outcome = take_child_event(store, kind, event.get("type"), body)
+        WATCH_EVENTS.labels(kind.kind, outcome).inc()
         owner = (meta.get("labels") or {}).get(owner_label)
-        if event.get("type") == "DELETED":
-            store.remove(kind.kind, meta["namespace"], meta["name"])
-        elif store.echoes(kind.kind, meta["namespace"], meta["name"], meta.get("resourceVersion")):
-            return  # the operator's own write, planned from already
-        else:
-            store.put({**body, "apiVersion": kind.api_version, "kind": kind.kind})
-        if owner:
+        if owner and outcome in ("news", "deleted"):
             queue.trigger((meta["namespace"], owner))
 
     kopf.on.event(

@@ -12,8 +12,9 @@ accepted the HTTPRoute, and each retrain Job's state. Reading costs no API call.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
+from modeldeploy.kube.client import Kind
 from modeldeploy.kube.store import Store
 from modeldeploy.plan.acceptance import RouteStatus
 from modeldeploy.plan.inputs import Observed, RevisionState, Subject
@@ -21,6 +22,71 @@ from modeldeploy.plan.outputs import ObjectRef
 from modeldeploy.plan.revisions import LABEL_COMPONENT, LABEL_REVISION
 from modeldeploy.plan.routes import ROUTE_KINDS
 from modeldeploy.plan.workloads import candidate_service_name
+
+CONTROLLER_REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+"""The deployment controller's count of a Deployment's templates: written by it, read by nobody here."""
+
+
+def deployment_view(store: Store, namespace: str, name: str) -> tuple[Any, ...] | None:
+    """What a reconcile reads of Deployment ``name`` and its ReplicaSets, as the cache holds them.
+
+    Its metadata and spec (the Actor compares them with what it wants; a spec
+    change bumps the generation) and its :class:`RevisionState`, the only part of
+    its status, or of its ReplicaSets', that the planner reads. A watch event of
+    the Deployment or of one of its ReplicaSets that leaves this as it was
+    (the deployment controller copying its ReplicaSet's counts into the
+    Deployment's status, a ReplicaSet's status catching up with its spec) would
+    plan exactly what the last reconcile did, so it triggers none. None when the
+    Deployment is not cached.
+    """
+    deployment = store.get("Deployment", namespace, name)
+    if deployment is None:
+        return None
+    meta = {k: v for k, v in deployment["metadata"].items() if k != "resourceVersion"}
+    annotations = meta.get("annotations") or {}
+    meta["annotations"] = {k: v for k, v in annotations.items() if k != CONTROLLER_REVISION_ANNOTATION}
+    state = RevisionState.from_deployment(deployment, store.replica_sets(namespace, name))
+    return meta, deployment.get("spec"), state
+
+
+EventOutcome = Literal["news", "echo", "unchanged", "deleted"]
+
+
+def take_child_event(
+    store: Store, kind: Kind, event_type: str | None, body: Mapping[str, Any]
+) -> EventOutcome:
+    """Bring a watch event of a child (or of a ReplicaSet) into the cache; what it says.
+
+    ``deleted`` and ``news`` call for a reconcile of the owner. ``echo``: the
+    operator's own write, which the reconcile that made it planned from already.
+    ``unchanged``: a change to a Deployment or its ReplicaSet that leaves
+    :func:`deployment_view` as it was (cached all the same).
+    """
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    if event_type == "DELETED":
+        store.remove(kind.kind, namespace, name)
+        return "deleted"
+    if store.echoes(kind.kind, namespace, name, meta.get("resourceVersion")):
+        return "echo"
+    deployment = _deployment_of(kind, meta)
+    known = event_type == "MODIFIED" and store.get(kind.kind, namespace, name) is not None
+    before = deployment_view(store, namespace, deployment) if deployment and known else None
+    store.put({**body, "apiVersion": kind.api_version, "kind": kind.kind})
+    if before is not None and deployment and deployment_view(store, namespace, deployment) == before:
+        return "unchanged"
+    return "news"
+
+
+def _deployment_of(kind: Kind, meta: Mapping[str, Any]) -> str | None:
+    """The Deployment whose view an event can change: itself, or a ReplicaSet's controller."""
+    if kind.kind == "Deployment":
+        return str(meta["name"])
+    if kind.kind == "ReplicaSet":
+        for ref in meta.get("ownerReferences") or ():
+            if ref.get("controller") and ref.get("kind") == "Deployment" and isinstance(ref.get("name"), str):
+                return str(ref["name"])
+    return None
 
 
 def observe(store: Store, subject: Subject) -> Observed:

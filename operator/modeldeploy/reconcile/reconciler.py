@@ -30,7 +30,7 @@ from modeldeploy.kube.observe import observe
 from modeldeploy.kube.store import Store
 from modeldeploy.notify.message import Origin
 from modeldeploy.notify.outbox import Outbox
-from modeldeploy.plan.inputs import Subject
+from modeldeploy.plan.inputs import RevisionState, Subject
 from modeldeploy.plan.outputs import FINALIZER, Plan
 from modeldeploy.plan.planner import plan
 from modeldeploy.plan.schedule import SOONEST_SECONDS
@@ -155,8 +155,11 @@ class Reconciler:
 
         True when a fallback that fails over on no Ready replicas is not yet
         active and the stable revision's Deployment (in the cache) has no Ready
-        replica. Read from the cache's raw objects: this runs on the event loop
-        for every trigger, so it parses nothing.
+        replica, counted as the planner counts them (from the ReplicaSet that
+        holds its template, when one does: that is what changes first, and a
+        watch event of the Deployment that only copies it triggers nothing).
+        Read from the cache's raw objects: this runs on the event loop for every
+        trigger, so it parses no spec or status.
         """
         namespace, name = cast(tuple[str, str], key)
         body = self.store.get("ModelDeployment", namespace, name)
@@ -174,7 +177,7 @@ class Reconciler:
         deployment = self.store.get("Deployment", namespace, stable)
         if deployment is None:
             return False
-        return not (deployment.get("status") or {}).get("readyReplicas")
+        return not RevisionState.from_deployment(deployment, self.store.replica_sets(namespace, stable)).ready
 
 
 def _log(subject: Subject, decided: Plan) -> None:
