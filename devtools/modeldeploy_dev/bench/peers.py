@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -294,6 +295,12 @@ class ModelDeploy(Controller):
         self.process.start()
 
     def stop(self) -> None:
+        # The operator's own metrics (reconciles, slow-I/O jobs, quiet rounds) beside its log.
+        try:
+            with urllib.request.urlopen(self.process.metrics_url, timeout=10) as answer:
+                (self.log_dir / f"modeldeploy-{self.namespace}-metrics.txt").write_bytes(answer.read())
+        except OSError as error:
+            (self.log_dir / f"modeldeploy-{self.namespace}-metrics.txt").write_text(f"not read: {error}\n")
         self.process.stop()
 
     def pid(self) -> int:
