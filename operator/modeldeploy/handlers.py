@@ -54,7 +54,8 @@ logger = logging.getLogger("modeldeploy.handlers")
 WATCH_EVENTS = Counter(
     "modeldeploy_watch_events_total",
     "Watch events of ModelDeployments and their children, by kind and by what they led to: news (a "
-    "reconcile), echo (the operator's own write, planned from already), unchanged (a Deployment or "
+    "reconcile), echo (the operator's own write, planned from already), stale (older than the cached "
+    "version), unchanged (a Deployment or "
     "ReplicaSet change in nothing a reconcile reads), deleted.",
     ["kind", "outcome"],
 )
@@ -227,6 +228,9 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
         if store.echoes("ModelDeployment", meta["namespace"], meta["name"], meta.get("resourceVersion")):
             WATCH_EVENTS.labels("ModelDeployment", "echo").inc()
             return  # the operator's own status write, planned from already
+        if store.holds_newer("ModelDeployment", meta["namespace"], meta["name"], meta.get("resourceVersion")):
+            WATCH_EVENTS.labels("ModelDeployment", "stale").inc()
+            return  # an earlier version than the operator's last write, which it planned from
         WATCH_EVENTS.labels("ModelDeployment", "news").inc()
         store.put(body)
         queue.trigger((meta["namespace"], meta["name"]))

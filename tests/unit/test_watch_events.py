@@ -134,6 +134,16 @@ def test_new_deleted_echoed_and_other_kinds_of_events_are_told_apart() -> None:
     assert take_child_event(store, SERVICE, "MODIFIED", service) == "news"  # only Deployments are compared
     store.put(deployment(15), own=True)
     assert take_child_event(store, DEPLOYMENT, "MODIFIED", deployment(15)) == "echo"
+    # The operator wrote twice (17, then 18): the event of its first write comes after the second.
+    store.put(deployment(17, ready=1), own=True)
+    store.put(deployment(18, ready=0), own=True)
+    assert take_child_event(store, DEPLOYMENT, "MODIFIED", deployment(17, ready=1)) == "stale"
+    held = store.get("Deployment", "risk", "fraud-2")
+    assert held is not None and held["metadata"]["resourceVersion"] == "18"
+    assert take_child_event(store, DEPLOYMENT, "MODIFIED", deployment(18, ready=0)) == "echo"
+    # Someone else's version equal to the cached one (put by a list): news, it may not have triggered.
+    store.put(deployment(19, ready=2))
+    assert take_child_event(store, DEPLOYMENT, "MODIFIED", deployment(19, ready=2)) == "news"
     assert take_child_event(store, DEPLOYMENT, "DELETED", deployment(16)) == "deleted"
     assert store.get("Deployment", "risk", "fraud-2") is None
 

@@ -49,7 +49,7 @@ def deployment_view(store: Store, namespace: str, name: str) -> tuple[Any, ...] 
     return meta, deployment.get("spec"), state
 
 
-EventOutcome = Literal["news", "echo", "unchanged", "deleted"]
+EventOutcome = Literal["news", "echo", "stale", "unchanged", "deleted"]
 
 
 def take_child_event(
@@ -59,6 +59,7 @@ def take_child_event(
 
     ``deleted`` and ``news`` call for a reconcile of the owner. ``echo``: the
     operator's own write, which the reconcile that made it planned from already.
+    ``stale``: the cache holds a later version already (:meth:`Store.holds_newer`).
     ``unchanged``: a change to a Deployment or its ReplicaSet that leaves
     :func:`deployment_view` as it was (cached all the same).
     """
@@ -69,13 +70,26 @@ def take_child_event(
         return "deleted"
     if store.echoes(kind.kind, namespace, name, meta.get("resourceVersion")):
         return "echo"
+    if store.holds_newer(kind.kind, namespace, name, meta.get("resourceVersion")):
+        return "stale"
     deployment = _deployment_of(kind, meta)
-    known = event_type == "MODIFIED" and store.get(kind.kind, namespace, name) is not None
+    # Compared only with an earlier version: one a list put into the cache already triggered nothing.
+    cached = store.get(kind.kind, namespace, name)
+    known = (
+        event_type == "MODIFIED" and cached is not None and 0 < _version(cached["metadata"]) < _version(meta)
+    )
     before = deployment_view(store, namespace, deployment) if deployment and known else None
     store.put({**body, "apiVersion": kind.api_version, "kind": kind.kind})
     if before is not None and deployment and deployment_view(store, namespace, deployment) == before:
         return "unchanged"
     return "news"
+
+
+def _version(meta: Mapping[str, Any]) -> int:
+    try:
+        return int(meta.get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _deployment_of(kind: Kind, meta: Mapping[str, Any]) -> str | None:

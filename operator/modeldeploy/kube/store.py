@@ -157,6 +157,19 @@ class Store:
         with self._lock:
             return version > 0 and self._written.get((kind, namespace, name)) == version
 
+    def holds_newer(self, kind: str, namespace: str, name: str, resource_version: Any) -> bool:
+        """Whether the cache holds a later version than a watch event brings.
+
+        Versions of one object come in order on its watch, so the later one was
+        put by something else: the operator's own write (the reconcile that made
+        it planned again from its answer) or a list (whose later version the
+        watch still brings). Either way the older event says nothing new.
+        """
+        version = _version_number(resource_version)
+        with self._lock:
+            current = self._objects.get((kind, namespace, name))
+            return version > 0 and current is not None and _resource_version(current) > version
+
     def replace(
         self,
         kind: str,
