@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, cast
 
 from modeldeploy.kube.store import Store
 from modeldeploy.plan.inputs import TEMPLATE_DIGEST, template_digest
@@ -143,3 +144,36 @@ def test_a_deployments_replica_sets_are_found_by_their_controller_and_are_no_one
     store.replace("ReplicaSet", [], "5", namespace="risk")
     assert store.replica_sets("risk", "fraud-2") == []
     assert [r["metadata"]["name"] for r in store.replica_sets("ads", "fraud-1")] == ["fraud-1-abc"]
+
+
+def test_the_cache_holds_one_copy_of_each_key_and_short_string_its_objects_repeat() -> None:
+    def decoded(name: str) -> dict[str, Any]:  # as a watch event brings it: its own copy of every string
+        return cast(
+            dict[str, Any],
+            json.loads(
+                json.dumps(
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "metadata": {"name": name, "namespace": "risk", "labels": {"tier": "model-serving"}},
+                        "spec": {"template": {"spec": {"containers": [{"imagePullPolicy": "IfNotPresent"}]}}},
+                        "status": {"conditions": [{"type": "Available", "message": "m" * 200}]},
+                    }
+                )
+            ),
+        )
+
+    store = Store()
+    store.put(decoded("fraud-1"))
+    store.put(decoded("fraud-2"))
+    one, two = store.get("Deployment", "risk", "fraud-1"), store.get("Deployment", "risk", "fraud-2")
+    assert one is not None and two is not None
+    key_one = next(k for k in one["metadata"]["labels"])
+    key_two = next(k for k in two["metadata"]["labels"])
+    assert key_one is key_two  # "tier", once
+    assert one["metadata"]["labels"]["tier"] is two["metadata"]["labels"]["tier"]
+    pull = one["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"]
+    assert pull is two["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"]
+    assert next(iter(one["status"]["conditions"][0])) is next(iter(two["status"]["conditions"][0]))
+    # A long string is kept as it came: equal, not looked up.
+    assert one["status"]["conditions"][0]["message"] == two["status"]["conditions"][0]["message"]
