@@ -55,8 +55,7 @@ WATCH_EVENTS = Counter(
     "modeldeploy_watch_events_total",
     "Watch events of ModelDeployments and their children, by kind and by what they led to: news (a "
     "reconcile), echo (the operator's own write, planned from already), stale (older than the cached "
-    "version), unchanged (a Deployment or "
-    "ReplicaSet change in nothing a reconcile reads), deleted.",
+    "version), unchanged (a Deployment or ReplicaSet change in nothing a reconcile reads), deleted.",
     ["kind", "outcome"],
 )
 
