@@ -35,7 +35,7 @@ from modeldeploy.analysis.outbound import IN_CLUSTER_DEFAULT, EgressPolicy, Outb
 from modeldeploy.api import GROUP, PLURAL, VERSION
 from modeldeploy.kube.client import Kind, KubeClient
 from modeldeploy.kube.kinds import CHILD_KINDS, MODEL_DEPLOYMENT, READ_KINDS
-from modeldeploy.kube.observe import take_child_event
+from modeldeploy.kube.observe import take_event
 from modeldeploy.kube.store import Store
 from modeldeploy.notify.outbox import Outbox, describe
 from modeldeploy.plan.revisions import LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
@@ -219,20 +219,10 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
         if listings.saw("ModelDeployment", event.get("type")):
             listed_again(MODEL_DEPLOYMENT)
         meta = body["metadata"]
-        if event.get("type") == "DELETED":
-            WATCH_EVENTS.labels("ModelDeployment", "deleted").inc()
-            store.remove("ModelDeployment", meta["namespace"], meta["name"])
-            queue.trigger((meta["namespace"], meta["name"]))  # to forget it
-            return
-        if store.echoes("ModelDeployment", meta["namespace"], meta["name"], meta.get("resourceVersion")):
-            WATCH_EVENTS.labels("ModelDeployment", "echo").inc()
-            return  # the operator's own status write, planned from already
-        if store.holds_newer("ModelDeployment", meta["namespace"], meta["name"], meta.get("resourceVersion")):
-            WATCH_EVENTS.labels("ModelDeployment", "stale").inc()
-            return  # an earlier version than the operator's last write, which it planned from
-        WATCH_EVENTS.labels("ModelDeployment", "news").inc()
-        store.put(body)
-        queue.trigger((meta["namespace"], meta["name"]))
+        outcome = take_event(store, MODEL_DEPLOYMENT, event.get("type"), body)
+        WATCH_EVENTS.labels("ModelDeployment", outcome).inc()
+        if outcome in ("news", "deleted"):  # deleted: to forget it
+            queue.trigger((meta["namespace"], meta["name"]))
 
     for kind in (*CHILD_KINDS, *READ_KINDS):
         _watch_children(registry, kind, store, queue, listings, listed_again)
@@ -280,7 +270,7 @@ def _watch_children(
         if listings.saw(kind.kind, event.get("type")):
             listed_again(kind)
         meta = body["metadata"]
-        outcome = take_child_event(store, kind, event.get("type"), body)
+        outcome = take_event(store, kind, event.get("type"), body)
         WATCH_EVENTS.labels(kind.kind, outcome).inc()
         owner = (meta.get("labels") or {}).get(owner_label)
         if owner and outcome in ("news", "deleted"):

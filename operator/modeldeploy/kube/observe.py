@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from modeldeploy.kube.client import Kind
-from modeldeploy.kube.store import Store
+from modeldeploy.kube.store import Store, controlling_deployment
 from modeldeploy.plan.acceptance import RouteStatus
 from modeldeploy.plan.inputs import Observed, RevisionState, Subject
 from modeldeploy.plan.outputs import ObjectRef
@@ -52,12 +52,10 @@ def deployment_view(store: Store, namespace: str, name: str) -> tuple[Any, ...] 
 EventOutcome = Literal["news", "echo", "stale", "unchanged", "deleted"]
 
 
-def take_child_event(
-    store: Store, kind: Kind, event_type: str | None, body: Mapping[str, Any]
-) -> EventOutcome:
-    """Bring a watch event of a child (or of a ReplicaSet) into the cache; what it says.
+def take_event(store: Store, kind: Kind, event_type: str | None, body: Mapping[str, Any]) -> EventOutcome:
+    """Bring a watch event of a ModelDeployment, a child or a ReplicaSet into the cache; what it says.
 
-    ``deleted`` and ``news`` call for a reconcile of the owner. ``echo``: the
+    ``deleted`` and ``news`` call for a reconcile of the ModelDeployment concerned. ``echo``: the
     operator's own write, which the reconcile that made it planned from already.
     ``stale``: the cache holds a later version already (:meth:`Store.holds_newer`).
     ``unchanged``: a change to a Deployment or its ReplicaSet that leaves
@@ -74,9 +72,8 @@ def take_child_event(
         return "stale"
     deployment = _deployment_of(kind, meta)
     # Compared only with an earlier version: one a list put into the cache already triggered nothing.
-    cached = store.get(kind.kind, namespace, name)
-    known = (
-        event_type == "MODIFIED" and cached is not None and 0 < _version(cached["metadata"]) < _version(meta)
+    known = event_type == "MODIFIED" and store.holds_older(
+        kind.kind, namespace, name, meta.get("resourceVersion")
     )
     before = deployment_view(store, namespace, deployment) if deployment and known else None
     store.put({**body, "apiVersion": kind.api_version, "kind": kind.kind})
@@ -85,21 +82,12 @@ def take_child_event(
     return "news"
 
 
-def _version(meta: Mapping[str, Any]) -> int:
-    try:
-        return int(meta.get("resourceVersion") or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
 def _deployment_of(kind: Kind, meta: Mapping[str, Any]) -> str | None:
     """The Deployment whose view an event can change: itself, or a ReplicaSet's controller."""
     if kind.kind == "Deployment":
         return str(meta["name"])
     if kind.kind == "ReplicaSet":
-        for ref in meta.get("ownerReferences") or ():
-            if ref.get("controller") and ref.get("kind") == "Deployment" and isinstance(ref.get("name"), str):
-                return str(ref["name"])
+        return controlling_deployment(meta)
     return None
 
 

@@ -64,9 +64,15 @@ def _controller_of(key: Key, obj: Mapping[str, Any]) -> Controller | None:
     """The Deployment a ReplicaSet belongs to (its controller ownerReference); None for other kinds."""
     if key[0] != REPLICA_SET.kind:
         return None
-    for ref in obj["metadata"].get("ownerReferences") or ():
+    name = controlling_deployment(obj["metadata"])
+    return (key[1], name) if name is not None else None
+
+
+def controlling_deployment(meta: Mapping[str, Any]) -> str | None:
+    """The name of the Deployment named as controller in ``meta``'s ownerReferences, if any."""
+    for ref in meta.get("ownerReferences") or ():
         if ref.get("controller") and ref.get("kind") == "Deployment" and isinstance(ref.get("name"), str):
-            return (key[1], ref["name"])
+            return str(ref["name"])
     return None
 
 
@@ -172,6 +178,13 @@ class Store:
         with self._lock:
             current = self._objects.get((kind, namespace, name))
             return version > 0 and current is not None and _resource_version(current) > version
+
+    def holds_older(self, kind: str, namespace: str, name: str, resource_version: Any) -> bool:
+        """Whether the cache holds an earlier version than a watch event brings (one it will replace)."""
+        version = _version_number(resource_version)
+        with self._lock:
+            current = self._objects.get((kind, namespace, name))
+            return current is not None and 0 < _resource_version(current) < version
 
     def replace(
         self,
