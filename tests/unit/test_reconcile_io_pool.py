@@ -216,6 +216,18 @@ def measurer_on(pool: IoPool, **clocks: Any) -> Measurer:
     return Measurer(cast(KubeClient, None), INLINE, LOOPBACK, "http://{service}", None, pool, **clocks)
 
 
+def measurer_in_step(pool: IoPool) -> Measurer:
+    """A Measurer on ``pool`` whose round k's queries run at NOW + 5 k s, each next round falling due
+    0.1 s (real time) after the last one started: rounds one after another, on the test's clock."""
+    stamps: list[datetime] = []
+
+    def clock() -> datetime:
+        stamps.append(NOW + timedelta(seconds=5 * len(stamps)))
+        return stamps[-1]
+
+    return measurer_on(pool, clock=clock, exact_clock=lambda: stamps[-1] + timedelta(seconds=4.9))
+
+
 def canary(
     prometheus: str,
     pause: str | None = "10m",
@@ -727,14 +739,7 @@ def test_rounds_keep_their_interval_while_no_reconcile_takes_them_and_a_late_one
     prometheus = Instant(0.3)  # every round fails; the eighth failure rolls back
     woken = Woken()
     pool = IoPool(workers=4, per_owner=2, notify=woken)
-    stamps: list[datetime] = []
-
-    def clock() -> datetime:  # round k's queries run at NOW + 5 k s
-        stamps.append(NOW + timedelta(seconds=5 * len(stamps)))
-        return stamps[-1]
-
-    # Each next round falls due 0.1 s after the last one started (in the test's time).
-    measurer = measurer_on(pool, clock=clock, exact_clock=lambda: stamps[-1] + timedelta(seconds=4.9))
+    measurer = measurer_in_step(pool)
     subject = canary(prometheus.url, failure_limit=8)
     owner = ("risk", "fraud")
     try:
@@ -781,13 +786,7 @@ def test_passing_rounds_that_repeat_status_wake_nobody_until_its_record_is_old_e
         woken(owner, urgent)
 
     pool = IoPool(workers=4, per_owner=2, notify=notify)
-    stamps: list[datetime] = []
-
-    def clock() -> datetime:  # round k's queries run at NOW + 5 k s
-        stamps.append(NOW + timedelta(seconds=5 * len(stamps)))
-        return stamps[-1]
-
-    measurer = measurer_on(pool, clock=clock, exact_clock=lambda: stamps[-1] + timedelta(seconds=4.9))
+    measurer = measurer_in_step(pool)
     subject = canary(prometheus.url)
     try:
         assert measurer.inputs(subject, NOW).analysis is None
