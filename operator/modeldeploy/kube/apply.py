@@ -34,18 +34,34 @@ REPORTING_INSTANCE = socket.gethostname()
 
 
 def contains(desired: Any, actual: Any) -> bool:
-    """True when every field in desired is present with the same value in actual."""
-    if isinstance(desired, Mapping):
-        return isinstance(actual, Mapping) and all(
-            key in actual and contains(value, actual[key]) for key, value in desired.items()
-        )
+    """True when every field in desired is present with the same value in actual.
+
+    Runs for every object of every plan, so a mapping's fields are walked without a generator, and
+    a leaf (a string, a number) is compared at once: only what is neither a leaf nor a dict or list, which
+    the planner renders and the cache holds, is asked whether it is a Mapping (through ``ABCMeta``).
+    """
+    if isinstance(desired, _LEAVES):
+        return bool(desired == actual)
+    if isinstance(desired, (dict, Mapping)):  # dict first: no ABC asked for one
+        if not isinstance(actual, (dict, Mapping)):
+            return False
+        for key, value in desired.items():
+            if key not in actual:
+                return False
+            if isinstance(value, _LEAVES):
+                if value != actual[key]:
+                    return False
+            elif not contains(value, actual[key]):
+                return False
+        return True
     if isinstance(desired, list):
-        return (
-            isinstance(actual, list)
-            and len(desired) == len(actual)
-            and all(contains(d, a) for d, a in zip(desired, actual, strict=True))
-        )
+        if not isinstance(actual, list) or len(desired) != len(actual):
+            return False
+        return all(contains(d, a) for d, a in zip(desired, actual, strict=True))
     return bool(desired == actual)
+
+
+_LEAVES = (str, int, float, type(None))  # bool is an int
 
 
 def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
