@@ -66,3 +66,6 @@ class Measurer:
 
     def registry_wake(self, subject: Subject) -> float | None:
         return None
+
+    def forget(self, key: object) -> None:
+        pass

@@ -11,7 +11,8 @@ import pytest
 from reconcile_fakes import BODY, NOW, Measurer
 
 from modeldeploy.kube.store import Store
-from modeldeploy.plan.inputs import Inputs, Observed, Subject
+from modeldeploy.plan import inputs
+from modeldeploy.plan.inputs import Inputs, LastParsed, Observed, Subject
 from modeldeploy.plan.outputs import ObjectRef, Plan
 from modeldeploy.reconcile import reconciler as module
 from modeldeploy.reconcile.reconciler import MAX_PASSES, Reconciler
@@ -133,3 +134,19 @@ def test_a_pass_that_deletes_ends_the_reconcile_the_deletions_watch_events_trigg
 
     requeue = reconcile_with(monkeypatch, deleting)
     assert len(passes) == 1 and requeue == 30
+
+
+def test_a_model_deployment_gone_from_the_cache_leaves_no_parse_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed = LastParsed()
+    monkeypatch.setattr(inputs, "PARSED", parsed)
+    monkeypatch.setattr(module, "PARSED", parsed)
+    store = Store()
+    store.put({**copy.deepcopy(BODY), "metadata": {**BODY["metadata"], "resourceVersion": "7"}})
+    reconcile = Reconciler(Server(), store, Measurer(), clock=lambda: NOW)  # type: ignore[arg-type]
+    reconcile(("risk", "fraud"))
+    assert set(parsed._last) == {("risk", "fraud")}
+    store.remove("ModelDeployment", "risk", "fraud")
+    reconcile(("risk", "fraud"))
+    assert not parsed._last

@@ -30,7 +30,7 @@ from modeldeploy.kube.observe import observe
 from modeldeploy.kube.store import Store
 from modeldeploy.notify.message import Origin
 from modeldeploy.notify.outbox import Outbox
-from modeldeploy.plan.inputs import RevisionState, Subject
+from modeldeploy.plan.inputs import PARSED, RevisionState, Subject
 from modeldeploy.plan.outputs import FINALIZER, Plan
 from modeldeploy.plan.planner import plan
 from modeldeploy.plan.schedule import SOONEST_SECONDS
@@ -101,6 +101,7 @@ class Reconciler:
             self.measurer.forget(key)
             self._deleting.pop(key, None)
             self.actor.forget(namespace, name)
+            PARSED.forget(namespace, name)
             return None
         started = time.perf_counter()
         subject = Subject.from_body(body)
