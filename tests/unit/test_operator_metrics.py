@@ -86,3 +86,61 @@ def test_revision_replicas_per_role_come_from_the_observed_deployments() -> None
     assert sample("modeldeploy_revision_replicas", namespace="ns", name="scaled", role="fallback") == 0
     forget("ns", "scaled")
     assert sample("modeldeploy_revision_replicas", namespace="ns", name="scaled", role="stable") is None
+
+
+def test_what_a_status_leaves_out_keeps_its_last_value_and_a_metric_it_drops_goes() -> None:
+    from modeldeploy.plan.inputs import Observed, RevisionState
+
+    labels = {"namespace": "ns", "name": "kept"}
+    first = {
+        **PLAN.status,
+        "stable": {"revision": "a"},
+        "analysis": [
+            {"metric": "error-rate", "phase": "Successful", "value": 0.01},
+            {"metric": "latency", "phase": "Successful", "value": 0.2},
+        ],
+        "monitoring": [{"metric": "drift", "value": 0.3}],
+    }
+    export(
+        "ns", "kept", Plan(status=first), Observed(revisions={"a": RevisionState("a", replicas=4, ready=4)})
+    )
+    export("ns", "kept", Plan(status=None))  # no status decided: every series as it was
+    assert sample("modeldeploy_phase", **labels, phase="Progressing") == 1
+    second = {
+        **first,
+        "phase": "Stable",
+        "analysis": [{"metric": "error-rate", "phase": "Failed"}],  # no value this time; latency gone
+        "monitoring": [{"metric": "drift"}],
+    }
+    export("ns", "kept", Plan(status=second))  # nothing observed: the replica counts as they were
+    assert sample("modeldeploy_phase", **labels, phase="Stable") == 1
+    assert sample("modeldeploy_phase", **labels, phase="Progressing") == 0
+    assert sample("modeldeploy_analysis_value", **labels, metric="error-rate") == 0.01
+    assert sample("modeldeploy_analysis_verdict", **labels, metric="error-rate", verdict="Failed") == 1
+    assert sample("modeldeploy_analysis_value", **labels, metric="latency") is None
+    assert sample("modeldeploy_analysis_verdict", **labels, metric="latency", verdict="Successful") is None
+    assert sample("modeldeploy_monitoring_value", **labels, metric="drift") == 0.3
+    assert sample("modeldeploy_revision_ready_replicas", **labels, role="stable") == 4
+    forget("ns", "kept")
+    assert sample("modeldeploy_monitoring_value", **labels, metric="drift") is None
+    assert sample("modeldeploy_revision_ready_replicas", **labels, role="stable") is None
+
+
+def test_the_gauges_of_a_model_deployment_are_one_record_written_out_at_each_scrape() -> None:
+    """Not a prometheus_client Gauge, which keeps an object with a lock per series (0.8 kB): 25 of
+    them for this canary, and more per analysis metric. The memory is measured by `make bench`."""
+    from modeldeploy.plan.inputs import Observed, RevisionState
+    from modeldeploy.reconcile.metrics import StatusCollector, _records
+
+    observed = Observed(revisions={"a": RevisionState("a", replicas=2, ready=2)})
+    export("one", "record", Plan(status={**PLAN.status, "stable": {"revision": "a"}}), observed)
+    try:
+        series = [line for line in generate_latest(REGISTRY).decode().splitlines() if 'name="record"' in line]
+        assert len(series) == 25  # eight phases, three roles in three gauges, four verdicts and a value...
+        assert [key for key in _records if key[0] == "one"] == [("one", "record")]
+        names = REGISTRY._collector_to_names  # which collector writes which metric
+        for collector, written in names.items():
+            if "modeldeploy_phase" in written or "modeldeploy_revision_ready_replicas" in written:
+                assert isinstance(collector, StatusCollector), collector
+    finally:
+        forget("one", "record")
