@@ -238,7 +238,7 @@ class LeanDiffBaseStorage(kopf.StatusDiffBaseStorage):
     included, and diffs it against the one stored in the object, whether or not a handler will
     read the diff: only change handlers (create, update, delete, resume) and daemons do, and the
     operator registers none (see the module's docstring). So while ``registry`` holds none, the
-    essence is empty: the copy and the diff cost 3 % of the samples that held the GIL in a py-spy
+    essence is empty: the copy and the diff cost 4 % of the samples that held the GIL in a py-spy
     profile at N = 100, for nothing.
 
     When one is registered, the essence is kopf's own, built from a body without the parts kopf
