@@ -255,10 +255,10 @@ class LeanDiffBaseStorage(kopf.StatusDiffBaseStorage):
         self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None
     ) -> kopf.BodyEssence:
         fields = list(extra_fields or [])
-        if not fields and not self.needed():
-            return cast(kopf.BodyEssence, {})
         if fields:  # a handler watching a field (status, say) that would be dropped: as kopf does it
             return super().build(body=body, extra_fields=fields)
+        if not self.needed():
+            return cast(kopf.BodyEssence, {})
         metadata = body.get("metadata") or {}
         kept = {k: v for k, v in body.items() if k not in ("metadata", "status")}
         kept["metadata"] = {k: metadata[k] for k in ("labels", "annotations") if k in metadata}

@@ -53,8 +53,6 @@ class Subject:
         """``spec`` parsed (raises InvalidManifestError), once per Subject: the measurer and the
         planner of one pass share it. Parsing was 4 % of the operator's CPU under load. Taken from
         :data:`PARSED` for a generation parsed before (see there)."""
-        if not self.resource_version:
-            return parse_spec(self.spec)
         return PARSED.spec(self)
 
     @cached_property
@@ -98,6 +96,8 @@ class LastParsed:
         self._last: dict[tuple[str, str], tuple[tuple[str, int], ModelDeploymentSpec]] = {}
 
     def spec(self, subject: Subject) -> ModelDeploymentSpec:
+        if not subject.resource_version:  # not from the API server: its generation says nothing
+            return parse_spec(subject.spec)
         key, identity = (subject.namespace, subject.name), (subject.uid, subject.generation)
         last = self._last.get(key)
         if last is not None and last[0] == identity:

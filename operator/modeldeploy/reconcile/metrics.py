@@ -55,6 +55,7 @@ PHASES = tuple(phase.value for phase in Phase)
 ROLES = tuple(role.value for role in Role)
 VERDICTS = tuple(verdict.value for verdict in MeasurementPhase)
 DECAY_KINDS = ("drift", "performance")
+_FALLBACK = ROLES.index(Role.FALLBACK)  # the fallback's place in a record's weights
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +163,7 @@ class StatusCollector(Collector):
                 phase.add_metric([namespace, name, each], 1 if each == record.phase else 0)
             for role, share in zip(ROLES, record.weights, strict=True):
                 weight.add_metric([namespace, name, role], share)
-            fallback.add_metric([namespace, name], 1 if record.weights[ROLES.index(Role.FALLBACK)] else 0)
+            fallback.add_metric([namespace, name], 1 if record.weights[_FALLBACK] else 0)
             for kind, detected in zip(DECAY_KINDS, record.decay, strict=True):
                 decay.add_metric([namespace, name, kind], detected)
             for metric, measured in record.monitoring:
