@@ -32,3 +32,20 @@ def test_conditions_are_kept_one_per_type_in_a_fixed_order() -> None:
         (ConditionType.DEGRADED, ConditionStatus.TRUE),
     ]
     assert {c.observed_generation for c in conditions} == {3}
+
+
+def test_a_condition_set_to_what_it_says_is_kept_as_it_is() -> None:
+    first = set_condition([], ConditionType.READY, True, "Serving", "ok", T0, 1)
+    later = T0 + timedelta(minutes=5)
+    again = set_condition(first, ConditionType.READY, True, "Serving", "ok", later, 1)
+    assert again[0] is first[0]
+    changed = [
+        set_condition(first, ConditionType.READY, True, "Other", "ok", later, 1)[0],
+        set_condition(first, ConditionType.READY, True, "Serving", "other", later, 1)[0],
+        set_condition(first, ConditionType.READY, True, "Serving", "ok", later, 2)[0],
+    ]
+    assert [(c.reason, c.message, c.observed_generation, c.last_transition_time) for c in changed] == [
+        ("Other", "ok", 1, T0),
+        ("Serving", "other", 1, T0),
+        ("Serving", "ok", 2, T0),
+    ]

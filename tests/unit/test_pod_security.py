@@ -28,3 +28,12 @@ def test_the_input_is_not_changed() -> None:
     given = {"containers": [{"name": "model"}]}
     restricted(given)
     assert given == {"containers": [{"name": "model"}]}
+
+
+def test_the_defaults_are_never_shared_with_what_is_rendered() -> None:
+    pod = restricted({"containers": [{"name": "model"}, {"name": "sidecar"}]})
+    pod["securityContext"]["seccompProfile"]["type"] = "Unconfined"
+    pod["containers"][0]["securityContext"]["capabilities"]["drop"].append("NONE")
+    assert RESTRICTED_POD == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert RESTRICTED_CONTAINER["capabilities"] == {"drop": ["ALL"]}
+    assert pod["containers"][1]["securityContext"]["capabilities"] == {"drop": ["ALL"]}

@@ -12,6 +12,9 @@ from datetime import datetime
 
 from modeldeploy.api import Condition, ConditionStatus, ConditionType
 
+_ORDER = {t.value: i for i, t in enumerate(ConditionType)}
+"""Where each type stands in ``status.conditions`` (types the operator does not know go last)."""
+
 
 def set_condition(
     conditions: Iterable[Condition],
@@ -22,19 +25,29 @@ def set_condition(
     now: datetime,
     generation: int,
 ) -> list[Condition]:
-    """Conditions with ``type_`` set; its transition time kept when its status did not change."""
+    """Conditions with ``type_`` set; its transition time kept when its status did not change.
+
+    Most passes set a condition to what it already says: then the existing one is kept as it is
+    (no new model to validate).
+    """
     wanted = ConditionStatus.TRUE if status else ConditionStatus.FALSE
     existing = list(conditions)
     previous = next((c for c in existing if c.type == type_), None)
-    since = previous.last_transition_time if previous is not None and previous.status == wanted else now
-    updated = Condition(
-        type=type_,
-        status=wanted,
-        reason=reason,
-        message=message,
-        last_transition_time=since,
-        observed_generation=generation,
-    )
+    said = (wanted, reason, message, generation)
+    if (
+        previous is not None
+        and (previous.status, previous.reason, previous.message, previous.observed_generation) == said
+    ):
+        updated = previous
+    else:
+        since = previous.last_transition_time if previous is not None and previous.status == wanted else now
+        updated = Condition(
+            type=type_,
+            status=wanted,
+            reason=reason,
+            message=message,
+            last_transition_time=since,
+            observed_generation=generation,
+        )
     result = [c for c in existing if c.type != type_] + [updated]
-    order = {t.value: i for i, t in enumerate(ConditionType)}
-    return sorted(result, key=lambda c: order.get(c.type, len(order)))
+    return sorted(result, key=lambda c: _ORDER.get(c.type, len(_ORDER)))

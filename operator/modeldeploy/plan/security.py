@@ -11,7 +11,6 @@ may not loosen (privileged, host namespaces, hostPath, added capabilities).
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 RESTRICTED_POD: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
@@ -24,13 +23,24 @@ RESTRICTED_CONTAINER: dict[str, Any] = {
 
 
 def _under(defaults: dict[str, Any], given: Any) -> dict[str, Any]:
-    merged = copy.deepcopy(defaults)
+    """``given`` over a fresh copy of ``defaults`` (the template's own values are shared, as in
+    :func:`~modeldeploy.plan.workloads.deep_merge`; the constants above never are)."""
+    merged: dict[str, Any] = _fresh(defaults)
     for key, value in (given or {}).items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _under(merged[key], value)
         else:
-            merged[key] = copy.deepcopy(value)
+            merged[key] = value
     return merged
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of a JSON value: new dicts and lists all the way down."""
+    if isinstance(value, dict):
+        return {key: _fresh(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_fresh(inner) for inner in value]
+    return value
 
 
 def restricted(pod_spec: dict[str, Any]) -> dict[str, Any]:

@@ -107,18 +107,22 @@ def fallback_service_name(name: str) -> str:
 
 
 def deep_merge(base: Any, override: Any) -> Any:
-    """Override wins; dicts merge key by key; containers merge by name; other lists are replaced."""
+    """Override wins; dicts merge key by key; containers merge by name; other lists are replaced.
+
+    Nothing is copied: the result shares what it keeps of both (the planner builds its objects
+    afresh on each pass and never changes one once built; the spec's models are frozen).
+    """
     if isinstance(base, dict) and isinstance(override, dict):
         merged = dict(base)
         for key, value in override.items():
-            merged[key] = deep_merge(base[key], value) if key in base else copy.deepcopy(value)
+            merged[key] = deep_merge(base[key], value) if key in base else value
         return merged
     if isinstance(base, list) and isinstance(override, list) and _named(base) and _named(override):
         by_name = {item["name"]: item for item in base}
         merged_list = [deep_merge(by_name.get(item["name"], {}), item) for item in override]
         merged_list += [item for item in base if item["name"] not in {o["name"] for o in override}]
         return merged_list
-    return copy.deepcopy(override)
+    return override
 
 
 def _named(items: list[Any]) -> bool:
