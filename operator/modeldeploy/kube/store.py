@@ -26,7 +26,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from modeldeploy.kube.kinds import REPLICA_SET
+from modeldeploy.kube.kinds import DEPLOYMENT, REPLICA_SET
 from modeldeploy.plan.inputs import TEMPLATE_DIGEST, template_digest
 from modeldeploy.plan.revisions import LABEL_NAME
 
@@ -76,30 +76,61 @@ def controlling_deployment(meta: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _slim(obj: Mapping[str, Any]) -> dict[str, Any]:
+def _slim(obj: Mapping[str, Any], cached: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What the cache keeps of an object, as plain dicts and lists: managedFields never; of a
-    ReplicaSet, a digest of its pod template instead of the template. Copied without what it drops.
+    ReplicaSet, a digest of its pod template instead of the template; of a Deployment, that
+    digest beside its template. Copied without what it drops.
 
     managedFields are the bulk of a stored object and nothing the operator reads.
     Keys and short strings are interned (:func:`_plain`).
     A ReplicaSet is read only for its Deployment's readiness (its count, its status, and whether
-    it holds the Deployment's template: :func:`~modeldeploy.plan.inputs.current_replica_set`).
+    it holds the Deployment's template: :func:`~modeldeploy.plan.inputs.current_replica_set`),
+    which compares the two digests. A Deployment's is taken from ``cached`` (the version the
+    cache holds) when that is of the same object and generation: the template is the same, and
+    most of a Deployment's events are its status moving.
     """
-    replica_set = obj.get("kind") == REPLICA_SET.kind
+    kind = obj.get("kind")
     body: dict[str, Any] = {}
     for key, value in obj.items():
         key = _intern(key)
         if key == "metadata" and isinstance(value, Mapping):
             body[key] = {_intern(k): _plain(v) for k, v in value.items() if k != "managedFields"}
-        elif key == "spec" and replica_set and isinstance(value, Mapping):
+        elif key == "spec" and kind == REPLICA_SET.kind and isinstance(value, Mapping):
             body[key] = {"replicas": value.get("replicas")}
-            if isinstance(value.get("template"), Mapping):
-                body[key][TEMPLATE_DIGEST] = template_digest(value["template"])
-            elif isinstance(value.get(TEMPLATE_DIGEST), str):  # slimmed already
-                body[key][TEMPLATE_DIGEST] = value[TEMPLATE_DIGEST]
+            digest = _digest(value)
+            if digest is not None:
+                body[key][TEMPLATE_DIGEST] = digest
+        elif key == "spec" and kind == DEPLOYMENT.kind and isinstance(value, Mapping):
+            body[key] = _plain(value)
+            digest = _same_template(obj, cached) or _digest(value)
+            if digest is not None:
+                body[key][TEMPLATE_DIGEST] = digest
         else:
             body[key] = _plain(value)
     return body
+
+
+def _digest(spec: Mapping[str, Any]) -> str | None:
+    """The :func:`template_digest` of a spec's pod template (kept already, or computed)."""
+    if isinstance(spec.get(TEMPLATE_DIGEST), str):  # slimmed already
+        return str(spec[TEMPLATE_DIGEST])
+    if isinstance(spec.get("template"), Mapping):
+        return template_digest(spec["template"])
+    return None
+
+
+def _same_template(obj: Mapping[str, Any], cached: Mapping[str, Any] | None) -> str | None:
+    """The cached version's template digest if it is of the same object at the same generation."""
+    if cached is None:
+        return None
+    meta, before = obj.get("metadata") or {}, cached["metadata"]
+    generation = meta.get("generation")
+    if generation is None or meta.get("uid") is None:
+        return None
+    if (meta.get("uid"), generation) != (before.get("uid"), before.get("generation")):
+        return None
+    digest = (cached.get("spec") or {}).get(TEMPLATE_DIGEST)
+    return digest if isinstance(digest, str) else None
 
 
 class Store:
@@ -143,8 +174,8 @@ class Store:
         ``own``: obj is the API server's answer to the operator's own write; its
         watch event, when it comes, is an echo (:meth:`echoes`).
         """
-        body = _slim(obj)
-        key = key_of(body)
+        key = key_of(obj)
+        body = _slim(obj, self.get(*key))
         with self._lock:
             current = self._objects.get(key)
             if current is not None and _resource_version(current) > _resource_version(body) > 0:
@@ -203,7 +234,7 @@ class Store:
         unless it is newer than the list: then a watch event brought it after
         the list was taken, and it stays.
         """
-        bodies = [_slim(obj) for obj in listed]
+        bodies = [_slim(obj, self.get(*key_of(obj))) for obj in listed]
         seen = {key_of(body) for body in bodies}
         list_version = _version_number(resource_version)
         removed: list[dict[str, Any]] = []

@@ -200,7 +200,8 @@ class RevisionState:
 POD_TEMPLATE_HASH = "pod-template-hash"
 """The label the deployment controller adds to a ReplicaSet's copy of its Deployment's pod template."""
 TEMPLATE_DIGEST = "templateDigest"
-"""Where the operator's cache keeps a ReplicaSet's :func:`template_digest` instead of its template."""
+"""Where the operator's cache keeps a ReplicaSet's :func:`template_digest` instead of its template,
+and a Deployment's beside its template."""
 
 
 def template_digest(template: Mapping[str, Any] | None) -> str:
@@ -241,10 +242,15 @@ def current_replica_set(
     """
     meta = deployment["metadata"]
     uid = meta.get("uid")
-    template = (deployment.get("spec") or {}).get("template")
-    if uid is None or not replica_sets or not isinstance(template, Mapping):
+    if uid is None or not replica_sets:
         return None
-    wanted = template_digest(template)
+    spec = deployment.get("spec") or {}
+    if isinstance(spec.get(TEMPLATE_DIGEST), str):  # the cache's (kube.store), of this template
+        wanted = str(spec[TEMPLATE_DIGEST])
+    elif isinstance(spec.get("template"), Mapping):
+        wanted = template_digest(spec["template"])
+    else:
+        return None
     current = None
     for rs in replica_sets:
         rs_meta, rs_status = rs["metadata"], rs.get("status") or {}
