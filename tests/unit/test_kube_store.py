@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, cast
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+import modeldeploy.kube.store as store_module
 from modeldeploy.kube.store import Store
 from modeldeploy.plan.inputs import TEMPLATE_DIGEST, template_digest
 
@@ -147,8 +153,6 @@ def test_a_deployments_replica_sets_are_found_by_their_controller_and_are_no_one
 
 
 def test_a_deployments_template_digest_is_computed_once_per_generation(monkeypatch: Any) -> None:
-    import modeldeploy.kube.store as store_module
-
     computed: list[str] = []
 
     def counting(template: Any) -> str:
@@ -208,3 +212,41 @@ def test_the_cache_holds_one_copy_of_each_key_and_short_string_its_objects_repea
     assert next(iter(one["status"]["conditions"][0])) is next(iter(two["status"]["conditions"][0]))
     # A long string is kept as it came: equal, not looked up.
     assert one["status"]["conditions"][0]["message"] == two["status"]["conditions"][0]["message"]
+
+
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+        | st.dictionaries(st.text(max_size=4), inner, max_size=4).map(MappingProxyType)
+    ),
+    max_leaves=25,
+)
+
+
+def as_plain(value: Any) -> Any:
+    """What the cache keeps of a value, as plainly as it can be written (interning aside)."""
+    if isinstance(value, Mapping):
+        return {key: as_plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_plain(item) for item in value]
+    return value
+
+
+def containers(value: Any) -> list[int]:
+    if isinstance(value, Mapping):
+        return [id(value), *(i for item in value.values() for i in containers(item))]
+    if isinstance(value, list | tuple):
+        return [id(value), *(i for item in value for i in containers(item))]
+    return []
+
+
+@given(value=VALUES)
+def test_the_cache_copies_any_body_into_plain_dicts_and_lists(value: Any) -> None:
+    kept = store_module._plain(value)
+    assert kept == as_plain(value)
+    assert type(kept) is type(as_plain(value))
+    assert not set(containers(kept)) & set(containers(value))
