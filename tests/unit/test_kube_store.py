@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, cast
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -152,7 +153,8 @@ def test_a_deployments_replica_sets_are_found_by_their_controller_and_are_no_one
     assert [r["metadata"]["name"] for r in store.replica_sets("ads", "fraud-1")] == ["fraud-1-abc"]
 
 
-def test_a_deployments_template_digest_is_computed_once_per_generation(monkeypatch: Any) -> None:
+@pytest.mark.parametrize("kind", ["Deployment", "ReplicaSet"])
+def test_a_pod_template_digest_is_computed_once_per_generation(kind: str, monkeypatch: Any) -> None:
     computed: list[str] = []
 
     def counting(template: Any) -> str:
@@ -163,6 +165,7 @@ def test_a_deployments_template_digest_is_computed_once_per_generation(monkeypat
 
     def revision(version: str, generation: int, image: str, uid: str = "u1") -> dict[str, Any]:
         body = deployment(version, replicas=2)
+        body["kind"] = kind
         body["metadata"].update(uid=uid, generation=generation)
         body["spec"]["template"] = {"spec": {"containers": [{"name": "model", "image": image}]}}
         body["status"] = {"readyReplicas": int(version) % 3}
@@ -171,14 +174,16 @@ def test_a_deployments_template_digest_is_computed_once_per_generation(monkeypat
     store = Store()
     for version in ("1", "2", "3"):  # its status moving: the same template
         store.put(revision(version, generation=1, image="a"))
-    store.replace("Deployment", [revision("4", generation=1, image="a")], "4", namespace="risk")
+    store.replace(kind, [revision("4", generation=1, image="a")], "4", namespace="risk")
     store.put(revision("5", generation=2, image="b"))  # a new template: a new generation
     store.put(revision("6", generation=1, image="c", uid="u2"))  # deleted and made again
     assert computed == ["a", "b", "c"]
-    kept = store.get("Deployment", "risk", "fraud-1")
+    kept = store.get(kind, "risk", "fraud-1")
     assert kept is not None
-    assert kept["spec"][TEMPLATE_DIGEST] == template_digest(revision("6", 1, "c")["spec"]["template"])
-    assert kept["spec"]["template"] == revision("6", 1, "c")["spec"]["template"]  # kept beside it
+    template = revision("6", 1, "c")["spec"]["template"]
+    assert kept["spec"][TEMPLATE_DIGEST] == template_digest(template)
+    # a Deployment's template stays beside it (the Actor compares it); a ReplicaSet's goes
+    assert kept["spec"].get("template") == (template if kind == "Deployment" else None)
 
 
 def test_the_cache_holds_one_copy_of_each_key_and_short_string_its_objects_repeat() -> None:

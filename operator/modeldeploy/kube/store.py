@@ -85,9 +85,9 @@ def _slim(obj: Mapping[str, Any], cached: Mapping[str, Any] | None = None) -> di
     Keys and short strings are interned (:func:`_plain`).
     A ReplicaSet is read only for its Deployment's readiness (its count, its status, and whether
     it holds the Deployment's template: :func:`~modeldeploy.plan.inputs.current_replica_set`),
-    which compares the two digests. A Deployment's is taken from ``cached`` (the version the
-    cache holds) when that is of the same object and generation: the template is the same, and
-    most of a Deployment's events are its status moving.
+    which compares the two digests. Either's is taken from ``cached`` (the version the cache
+    holds) when that is of the same object and generation: the template is the same, and most
+    of their events are their status moving.
     """
     kind = obj.get("kind")
     body: dict[str, Any] = {}
@@ -97,7 +97,7 @@ def _slim(obj: Mapping[str, Any], cached: Mapping[str, Any] | None = None) -> di
             body[key] = {_intern(k): _plain(v) for k, v in value.items() if k != "managedFields"}
         elif key == "spec" and kind == REPLICA_SET.kind and isinstance(value, Mapping):
             body[key] = {"replicas": value.get("replicas")}
-            digest = _digest(value)
+            digest = _same_template(obj, cached) or _digest(value)
             if digest is not None:
                 body[key][TEMPLATE_DIGEST] = digest
         elif key == "spec" and kind == DEPLOYMENT.kind and isinstance(value, Mapping):
