@@ -144,3 +144,36 @@ def test_the_gauges_of_a_model_deployment_are_one_record_written_out_at_each_scr
                 assert isinstance(collector, StatusCollector), collector
     finally:
         forget("one", "record")
+
+
+def test_a_deleted_modeldeployments_counters_go_with_it() -> None:
+    counted = Plan(
+        status={"history": [{"reason": "AnalysisFailed"}]},
+        events=(
+            Event("Normal", "Promoted", "x"),
+            Event("Warning", "RolledBack", "x"),
+            Event("Normal", "RetrainStarted", "x"),
+        ),
+    )
+    export("churn", "gone", counted)
+    export("churn", "kept", counted)
+    series = [
+        ("modeldeploy_promotions_total", {}),
+        ("modeldeploy_rollbacks_total", {"reason": "AnalysisFailed"}),
+        ("modeldeploy_retrains_total", {"event": "started"}),
+    ]
+    assert [sample(family, namespace="churn", name="gone", **labels) for family, labels in series] == [
+        1,
+        1,
+        1,
+    ]
+    forget("churn", "gone")
+    assert [sample(family, namespace="churn", name="gone", **labels) for family, labels in series] == [
+        None
+    ] * 3
+    assert [sample(family, namespace="churn", name="kept", **labels) for family, labels in series] == [
+        1,
+        1,
+        1,
+    ]
+    forget("churn", "kept")

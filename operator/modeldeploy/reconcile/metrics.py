@@ -13,7 +13,8 @@ metric...): 24 MB at a thousand ModelDeployments, a tenth of the operator's
 memory. Instead :func:`export` keeps one small record per ModelDeployment of
 what its last status said, and :class:`StatusCollector` writes the series from
 the records when Prometheus scrapes: the same names, help, labels and values.
-The counters stay Counters (they add up, and are written only on events).
+The counters stay Counters (they add up, and are written only on events); each
+ModelDeployment's are remembered, so that its deletion removes them too.
 
 The names and labels are the contract of the dashboard shipped in the chart
 (``charts/modeldeploy/dashboards/metrics.yaml``); a test checks they agree.
@@ -78,6 +79,14 @@ class Record:
 
 _lock = threading.Lock()
 _records: dict[tuple[str, str], Record] = {}
+_counted: dict[tuple[str, str], set[tuple[Counter, tuple[str, ...]]]] = {}
+"""The counter series each ModelDeployment has, so that its deletion removes them too."""
+
+
+def _count(counter: Counter, namespace: str, name: str, *labels: str) -> None:
+    counter.labels(namespace, name, *labels).inc()
+    with _lock:
+        _counted.setdefault((namespace, name), set()).add((counter, (namespace, name, *labels)))
 
 
 def export(namespace: str, name: str, plan: Plan, observed: Observed | None = None) -> None:
@@ -87,11 +96,11 @@ def export(namespace: str, name: str, plan: Plan, observed: Observed | None = No
     """
     for event in plan.events:
         if event.reason == "Promoted":
-            PROMOTIONS.labels(namespace, name).inc()
+            _count(PROMOTIONS, namespace, name)
         elif event.reason in ("RolledBack", "Aborted"):
-            ROLLBACKS.labels(namespace, name, _rollback_reason(plan.status, event.reason)).inc()
+            _count(ROLLBACKS, namespace, name, _rollback_reason(plan.status, event.reason))
         elif event.reason in RETRAIN_EVENTS:
-            RETRAINS.labels(namespace, name, RETRAIN_EVENTS[event.reason]).inc()
+            _count(RETRAINS, namespace, name, RETRAIN_EVENTS[event.reason])
     status = plan.status
     if status is None:
         return
@@ -142,9 +151,17 @@ def _replicas(status: Mapping[str, Any], observed: Observed) -> tuple[tuple[int,
 
 
 def forget(namespace: str, name: str) -> None:
-    """Remove every gauge series of a deleted ModelDeployment."""
+    """Remove every series of a deleted ModelDeployment, its counters' too.
+
+    As kube-state-metrics does for a deleted object: what it counted stays in Prometheus's
+    history; the operator stops exporting it, so a cluster that makes and deletes
+    ModelDeployments all day does not grow the operator's memory or the scrape with each one.
+    """
     with _lock:
         _records.pop((namespace, name), None)
+        counted = _counted.pop((namespace, name), set())
+    for counter, labels in counted:
+        counter.remove(*labels)
 
 
 class StatusCollector(Collector):
