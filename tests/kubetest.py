@@ -138,6 +138,20 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60, inte
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
 
 
+def event_reasons(cluster: Any, namespace: str, *wanted: str, timeout: float = 15) -> set[str]:
+    """The reasons of the namespace's Events, once ``wanted`` are among them.
+
+    The operator queues a transition's Event right after the status write that records it, and a
+    thread of its own posts it: a test that has just seen the status waits a moment for the Event.
+    """
+
+    def reasons() -> set[str] | None:
+        found = {e["reason"] for e in items(cluster, namespace, "events")}
+        return found if found >= set(wanted) else None
+
+    return wait_for(f"Events {sorted(wanted)}", reasons, timeout)
+
+
 def md_status(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
     obj = get(cluster, namespace, "modeldeployment", name)
     return (obj or {}).get("status") or {}

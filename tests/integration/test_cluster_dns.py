@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubetest import Release, apply, items, md_status, mlserver_digits, wait_for
+from kubetest import Release, apply, event_reasons, items, md_status, mlserver_digits, wait_for
 from modeldeploy_dev.cluster import SERVICE_CIDR, LocalCluster
 from modeldeploy_dev.gateway import PARENT_REF
 from modeldeploy_dev.images import debian_image, model_server_image
@@ -249,8 +249,9 @@ def test_the_operator_pods_warmup_reaches_the_candidate_through_its_service_name
         status = wait_for("digits 2.0.0 promoted or rolled back", settled, timeout=240)
     except AssertionError as error:
         raise AssertionError(f"{error}\n--- operator ---\n{operator_log()}") from None
+    assert status["phase"] == "Stable", (status, operator_log())
+    event_reasons(real_cluster, real_namespace, "WarmupPassed")
     events = [(e["reason"], e.get("message", "")) for e in items(real_cluster, real_namespace, "events")]
-    assert status["phase"] == "Stable", (status, events, operator_log())
     passes = [message for reason, message in events if reason == "WarmupPassed"]
     assert passes, events
     passed = passes[-1]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kubetest import apply, fraud, get, items, md_status, wait_for, wait_phase
+from kubetest import apply, event_reasons, fraud, get, items, md_status, wait_for, wait_phase
 from modeldeploy_dev.metrics import Exporter, wait_for_value
 from webhook_receiver import WebhookReceiver
 
@@ -92,8 +92,7 @@ def test_drift_starts_one_job_per_cooldown_and_records_its_success(
         lambda: (md_status(cluster, namespace, "fraud").get("retrain") or {}).get("outcome") == "Succeeded",
         timeout=60,
     )
-    reasons = {e["reason"] for e in items(cluster, namespace, "events")}
-    assert {"DriftDetected", "RetrainStarted", "RetrainSucceeded"} <= reasons
+    event_reasons(cluster, namespace, "DriftDetected", "RetrainStarted", "RetrainSucceeded")
 
     # Still drifting, inside the 25 s cooldown: no second Job.
     while time.monotonic() - started < 18:
@@ -135,7 +134,7 @@ def test_webhook_gets_the_facts_and_a_failing_one_is_retried_then_recorded_faile
         assert (body["metric"], body["value"], body["retrain"]) == ("drift-psi", 0.5, 1)
         retrain = md_status(cluster, namespace, "fraud")["retrain"]
         assert "failed after 3 attempt(s): HTTP 500" in retrain["message"]
-        assert "RetrainFailed" in {e["reason"] for e in items(cluster, namespace, "events")}
+        event_reasons(cluster, namespace, "RetrainFailed")
         assert retrain_jobs(cluster, namespace) == []
     finally:
         hook.close()

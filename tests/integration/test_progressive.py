@@ -23,7 +23,7 @@ from progressive import (
     stable_v1,
 )
 
-from kubetest import Release, apply, get, items, md_status, patch_action, wait_for, wait_phase
+from kubetest import Release, apply, event_reasons, get, items, md_status, patch_action, wait_for, wait_phase
 from modeldeploy.kube.client import KubeClient
 from modeldeploy.kube.kinds import HTTPROUTE
 from modeldeploy_dev.cluster import LocalCluster
@@ -303,7 +303,7 @@ def test_fallback_takes_all_traffic_when_stable_has_no_ready_pod_and_recovers(
     assert status["phase"] == "Degraded" and "fallback" in status["message"]
     active = next(c for c in status["conditions"] if c["type"] == "FallbackActive")
     assert active["status"] == "True"
-    assert "FallbackActivated" in {e["reason"] for e in items(cluster, namespace, "events")}
+    event_reasons(cluster, namespace, "FallbackActivated")
 
     for pod in items(cluster, namespace, "pods", f"modeldeploy.io/revision={stable}"):
         cluster.kubectl(
@@ -318,4 +318,4 @@ def test_fallback_takes_all_traffic_when_stable_has_no_ready_pod_and_recovers(
     assert time.monotonic() - recovered_from >= 4  # two healthy checks, 5 s apart: no instant flap back
     status = wait_phase(cluster, namespace, "fraud", "Stable")
     assert next(c for c in status["conditions"] if c["type"] == "FallbackActive")["status"] == "False"
-    assert "FallbackRecovered" in {e["reason"] for e in items(cluster, namespace, "events")}
+    event_reasons(cluster, namespace, "FallbackRecovered")

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from progressive import INTERVAL, error_rate_analysis, manifest, revision, route_state, stable_v1
 
-from kubetest import apply, items, md_status, wait_for, wait_phase
+from kubetest import apply, event_reasons, md_status, wait_for, wait_phase
 from modeldeploy_dev.metrics import Exporter, wait_for_value
 from modeldeploy_dev.modelserver import ModelServer
 
@@ -87,8 +87,7 @@ def test_good_candidate_goes_warmup_shadow_canary_stable_with_weights_seen_in_th
     assert len(warmups) == 20
     assert {w["body"] for w in warmups} == {'{"features": [1, 2]}', '{"features": [3, 4]}'}
     assert {w["path"] for w in warmups} == {"/v2/models/fraud/infer"}
-    reasons = [e["reason"] for e in items(cluster, namespace, "events")]
-    assert "WarmupPassed" in reasons and "Promoted" in reasons
+    event_reasons(cluster, namespace, "WarmupPassed", "Promoted")
 
 
 def test_unreachable_prometheus_holds_and_with_on_inconclusive_rollback_rolls_back(

@@ -14,7 +14,18 @@ from typing import Any
 import pytest
 from reconciler import UNREADY, gateway_manifest, service_revision
 
-from kubetest import Release, apply, condition, example, get, items, md_status, wait_for, wait_phase
+from kubetest import (
+    Release,
+    apply,
+    condition,
+    event_reasons,
+    example,
+    get,
+    items,
+    md_status,
+    wait_for,
+    wait_phase,
+)
 from modeldeploy_dev.cluster import LocalCluster
 
 pytestmark = pytest.mark.usefixtures("operator")
@@ -125,8 +136,7 @@ def test_version_change_moves_traffic_only_after_all_replicas_are_ready(cluster:
     )
     outcomes = [(h["revision"], h["outcome"]) for h in status["history"]]
     assert outcomes[-2:] == [(old, "Promoted"), (new, "Promoted")]
-    reasons = {e["reason"] for e in items(cluster, namespace, "events")}
-    assert {"RevisionCreated", "Promoted"} <= reasons
+    event_reasons(cluster, namespace, "RevisionCreated", "Promoted")
 
 
 def test_threshold_only_change_starts_no_new_revision(cluster: Any, namespace: str) -> None:
@@ -163,7 +173,7 @@ def test_candidate_that_never_becomes_ready_is_degraded_and_traffic_never_moves(
     assert service_revision(cluster, namespace, "fraud") == old
     route = get(cluster, namespace, "httproute", "fraud")
     assert [b["name"] for b in route["spec"]["rules"][0]["backendRefs"]] == ["fraud"]  # type: ignore[index]
-    assert "ProgressDeadlineExceeded" in {e["reason"] for e in items(cluster, namespace, "events")}
+    event_reasons(cluster, namespace, "ProgressDeadlineExceeded")
 
 
 def test_delete_removes_every_child_and_the_finalizer(cluster: Any, namespace: str) -> None:
@@ -260,6 +270,6 @@ def test_invalid_spec_sets_invalid_phase_and_touches_nothing(cluster: Any, names
     invalid = condition(status, "InvalidSpec")
     assert invalid is not None and invalid["status"] == "True"
     assert "podName" in invalid["message"] and "spec.analysis.metrics[0].query" in invalid["message"]
-    assert "InvalidSpec" in {e["reason"] for e in items(cluster, namespace, "events")}
+    event_reasons(cluster, namespace, "InvalidSpec")
     assert service_revision(cluster, namespace, "fraud") == revision
     assert [d["metadata"]["name"] for d in items(cluster, namespace, "deployments")] == [revision]

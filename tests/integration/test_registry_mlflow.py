@@ -24,7 +24,7 @@ import pytest
 import yaml
 from progressive import error_rate_analysis, manifest, revision
 
-from kubetest import apply, condition, get, items, md_status, wait_for, wait_phase
+from kubetest import apply, condition, event_reasons, get, items, md_status, wait_for, wait_phase
 from modeldeploy.cli.main import main
 from modeldeploy_dev.metrics import Exporter, wait_for_value
 from modeldeploy_dev.model_registry import MlflowServer, register_iris_models
@@ -204,8 +204,7 @@ def test_an_alias_move_rolls_out_outcomes_go_back_and_an_unreachable_registry_ho
     assert status["stable"]["revision"] == rev[v2]
     assert [(h["version"], h["outcome"]) for h in status["history"]][-1] == (v2, "Promoted")
     assert get(cluster, namespace, "modeldeployment", "fraud")["metadata"]["generation"] == generation  # type: ignore[index]
-    reasons = [e["reason"] for e in items(cluster, namespace, "events")]
-    assert "RegistryVersionChanged" in reasons
+    event_reasons(cluster, namespace, "RegistryVersionChanged")
     wait_for(
         "production is v2", lambda: client.get_model_version_by_alias(model, "production").version == v2, 60
     )
@@ -247,7 +246,7 @@ def test_an_alias_move_rolls_out_outcomes_go_back_and_an_unreachable_registry_ho
     for key in ("phase", "stable", "candidate", "traffic", "registry", "history"):
         assert status.get(key) == held.get(key), key
     assert {d["metadata"]["name"] for d in items(cluster, namespace, "deployments")} >= {rev[v2]}
-    assert "RegistryUnreachable" in [e["reason"] for e in items(cluster, namespace, "events")]
+    event_reasons(cluster, namespace, "RegistryUnreachable")
 
     restarted = mlflow_server.start()
     figure(f"[figure] mlflow server restarted in {restarted:.1f}s")

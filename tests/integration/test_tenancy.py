@@ -528,12 +528,16 @@ def test_a_rollout_held_by_the_namespace_quota_names_the_quota_and_goes_on_when_
     assert status["phase"] == "Progressing" and status["stable"]["revision"] == stable
     assert "pods cannot be created:" in status["message"] and "limited: pods=2" in status["message"]
     assert status["traffic"] == [{"revision": stable, "role": "stable", "weight": 100}]
-    events = [
-        e
-        for e in items(cluster, namespace, "events")
-        if e["reason"] == "FailedCreate" and e["involvedObject"]["kind"] == "ModelDeployment"
-    ]
-    assert events and "exceeded quota" in events[0]["message"]
+    events = wait_for(
+        "a FailedCreate Event of the ModelDeployment",
+        lambda: [
+            e
+            for e in items(cluster, namespace, "events")
+            if e["reason"] == "FailedCreate" and e["involvedObject"]["kind"] == "ModelDeployment"
+        ],
+        timeout=15,
+    )
+    assert "exceeded quota" in events[0]["message"]
 
     cluster.kubectl("-n", namespace, "patch", "quota", "pods", "-p", '{"spec":{"hard":{"pods":"4"}}}')
     done = wait_phase(cluster, namespace, "fraud", "Stable", timeout=120)

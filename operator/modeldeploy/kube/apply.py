@@ -13,19 +13,20 @@ object, so the operator settles instead of re-applying forever.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from modeldeploy.api import format_time
 from modeldeploy.kube.client import HANDOVER_FIELD_MANAGER, ApiError, KubeClient
-from modeldeploy.kube.kinds import BY_KIND, DEPLOYMENT, EVENT, MODEL_DEPLOYMENT
+from modeldeploy.kube.events import post
+from modeldeploy.kube.kinds import BY_KIND, DEPLOYMENT, MODEL_DEPLOYMENT
 from modeldeploy.kube.store import Store, key_of
 from modeldeploy.plan.inputs import Subject
 from modeldeploy.plan.outputs import FINALIZER, Event, Plan
@@ -96,9 +97,14 @@ class Acted:
 class Actor:
     """Applies plans; remembers which of its applies the server stored in another spelling."""
 
-    def __init__(self, client: KubeClient, store: Store) -> None:
+    def __init__(
+        self, client: KubeClient, store: Store, events: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
         self.client = client
         self.store = store
+        self.events = events or partial(post, client)
+        """What records an Event: an :class:`~modeldeploy.kube.events.EventPoster` in the operator
+        (queued, posted by its own thread), posted at once otherwise."""
         self._settled: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._terminating: dict[tuple[str, str], str] = {}
         """(namespace, name) -> uid of a ModelDeployment whose namespace refused to create one of
@@ -263,6 +269,4 @@ class Actor:
             "lastTimestamp": stamp,
             "count": 1,
         }
-        # An Event is a courtesy; failing to post one must not fail the reconcile.
-        with contextlib.suppress(ApiError):
-            self.client.create(EVENT, body)
+        self.events(body)  # a courtesy: failing to post one never fails the reconcile
