@@ -141,8 +141,8 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60, inte
 def event_reasons(cluster: Any, namespace: str, *wanted: str, timeout: float = 15) -> set[str]:
     """The reasons of the namespace's Events, once ``wanted`` are among them.
 
-    The operator queues a transition's Event right after the status write that records it, and a
-    thread of its own posts it: a test that has just seen the status waits a moment for the Event.
+    The operator posts a transition's Event right after the status write that records it: a test
+    that has just seen the status may list the Events a moment before that one is stored.
     """
 
     def reasons() -> set[str] | None:

@@ -34,7 +34,6 @@ with without_kubernetes_models():  # the first import of kopf: see there
 from modeldeploy.analysis.outbound import IN_CLUSTER_DEFAULT, EgressPolicy, Outbound
 from modeldeploy.api import GROUP, PLURAL, VERSION
 from modeldeploy.kube.client import Kind, KubeClient
-from modeldeploy.kube.events import EventPoster
 from modeldeploy.kube.kinds import CHILD_KINDS, MODEL_DEPLOYMENT, READ_KINDS
 from modeldeploy.kube.observe import take_event
 from modeldeploy.kube.store import Store
@@ -139,10 +138,7 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
     )
     outbox = Outbox(config, Outbound(egress_policy(config, settings, client)))
     logger.info("notifications: %s", describe(config))
-    events = EventPoster(client)
-    reconciler = Reconciler(
-        client, store, measurer, resync_seconds=settings.resync_seconds, outbox=outbox, events=events
-    )
+    reconciler = Reconciler(client, store, measurer, resync_seconds=settings.resync_seconds, outbox=outbox)
     queue = WorkQueue(
         reconciler,
         workers=settings.workers,
@@ -167,7 +163,6 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
         settings.watching.client_timeout = 660
         settings.networking.request_timeout = 30
         outbox.start()
-        events.start()
         queue.start()
         if operator_settings.peering:
             namespace = operator_settings.namespaces[0] if operator_settings.namespaces else None
@@ -186,7 +181,6 @@ def build_registry(settings: OperatorSettings, client: KubeClient) -> kopf.Opera
         await queue.stop()
         pool.shutdown()
         outbox.stop()
-        events.stop()
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:

@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+import requests
 from hypothesis import given
 from hypothesis import strategies as st
 from planner_world import NAME, NAMESPACE, World, spec
+from prometheus_client import REGISTRY
 
 from modeldeploy.kube.apply import Actor, contains, status_patch
 from modeldeploy.kube.client import ApiError, Kind
@@ -360,3 +362,37 @@ def test_an_event_is_a_courtesy_bounded_in_size_and_its_failure_fails_nothing() 
         and first["metadata"]["name"] != second["metadata"]["name"]
     )
     assert second["reason"] == "Promoted"
+
+
+class FlakyEventServer(RecordingServer):
+    """Refuses the first Event, cannot be reached for the second, stores the third."""
+
+    def create(self, kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
+        super().create(kind, body)
+        if len(self.created) == 1:
+            raise ApiError(403, "Forbidden", "events is forbidden")
+        if len(self.created) == 2:
+            raise requests.ConnectionError("connection refused")
+        return body
+
+
+def test_an_event_that_is_refused_or_cannot_reach_the_server_is_counted_and_the_next_is_posted() -> None:
+    def counted(outcome: str) -> float:
+        return REGISTRY.get_sample_value("modeldeploy_kube_events_total", {"outcome": outcome}) or 0.0
+
+    server = FlakyEventServer()
+    failed, posted = counted("failed"), counted("posted")
+    plan = Plan(
+        status={"phase": "Stable"},
+        events=(
+            Event("Warning", "RolledBack", "a"),
+            Event("Normal", "Promoted", "b"),
+            Event("Normal", "Ok", "c"),
+        ),
+    )
+
+    acted = Actor(server, Store()).act(settled_world().subject(), plan, NOW)  # type: ignore[arg-type]
+
+    assert acted.wrote == 1  # the status, written before the Events
+    assert [body["reason"] for body in server.created] == ["RolledBack", "Promoted", "Ok"]
+    assert (counted("failed"), counted("posted")) == (failed + 2, posted + 1)

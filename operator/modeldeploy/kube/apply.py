@@ -15,23 +15,34 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import socket
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any
+
+from prometheus_client import Counter
 
 from modeldeploy.api import format_time
 from modeldeploy.kube.client import HANDOVER_FIELD_MANAGER, ApiError, KubeClient
-from modeldeploy.kube.events import post
-from modeldeploy.kube.kinds import BY_KIND, DEPLOYMENT, MODEL_DEPLOYMENT
+from modeldeploy.kube.kinds import BY_KIND, DEPLOYMENT, EVENT, MODEL_DEPLOYMENT
 from modeldeploy.kube.store import Store, key_of
 from modeldeploy.plan.inputs import Subject
 from modeldeploy.plan.outputs import FINALIZER, Event, Plan
 
 REPORTING_INSTANCE = socket.gethostname()
+
+logger = logging.getLogger(__name__)
+
+EVENTS = Counter(
+    "modeldeploy_kube_events",
+    "Kubernetes Events the operator posted, by outcome: posted, or failed (refused or unreachable).",
+    ["outcome"],
+)
+for _outcome in ("posted", "failed"):
+    EVENTS.labels(_outcome)
 
 
 def contains(desired: Any, actual: Any) -> bool:
@@ -97,14 +108,9 @@ class Acted:
 class Actor:
     """Applies plans; remembers which of its applies the server stored in another spelling."""
 
-    def __init__(
-        self, client: KubeClient, store: Store, events: Callable[[dict[str, Any]], None] | None = None
-    ) -> None:
+    def __init__(self, client: KubeClient, store: Store) -> None:
         self.client = client
         self.store = store
-        self.events = events or partial(post, client)
-        """What records an Event: an :class:`~modeldeploy.kube.events.EventPoster` in the operator
-        (queued, posted by its own thread), posted at once otherwise."""
         self._settled: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._terminating: dict[tuple[str, str], str] = {}
         """(namespace, name) -> uid of a ModelDeployment whose namespace refused to create one of
@@ -269,4 +275,14 @@ class Actor:
             "lastTimestamp": stamp,
             "count": 1,
         }
-        self.events(body)  # a courtesy: failing to post one never fails the reconcile
+        # An Event is a courtesy; failing to post one must not fail the reconcile (its status,
+        # written just before, records the transition), but it is counted.
+        try:
+            self.client.create(EVENT, body)
+        except (ApiError, OSError) as error:  # refused, or the server unreachable (requests' errors)
+            EVENTS.labels("failed").inc()
+            logger.debug(
+                "Event %s for %s/%s not posted: %s", event.reason, subject.namespace, subject.name, error
+            )
+            return
+        EVENTS.labels("posted").inc()

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
 from prometheus_client import Histogram
 
@@ -69,12 +69,11 @@ class Reconciler:
         resync_seconds: float = 300.0,
         clock: Callable[[], datetime] = utcnow,
         outbox: Outbox | None = None,
-        events: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.measurer = measurer
-        self.actor = Actor(client, store, events)
+        self.actor = Actor(client, store)
         self.resync_seconds = resync_seconds
         self.clock = clock
         self.outbox = outbox
