@@ -16,7 +16,6 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 from planner_world import NAME, NAMESPACE, World, spec
-from prometheus_client import REGISTRY
 
 from modeldeploy.kube.apply import Actor, contains, status_patch
 from modeldeploy.kube.client import ApiError, Kind
@@ -376,12 +375,8 @@ class FlakyEventServer(RecordingServer):
         return body
 
 
-def test_an_event_that_is_refused_or_cannot_reach_the_server_is_counted_and_the_next_is_posted() -> None:
-    def counted(outcome: str) -> float:
-        return REGISTRY.get_sample_value("modeldeploy_kube_events_total", {"outcome": outcome}) or 0.0
-
+def test_an_event_that_is_refused_or_cannot_reach_the_server_fails_nothing_and_the_next_is_posted() -> None:
     server = FlakyEventServer()
-    failed, posted = counted("failed"), counted("posted")
     plan = Plan(
         status={"phase": "Stable"},
         events=(
@@ -395,4 +390,3 @@ def test_an_event_that_is_refused_or_cannot_reach_the_server_is_counted_and_the_
 
     assert acted.wrote == 1  # the status, written before the Events
     assert [body["reason"] for body in server.created] == ["RolledBack", "Promoted", "Ok"]
-    assert (counted("failed"), counted("posted")) == (failed + 2, posted + 1)

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import Counter
-
 from modeldeploy.api import format_time
 from modeldeploy.kube.client import HANDOVER_FIELD_MANAGER, ApiError, KubeClient
 from modeldeploy.kube.kinds import BY_KIND, DEPLOYMENT, EVENT, MODEL_DEPLOYMENT
@@ -35,14 +33,6 @@ from modeldeploy.plan.outputs import FINALIZER, Event, Plan
 REPORTING_INSTANCE = socket.gethostname()
 
 logger = logging.getLogger(__name__)
-
-EVENTS = Counter(
-    "modeldeploy_kube_events",
-    "Kubernetes Events the operator posted, by outcome: posted, or failed (refused or unreachable).",
-    ["outcome"],
-)
-for _outcome in ("posted", "failed"):
-    EVENTS.labels(_outcome)
 
 
 def contains(desired: Any, actual: Any) -> bool:
@@ -276,13 +266,11 @@ class Actor:
             "count": 1,
         }
         # An Event is a courtesy; failing to post one must not fail the reconcile (its status,
-        # written just before, records the transition), but it is counted.
+        # written just before, records the transition). Events are the operator's only creates:
+        # modeldeploy_kube_api_requests_total{verb="create",code} counts every outcome.
         try:
             self.client.create(EVENT, body)
         except (ApiError, OSError) as error:  # refused, or the server unreachable (requests' errors)
-            EVENTS.labels("failed").inc()
             logger.debug(
                 "Event %s for %s/%s not posted: %s", event.reason, subject.namespace, subject.name, error
             )
-            return
-        EVENTS.labels("posted").inc()
